@@ -1,0 +1,167 @@
+"""Training samples: cached synthetic scenes, augmentation and simulated hints.
+
+Scenes are rendered once by :mod:`stereo_depth_ros.training.synthetic` and
+cached on disk (with their classical hints); every training sample is a
+random crop of a cached scene with photometric and geometric augmentation.
+Sample ``i`` depends only on ``(seed, i)``, so training is reproducible and
+resumable at any step whatever the number of data-loader workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from stereo_depth_ros.core.hints import ClassicalHintConfig, classical_hints
+from stereo_depth_ros.training.synthetic import SceneConfig, scene_for_index
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Sample size and augmentation ranges (stored in checkpoints)."""
+
+    crop_height: int = 256
+    crop_width: int = 512
+    scale_range: tuple[float, float] = (0.8, 1.2)
+    no_hint_probability: float = 0.4
+    classical_hint_probability: float = 0.3     # else hints sampled from ground truth
+    max_hint_density: float = 0.05
+    hint_noise_px: float = 0.5
+    max_outlier_fraction: float = 0.1
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where samples come from."""
+
+    seed: int = 1
+    num_scenes: int = 4000
+    scene: SceneConfig = field(default_factory=SceneConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    hints: ClassicalHintConfig = field(default_factory=ClassicalHintConfig)
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("STEREO_DEPTH_CACHE", Path.home() / ".cache" / "stereo_depth_ros"))
+
+
+class SceneCache:
+    """Renders scenes on first use and keeps them as .npz files (atomic writes)."""
+
+    def __init__(self, root: Path, *, seed: int, scene: SceneConfig, hints: ClassicalHintConfig) -> None:
+        key = json.dumps({"seed": seed, "scene": asdict(scene), "hints": asdict(hints), "v": 1}, sort_keys=True)
+        self.directory = Path(root) / "synthetic" / hashlib.sha256(key.encode()).hexdigest()[:12]
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.seed, self.scene, self.hints = seed, scene, hints
+
+    def load(self, index: int) -> dict[str, np.ndarray]:
+        """Scene ``index``: left, right (H, W, 3) uint8; disparity (H, W) float32 px;
+        occluded (H, W) bool; classical_hints (H, W) float16 px, NaN = none."""
+        path = self.directory / f"{index:06d}.npz"
+        if not path.exists():
+            scene = scene_for_index(index, seed=self.seed, config=self.scene)
+            hints = classical_hints(scene.left, scene.right, self.hints).astype(np.float16)
+            temporary = path.with_suffix(f".{os.getpid()}.tmp.npz")
+            np.savez(temporary, left=scene.left, right=scene.right, disparity=scene.disparity_px,
+                     occluded=scene.occluded, classical_hints=hints)
+            temporary.replace(path)
+        with np.load(path) as data:
+            return {key: data[key] for key in data.files}
+
+
+def _photometric(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Per-view colour gain, brightness, gamma, noise and blur; (H, W, 3) float32 [0, 1]."""
+    image = image.astype(np.float32) / 255.0
+    image = image * rng.uniform(0.8, 1.2, 3).astype(np.float32) + rng.uniform(-0.08, 0.08)
+    image = np.clip(image, 0.0, 1.0) ** rng.uniform(0.8, 1.25)
+    if rng.random() < 0.2:
+        image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.5, 1.3))
+    image = image + rng.normal(0.0, rng.uniform(0.0, 0.03), image.shape).astype(np.float32)
+    return np.clip(image, 0.0, 1.0)
+
+
+def _sample_hints(disparity: np.ndarray, classical: np.ndarray, rng: np.random.Generator,
+                  config: AugmentConfig, max_disparity: float) -> np.ndarray:
+    """Hints for one sample, (H, W) float32 px, NaN = none."""
+    hints = np.full(disparity.shape, np.nan, np.float32)
+    mode = rng.random()
+    if mode < config.no_hint_probability:
+        return hints
+    if mode < config.no_hint_probability + config.classical_hint_probability:
+        keep = np.isfinite(classical) & (rng.random(disparity.shape) < rng.uniform(0.05, 1.0))
+        hints[keep] = classical[keep]
+        return hints
+    valid = np.isfinite(disparity)
+    keep = valid & (rng.random(disparity.shape) < rng.uniform(0.001, config.max_hint_density))
+    values = disparity[keep] + rng.normal(0.0, config.hint_noise_px, int(keep.sum()))
+    outliers = rng.random(values.size) < rng.uniform(0.0, config.max_outlier_fraction)
+    values[outliers] = rng.uniform(0.0, max_disparity, int(outliers.sum()))
+    hints[keep] = np.clip(values, 0.0, max_disparity)
+    return hints
+
+
+def make_sample(scene: dict[str, np.ndarray], rng: np.random.Generator, config: AugmentConfig,
+                max_disparity: float) -> dict[str, np.ndarray]:
+    """One augmented crop: left/right (3, h, w) float32 [0, 1]; disparity (1, h, w) px
+    (NaN = no ground truth); hint_disparity (1, h, w) px (0 = none); hint_mask (1, h, w)."""
+    left, right = scene["left"], scene["right"]
+    disparity = scene["disparity"].astype(np.float32)
+    classical = scene["classical_hints"].astype(np.float32)
+    height, width = disparity.shape
+    scale = rng.uniform(*config.scale_range)
+    scale = max(scale, config.crop_width / width, config.crop_height / height)
+    if abs(scale - 1.0) > 1e-3:
+        size = (int(round(width * scale)), int(round(height * scale)))
+        x_scale = size[0] / width
+        left = cv2.resize(left, size, interpolation=cv2.INTER_LINEAR)
+        right = cv2.resize(right, size, interpolation=cv2.INTER_LINEAR)
+        disparity = cv2.resize(disparity, size, interpolation=cv2.INTER_NEAREST) * x_scale
+        classical = cv2.resize(classical, size, interpolation=cv2.INTER_NEAREST) * x_scale
+        height, width = disparity.shape
+    top = int(rng.integers(0, height - config.crop_height + 1))
+    start = int(rng.integers(0, width - config.crop_width + 1))
+    window = np.s_[top:top + config.crop_height, start:start + config.crop_width]
+    left, right, disparity, classical = left[window], right[window], disparity[window], classical[window]
+    left, right = _photometric(left, rng), _photometric(right, rng)
+    if rng.random() < 0.3:  # imperfect rectification: sub-pixel vertical shift of the right view
+        shift = np.float32([[1, 0, 0], [0, 1, rng.uniform(-1.0, 1.0)]])
+        right = cv2.warpAffine(right, shift, right.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
+    if rng.random() < 0.3:  # an occluder only the right camera sees
+        h, w = int(rng.integers(15, 70)), int(rng.integers(15, 90))
+        y, x = int(rng.integers(0, right.shape[0] - h)), int(rng.integers(0, right.shape[1] - w))
+        right = right.copy()
+        right[y:y + h, x:x + w] = right.reshape(-1, 3).mean(axis=0)
+    if rng.random() < 0.5:  # an upside-down rig is still a rectified rig
+        left, right, disparity, classical = left[::-1], right[::-1], disparity[::-1], classical[::-1]
+    disparity = np.where((disparity > 0) & (disparity < max_disparity), disparity, np.nan)
+    hints = _sample_hints(disparity, classical, rng, config, max_disparity)
+    hint_mask = np.isfinite(hints)
+    return {"left": np.ascontiguousarray(left.transpose(2, 0, 1)),
+            "right": np.ascontiguousarray(right.transpose(2, 0, 1)),
+            "disparity": np.ascontiguousarray(disparity[None]),
+            "hint_disparity": np.where(hint_mask, hints, 0.0).astype(np.float32)[None],
+            "hint_mask": hint_mask.astype(np.float32)[None]}
+
+
+class SyntheticStereoDataset:
+    """Map-style dataset: item ``i`` is the i-th training sample of the stream."""
+
+    def __init__(self, config: DataConfig, max_disparity: float, cache_root: Path | None = None) -> None:
+        self.config = config
+        self.max_disparity = max_disparity
+        self.cache = SceneCache(cache_root or default_cache_dir(), seed=config.seed,
+                                scene=config.scene, hints=config.hints)
+
+    def __len__(self) -> int:
+        return 2 ** 31 - 1
+
+    def __getitem__(self, sample_index: int) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng([self.config.seed, 7, sample_index])
+        scene = self.cache.load(int(rng.integers(self.config.num_scenes)))
+        return make_sample(scene, rng, self.config.augment, self.max_disparity)

@@ -1,0 +1,52 @@
+"""Supervised losses for StereoNet (pixels; ground truth NaN = unknown)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def masked_smooth_l1(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean smooth-L1 (beta 1 px) over pixels where ``target`` is finite; (N, 1, H, W)."""
+    valid = torch.isfinite(target)
+    if not valid.any():
+        return prediction.sum() * 0.0
+    return F.smooth_l1_loss(prediction[valid], target[valid], beta=1.0)
+
+
+def two_hot_cross_entropy(logits: torch.Tensor, target_bins: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of (N, D, h, w) logits against a two-hot target at fractional bins.
+
+    The target puts weight 1 - frac on floor(t) and frac on floor(t) + 1, so its
+    expectation equals t. This term keeps gradients alive when the softmax
+    saturates on one bin (where soft-argmin alone collapses).
+    """
+    valid = torch.isfinite(target_bins) & (target_bins >= 0) & (target_bins <= logits.shape[1] - 1)
+    if not valid.any():
+        return logits.sum() * 0.0
+    target = torch.where(valid, target_bins, torch.zeros_like(target_bins))
+    low = target.floor().clamp(max=logits.shape[1] - 2)
+    frac = target - low
+    log_probs = F.log_softmax(logits, dim=1)
+    low_index = low.long()
+    nll = -(log_probs.gather(1, low_index) * (1 - frac) + log_probs.gather(1, low_index + 1) * frac)
+    return nll[valid].mean()
+
+
+def downsample_disparity(disparity: torch.Tensor, factor: int) -> torch.Tensor:
+    """Nearest (centre) sample of a NaN-marked disparity map, values divided by factor."""
+    offset = factor // 2
+    return disparity[:, :, offset::factor, offset::factor] / factor
+
+
+def stereo_loss(outputs: dict[str, torch.Tensor], disparity: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Full-resolution smooth-L1, down-weighted intermediate terms and 1/4 cross-entropy.
+
+    Returns the weighted ``total`` and each term (for the log).
+    """
+    full = masked_smooth_l1(outputs["disparity"], disparity)
+    half = masked_smooth_l1(outputs["disparity2"], downsample_disparity(disparity, 2))
+    quarter = masked_smooth_l1(outputs["disparity4"], downsample_disparity(disparity, 4))
+    cross_entropy = two_hot_cross_entropy(outputs["logits4"], downsample_disparity(disparity, 4))
+    total = full + 0.5 * 2.0 * half + 0.3 * 4.0 * quarter + 0.5 * cross_entropy
+    return {"total": total, "full": full, "half": half, "quarter": quarter, "cross_entropy": cross_entropy}

@@ -1,0 +1,199 @@
+"""Supervised training of StereoNet on the synthetic generator (seeded, resumable).
+
+    stereo_depth_train --run-dir runs/stereo_net --steps 12000
+
+Every few minutes ``last.pt`` in the run directory is rewritten atomically with
+the model, optimiser, step and the full configuration; running the same command
+again resumes from it. ``log.jsonl`` holds one line per logged step and per
+evaluation on the held-out split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from stereo_depth_ros.training.dataset import DataConfig, SyntheticStereoDataset
+from stereo_depth_ros.training.losses import stereo_loss
+from stereo_depth_ros.training.model import StereoNet, StereoNetConfig
+from stereo_depth_ros.training.synthetic import HELD_OUT_SEED, SceneConfig, scene_for_index
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings; with ``model`` and ``data`` this fixes a run."""
+
+    steps: int = 12000
+    batch_size: int = 4
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 300
+    final_lr_fraction: float = 0.05
+    grad_clip: float = 1.0
+    seed: int = 1
+    model: StereoNetConfig = field(default_factory=StereoNetConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+
+def learning_rate_factor(step: int, config: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to ``final_lr_fraction``."""
+    if step < config.warmup_steps:
+        return max(step / config.warmup_steps, 0.05)
+    progress = min((step - config.warmup_steps) / max(config.steps - config.warmup_steps, 1), 1.0)
+    return config.final_lr_fraction + (1 - config.final_lr_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _pad_to_multiple(image: np.ndarray, multiple: int = 32) -> np.ndarray:
+    height, width = image.shape[:2]
+    pad = ((0, -height % multiple), (0, -width % multiple)) + ((0, 0),) * (image.ndim - 2)
+    return np.pad(image, pad, mode="edge")
+
+
+@torch.no_grad()
+def predict(net: StereoNet, left: np.ndarray, right: np.ndarray,
+            hints: np.ndarray | None = None) -> np.ndarray:
+    """Disparity (H, W) float32 px for uint8 RGB images of any size (eager PyTorch)."""
+    height, width = left.shape[:2]
+    tensors = [torch.from_numpy(_pad_to_multiple(image).astype(np.float32) / 255.0).permute(2, 0, 1)[None]
+               for image in (left, right)]
+    hint_map = np.zeros((height, width), np.float32) if hints is None else hints
+    mask = np.isfinite(hint_map)
+    hint_tensor = torch.from_numpy(_pad_to_multiple(np.where(mask, hint_map, 0.0).astype(np.float32)))[None, None]
+    mask_tensor = torch.from_numpy(_pad_to_multiple(mask.astype(np.float32)))[None, None]
+    was_training = net.training
+    net.eval()
+    out = net(tensors[0], tensors[1], hint_tensor, mask_tensor)["disparity"][0, 0, :height, :width]
+    net.train(was_training)
+    return out.numpy()
+
+
+def _bad_and_epe(prediction: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    valid = np.isfinite(truth)
+    error = np.abs(prediction[valid] - truth[valid])
+    return {"epe": float(error.mean()), "bad2": float((error > 2).mean() * 100)}
+
+
+def evaluate(net: StereoNet, num_scenes: int = 6) -> dict[str, float]:
+    """EPE and bad-2 (%) on the held-out synthetic split and on Middlebury Motorcycle."""
+    scores = []
+    for index in range(num_scenes):
+        scene = scene_for_index(index, seed=HELD_OUT_SEED, config=SceneConfig())
+        scores.append(_bad_and_epe(predict(net, scene.left, scene.right), scene.disparity_px))
+    result = {f"held_out_{key}": float(np.mean([s[key] for s in scores])) for key in scores[0]}
+    import skimage.data
+
+    left, right, truth = skimage.data.stereo_motorcycle()
+    truth = np.where(np.isfinite(truth), truth, np.nan).astype(np.float32)
+    motorcycle = _bad_and_epe(predict(net, left, right), truth)
+    result.update({f"motorcycle_{key}": value for key, value in motorcycle.items()})
+    return result
+
+
+def _to_tensors(batch: dict) -> dict[str, torch.Tensor]:
+    return {key: torch.as_tensor(value) for key, value in batch.items()}
+
+
+def _save_checkpoint(path: Path, net: StereoNet, optimiser: torch.optim.Optimizer, step: int,
+                     config: TrainConfig, metrics: dict[str, float]) -> None:
+    temporary = path.with_suffix(".tmp")
+    torch.save({"model": net.state_dict(), "optimizer": optimiser.state_dict(), "step": step,
+                "config": asdict(config), "metrics": metrics}, temporary)
+    temporary.replace(path)
+
+
+def train(config: TrainConfig, run_dir: Path, *, threads: int = 2, num_workers: int = 1,
+          checkpoint_minutes: float = 5.0, eval_every: int = 500, log_every: int = 25,
+          max_minutes: float | None = None, cache_root: Path | None = None) -> Path:
+    """Train (or resume) until ``config.steps`` or ``max_minutes``; returns ``last.pt``."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(config.seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint_path = run_dir / "last.pt"
+    net = StereoNet(config.model)
+    optimiser = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    step, metrics = 0, {}
+    if checkpoint_path.exists():
+        state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+        if state["config"] != asdict(config):
+            raise ValueError(f"{checkpoint_path} was made with another configuration; use a new --run-dir")
+        net.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimizer"])
+        step, metrics = state["step"], state["metrics"]
+        print(f"resumed at step {step}", flush=True)
+    dataset = SyntheticStereoDataset(config.data, config.model.max_disparity, cache_root)
+    sampler = range(step * config.batch_size, config.steps * config.batch_size)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=config.batch_size, sampler=sampler,
+                                         num_workers=num_workers, persistent_workers=num_workers > 0,
+                                         prefetch_factor=4 if num_workers else None)
+    started = last_checkpoint = time.monotonic()
+    net.train()
+    with open(run_dir / "log.jsonl", "a") as log:
+        for batch in loader:
+            for group in optimiser.param_groups:
+                group["lr"] = config.learning_rate * learning_rate_factor(step, config)
+            batch = _to_tensors(batch)
+            outputs = net(batch["left"], batch["right"], batch["hint_disparity"], batch["hint_mask"])
+            losses = stereo_loss(outputs, batch["disparity"])
+            if not torch.isfinite(losses["total"]):
+                print(f"step {step}: non-finite loss, batch skipped", flush=True)
+                optimiser.zero_grad(set_to_none=True)
+                step += 1
+                continue
+            optimiser.zero_grad(set_to_none=True)
+            losses["total"].backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
+            optimiser.step()
+            step += 1
+            elapsed = time.monotonic() - started
+            if step % log_every == 0:
+                record = {"step": step, "lr": optimiser.param_groups[0]["lr"], "minutes": elapsed / 60,
+                          **{key: value.item() for key, value in losses.items()}}
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+                print(f"step {step}/{config.steps} loss {record['total']:.3f} full {record['full']:.3f} "
+                      f"ce {record['cross_entropy']:.3f} lr {record['lr']:.2e} {elapsed / 60:.1f} min", flush=True)
+            if step % eval_every == 0 or step == config.steps:
+                metrics = evaluate(net)
+                log.write(json.dumps({"step": step, "eval": metrics}) + "\n")
+                log.flush()
+                print(f"step {step} eval {metrics}", flush=True)
+            out_of_time = max_minutes is not None and elapsed > max_minutes * 60
+            if time.monotonic() - last_checkpoint > checkpoint_minutes * 60 or step == config.steps or out_of_time:
+                _save_checkpoint(checkpoint_path, net, optimiser, step, config, metrics)
+                last_checkpoint = time.monotonic()
+            if out_of_time:
+                print(f"stopping at step {step}: --max-minutes reached (resume with the same command)", flush=True)
+                break
+    return checkpoint_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run-dir", type=Path, default=Path("runs/stereo_net"))
+    parser.add_argument("--steps", type=int, default=TrainConfig.steps)
+    parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    parser.add_argument("--learning-rate", type=float, default=TrainConfig.learning_rate)
+    parser.add_argument("--seed", type=int, default=TrainConfig.seed)
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    parser.add_argument("--num-workers", type=int, default=1, help="data-loader processes")
+    parser.add_argument("--checkpoint-minutes", type=float, default=5.0)
+    parser.add_argument("--eval-every", type=int, default=500, help="steps between held-out evaluations")
+    parser.add_argument("--max-minutes", type=float, default=None, help="stop (resumably) after this long")
+    args = parser.parse_args(argv)
+    config = TrainConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                         seed=args.seed, data=DataConfig(seed=args.seed))
+    train(config, args.run_dir, threads=args.threads, num_workers=args.num_workers,
+          checkpoint_minutes=args.checkpoint_minutes, eval_every=args.eval_every, max_minutes=args.max_minutes)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
