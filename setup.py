@@ -1,0 +1,58 @@
+"""Build script: an ament_python package for colcon that is also pip-installable."""
+
+from glob import glob
+from os.path import isfile
+
+from setuptools import find_packages, setup
+
+PACKAGE = "stereo_depth_ros"
+
+
+def _share(subdir: str, pattern: str) -> tuple[str, list[str]]:
+    """A data_files entry installing repository files into share/<package>/<subdir>."""
+    return (f"share/{PACKAGE}/{subdir}".rstrip("/"), sorted(p for p in glob(pattern) if isfile(p)))
+
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    description="Metric depth from a calibrated stereo camera with a learned stereo network (ROS 2).",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        _share("", "package.xml"),
+        _share("launch", "launch/*.py"),
+        _share("config", "config/*"),
+        _share("models", "models/*"),
+    ],
+    install_requires=[
+        "numpy",
+        "opencv-python-headless",
+        "onnxruntime",
+        "pyyaml",
+        "rosbags",
+        "scikit-image",
+    ],
+    extras_require={
+        "test": ["pytest"],
+        # torch.onnx.export's default (dynamo) exporter needs onnxscript.
+        "training": ["torch==2.13.0", "onnxscript"],
+    },
+    zip_safe=True,
+    entry_points={
+        "console_scripts": [
+            f"stereo_depth_node = {PACKAGE}.ros.node:main",
+            f"stereo_depth_demo = {PACKAGE}.tools.demo:main",
+            f"stereo_depth_benchmark = {PACKAGE}.tools.benchmark:main",
+            f"stereo_bag_from_dataset = {PACKAGE}.tools.bag_from_dataset:main",
+            f"stereo_bag_play = {PACKAGE}.tools.bag_play:main",
+            f"stereo_bag_process = {PACKAGE}.tools.bag_process:main",
+            f"stereo_bag_record = {PACKAGE}.tools.bag_record:main",
+            f"stereo_bag_evaluate = {PACKAGE}.tools.bag_evaluate:main",
+            f"stereo_depth_train = {PACKAGE}.training.train:main",
+            f"stereo_depth_export = {PACKAGE}.training.export:main",
+        ],
+    },
+)
