@@ -39,8 +39,10 @@ __all__ = [
     "SIZE_MULTIPLE",
     "ModelMetadata",
     "TensorSpec",
+    "onnx_model_is_fp16",
     "parse_model_metadata",
     "read_onnx_contract",
+    "spec_from_onnxruntime",
     "validate_io_signature",
 ]
 
@@ -215,7 +217,9 @@ def read_onnx_contract(model_path: str | os.PathLike[str],
                        ) -> tuple[ModelMetadata, tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
     """Read and check the contract of an ONNX file without running it.
 
-    Uses the ``onnx`` package (imported lazily; weights stay unloaded).
+    Uses the ``onnx`` package (imported lazily; weights stay unloaded), or
+    a CPU ONNX Runtime session without graph optimisation if ``onnx`` is not
+    installed.
 
     Args:
         model_path: path of the ``.onnx`` file.
@@ -225,17 +229,15 @@ def read_onnx_contract(model_path: str | os.PathLike[str],
 
     Raises:
         ModelError: the file is missing, unreadable or breaks the contract.
-        BackendUnavailableError: the ``onnx`` package is not installed.
+        BackendUnavailableError: neither ``onnx`` nor ``onnxruntime`` is installed.
     """
     path = Path(model_path)
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
     try:
         import onnx
-    except ImportError as err:
-        raise BackendUnavailableError(
-            "reading the model contract needs the 'onnx' Python package "
-            "(pip install onnx)") from err
+    except ImportError:
+        return _read_contract_with_onnxruntime(path)
     from google.protobuf.message import DecodeError  # a dependency of onnx
     try:
         model = onnx.load(str(path), load_external_data=False)
@@ -262,3 +264,60 @@ def read_onnx_contract(model_path: str | os.PathLike[str],
                                     source=str(path))
     validate_io_signature(inputs, outputs, metadata, source=str(path))
     return metadata, inputs, outputs
+
+
+_ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16",
+              "tensor(double)": "float64"}
+
+
+def spec_from_onnxruntime(node_arg: object) -> TensorSpec:
+    """:class:`TensorSpec` of an ONNX Runtime ``NodeArg`` (``session.get_inputs()`` item)."""
+    type_name = str(node_arg.type)  # type: ignore[attr-defined]  # e.g. "tensor(float)"
+    return TensorSpec(node_arg.name, tuple(node_arg.shape),  # type: ignore[attr-defined]
+                      _ORT_TYPES.get(type_name, type_name))
+
+
+def _read_contract_with_onnxruntime(
+        path: Path) -> tuple[ModelMetadata, tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    try:
+        import onnxruntime as ort
+        from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
+    except ImportError as err:
+        raise BackendUnavailableError(
+            "reading the model contract needs the 'onnx' or 'onnxruntime' package "
+            "(pip install onnx)") from err
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    try:
+        session = ort.InferenceSession(str(path), sess_options=options,
+                                       providers=["CPUExecutionProvider"])
+    except (ort_state.InvalidProtobuf, ort_state.InvalidGraph, ort_state.Fail) as err:
+        raise ModelError(f"{path}: not a readable ONNX file ({err})") from err
+    inputs = tuple(spec_from_onnxruntime(a) for a in session.get_inputs())
+    outputs = tuple(spec_from_onnxruntime(a) for a in session.get_outputs())
+    metadata = parse_model_metadata(session.get_modelmeta().custom_metadata_map,
+                                    source=str(path))
+    validate_io_signature(inputs, outputs, metadata, source=str(path))
+    return metadata, inputs, outputs
+
+
+def onnx_model_is_fp16(model_path: str | os.PathLike[str]) -> bool | None:
+    """Whether most floating-point weights of an ONNX file are float16.
+
+    Decides the engine precision on strongly typed TensorRT (>= 11).
+
+    Returns:
+        True or False, or ``None`` when the ``onnx`` package is missing.
+    """
+    try:
+        import onnx
+    except ImportError:
+        return None
+    model = onnx.load(str(model_path), load_external_data=False)
+    counts = {"float16": 0, "float32": 0}
+    for init in model.graph.initializer:
+        if init.data_type == onnx.TensorProto.FLOAT16:
+            counts["float16"] += 1
+        elif init.data_type == onnx.TensorProto.FLOAT:
+            counts["float32"] += 1
+    return counts["float16"] > counts["float32"]
