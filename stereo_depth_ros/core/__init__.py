@@ -22,6 +22,7 @@ from stereo_depth_ros.core.errors import (
 from stereo_depth_ros.core.geometry import (
     UINT16_DEPTH_MAX_MM,
     OrganizedPointCloud,
+    check_image_shape,
     depth_to_disparity,
     depth_to_uint16_mm,
     disparity_to_depth,
@@ -46,6 +47,7 @@ __all__ = [
     "StereoCameraModel",
     "StereoDepthError",
     "UnsupportedDistortionModelError",
+    "check_image_shape",
     "depth_to_disparity",
     "depth_to_uint16_mm",
     "disparity_to_depth",

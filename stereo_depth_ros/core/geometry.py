@@ -40,6 +40,12 @@ def _check_depth_range(min_depth_m: float, max_depth_m: float) -> None:
         raise ValueError(f"need 0 <= min_depth_m < max_depth_m, got {min_depth_m} and {max_depth_m}")
 
 
+def check_image_shape(name: str, image: np.ndarray, model: StereoCameraModel) -> None:
+    """Raise ImageShapeError naming ``name`` unless ``image`` is (model.height, model.width)."""
+    if image.shape != (model.height, model.width):
+        raise ImageShapeError(f"{name} must be ({model.height}, {model.width}), got {image.shape}")
+
+
 def disparity_to_depth(disparity_px: np.ndarray, model: StereoCameraModel, *,
                        min_depth_m: float = 0.0, max_depth_m: float = math.inf) -> np.ndarray:
     """Depth along the left rectified optical axis from disparity.
@@ -122,7 +128,7 @@ def points_from_depth(depth_m: np.ndarray, model: StereoCameraModel) -> np.ndarr
         ImageShapeError: ``depth_m`` is not (model.height, model.width).
     """
     depth = np.asarray(depth_m, dtype=np.float32)
-    _check_image_shape("depth_m", depth, model)
+    check_image_shape("depth_m", depth, model)
     ray_x = ((np.arange(model.width, dtype=np.float32) - np.float32(model.cx_left)) / np.float32(model.fx))
     ray_y = ((np.arange(model.height, dtype=np.float32) - np.float32(model.cy)) / np.float32(model.fy))
     xyz_m = np.empty((model.height, model.width, 3), dtype=np.float32)
@@ -151,14 +157,9 @@ def point_cloud_from_disparity(disparity_px: np.ndarray, model: StereoCameraMode
     Raises:
         ImageShapeError: ``disparity_px`` or ``rgb`` does not match the model's image size.
     """
-    _check_image_shape("disparity_px", np.asarray(disparity_px), model)
+    check_image_shape("disparity_px", np.asarray(disparity_px), model)
     if rgb is not None and (rgb.shape != (model.height, model.width, 3) or rgb.dtype != np.uint8):
         raise ImageShapeError(
             f"rgb must be ({model.height}, {model.width}, 3) uint8, got {rgb.shape} {rgb.dtype}")
     depth_m = disparity_to_depth(disparity_px, model, min_depth_m=min_depth_m, max_depth_m=max_depth_m)
     return OrganizedPointCloud(xyz_m=points_from_depth(depth_m, model), rgb=rgb)
-
-
-def _check_image_shape(name: str, image: np.ndarray, model: StereoCameraModel) -> None:
-    if image.shape != (model.height, model.width):
-        raise ImageShapeError(f"{name} must be ({model.height}, {model.width}), got {image.shape}")
