@@ -1,0 +1,32 @@
+# The README's two commands: `make demo` and `make test`.
+# Each creates .venv on first use and installs everything from package registries;
+# a stamp file keeps later runs fast (it is redone when setup.py, package.xml or this file change).
+
+PYTHON ?= python3
+VENV ?= .venv
+STAMP := $(VENV)/.stereo_depth_ros-installed
+
+# A colcon user has these from apt; here they come as wheels.
+ROS_WHEELS := ros-jazzy-rclpy ros-jazzy-sensor-msgs ros-jazzy-stereo-msgs ros-jazzy-std-msgs \
+	ros-jazzy-diagnostic-msgs ros-jazzy-geometry-msgs ros-jazzy-rmw-fastrtps-cpp ros-jazzy-rosgraph-msgs
+
+# Fast DDS loses images of 640x480 and more on best-effort topics over its default
+# shared-memory transport; LARGE_DATA carries them.
+export FASTDDS_BUILTIN_TRANSPORTS := LARGE_DATA
+export RMW_IMPLEMENTATION := rmw_fastrtps_cpp
+
+.PHONY: demo test install
+
+demo: $(STAMP)
+	$(VENV)/bin/stereo_depth_demo
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest -q test
+
+install: $(STAMP)
+
+# torch is pinned on the command line too, so pip never picks a CUDA build.
+$(STAMP): setup.py package.xml Makefile
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install torch==2.13.0 -e '.[test,training]' $(ROS_WHEELS)
+	touch $@
