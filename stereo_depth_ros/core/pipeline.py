@@ -1,0 +1,179 @@
+"""The stereo depth pipeline, shared by the ROS node and the offline bag tools.
+
+    raw pair ──rectify──► rectified pair ──(hints)──► backend ──► left-right check
+        ──► confidence threshold ──► depth (metres) ──► organised point cloud
+
+Everything is in the left rectified optical frame (x right, y down, z forward),
+disparity in pixels of the rectified input (d = x_left - x_right), NaN = invalid.
+No ROS here: callers convert messages to arrays and a StereoCameraModel first.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from stereo_depth_ros.backends.base import MatchResult, SparseHints, StereoBackend
+from stereo_depth_ros.core.camera_model import StereoCameraModel
+from stereo_depth_ros.core.consistency import left_right_check
+from stereo_depth_ros.core.geometry import OrganizedPointCloud, disparity_to_depth, points_from_depth
+from stereo_depth_ros.core.hints import ClassicalHintConfig, classical_hints
+
+HINT_SOURCES = ("none", "classical", "lidar", "both")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Post-processing settings (all changeable between frames).
+
+    Attributes:
+        lr_check: invalidate pixels whose left and right disparities disagree.
+        lr_max_diff_px: largest disagreement kept, pixels.
+        confidence_threshold: pixels with lower confidence become invalid, [0, 1].
+        min_depth_m, max_depth_m: depth and points outside this range are NaN, metres.
+        hints: sparse hints fed to the network: none, classical, lidar or both.
+        compute_points: build the organised point cloud.
+        point_cloud_decimation: keep every n-th row and column of the cloud (>= 1).
+        use_color: attach the left rectified colour to the cloud.
+    """
+
+    lr_check: bool = True
+    lr_max_diff_px: float = 1.0
+    confidence_threshold: float = 0.0
+    min_depth_m: float = 0.0
+    max_depth_m: float = math.inf
+    hints: str = "none"
+    compute_points: bool = True
+    point_cloud_decimation: int = 1
+    use_color: bool = True
+
+    def __post_init__(self) -> None:
+        if self.hints not in HINT_SOURCES:
+            raise ValueError(f"hints must be one of {HINT_SOURCES}, got {self.hints!r}")
+        if self.point_cloud_decimation < 1:
+            raise ValueError(f"point_cloud_decimation must be >= 1, got {self.point_cloud_decimation}")
+        if not 0.0 <= self.confidence_threshold <= 1.0:
+            raise ValueError(f"confidence_threshold must be in [0, 1], got {self.confidence_threshold}")
+        if self.lr_max_diff_px <= 0.0:
+            raise ValueError(f"lr_max_diff_px must be > 0, got {self.lr_max_diff_px}")
+
+
+@dataclass(frozen=True)
+class StereoOutput:
+    """One processed frame, all maps (H, W) of the rectified input.
+
+    Attributes:
+        camera: the rectified rig the outputs refer to.
+        left_rect: (H, W[, 3]) uint8 rectified left image.
+        disparity_px: float32 px, NaN = invalid (after the checks).
+        confidence: float32 in [0, 1]; 0 where the disparity is invalid.
+        depth_m: float32 metres along z, NaN = invalid or out of range.
+        points: organised cloud (decimated), or None when not computed.
+        lr_rejected_fraction: share of pixels the left-right check removed.
+        timings_ms: milliseconds per stage.
+    """
+
+    camera: StereoCameraModel
+    left_rect: np.ndarray
+    disparity_px: np.ndarray
+    confidence: np.ndarray
+    depth_m: np.ndarray
+    points: OrganizedPointCloud | None
+    lr_rejected_fraction: float
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def match_with_right_view(backend: StereoBackend, left: np.ndarray, right: np.ndarray,
+                          hints: SparseHints | None) -> tuple[MatchResult, MatchResult]:
+    """Left and right disparities; one batched run when the backend offers ``match_both``."""
+    match_both = getattr(backend, "match_both", None)
+    if match_both is not None:
+        return match_both(left, right, hints=hints)
+    return backend.match(left, right, hints=hints), backend.match_right(left, right)
+
+
+class StereoPipeline:
+    """Rectify, match, check and convert one stereo pair at a time."""
+
+    def __init__(self, backend: StereoBackend, config: PipelineConfig = PipelineConfig(),
+                 hint_config: ClassicalHintConfig | None = None) -> None:
+        self.backend = backend
+        self.config = config
+        self.hint_config = hint_config or ClassicalHintConfig(
+            max_disparity_px=int(math.ceil(backend.max_disparity_px)))
+
+    def process(self, left: np.ndarray, right: np.ndarray, camera: StereoCameraModel, *,
+                lidar_hints_px: np.ndarray | None = None) -> StereoOutput:
+        """Run the whole pipeline on one raw (or already rectified) pair.
+
+        Args:
+            left, right: (H, W) or (H, W, 3) uint8 RGB images of the camera's size.
+            camera: the rig; with ``rectified_input`` the images are used as they are.
+            lidar_hints_px: optional (H, W) float32 disparity hints from a LiDAR in the
+                left rectified frame, px, NaN = none (used when ``hints`` is lidar/both).
+        """
+        config = self.config
+        timings: dict[str, float] = {}
+        with _timed(timings, "rectify"):
+            left_rect, right_rect = camera.rectify(left, right)
+        with _timed(timings, "hints"):
+            hints = self._hints(left_rect, right_rect, lidar_hints_px)
+        with _timed(timings, "match"):
+            if config.lr_check:
+                left_result, right_result = match_with_right_view(self.backend, left_rect, right_rect, hints)
+            else:
+                left_result, right_result = self.backend.match(left_rect, right_rect, hints=hints), None
+        with _timed(timings, "lr_check"):
+            disparity = left_result.disparity_px
+            valid_before = np.isfinite(disparity)
+            if right_result is not None:
+                disparity = left_right_check(disparity, right_result.disparity_px, config.lr_max_diff_px)
+            lr_rejected = float((valid_before & ~np.isfinite(disparity)).mean())
+            confidence = left_result.confidence
+            if config.confidence_threshold > 0.0:
+                disparity = np.where(confidence >= config.confidence_threshold, disparity, np.nan)
+            confidence = np.where(np.isfinite(disparity), confidence, 0.0).astype(np.float32)
+        with _timed(timings, "depth"):
+            depth = disparity_to_depth(disparity, camera, min_depth_m=config.min_depth_m,
+                                       max_depth_m=config.max_depth_m)
+        points = None
+        if config.compute_points:
+            with _timed(timings, "points"):
+                points = self._points(depth, left_rect, camera)
+        return StereoOutput(camera=camera, left_rect=left_rect, disparity_px=disparity.astype(np.float32),
+                            confidence=confidence, depth_m=depth, points=points,
+                            lr_rejected_fraction=lr_rejected, timings_ms=timings)
+
+    def _hints(self, left_rect: np.ndarray, right_rect: np.ndarray,
+               lidar_hints_px: np.ndarray | None) -> SparseHints | None:
+        source = self.config.hints
+        if source == "none":
+            return None
+        hints = np.full(left_rect.shape[:2], np.nan, np.float32)
+        if source in ("classical", "both"):
+            hints = classical_hints(left_rect, right_rect, self.hint_config)
+        if source in ("lidar", "both") and lidar_hints_px is not None:
+            lidar_valid = np.isfinite(lidar_hints_px)
+            hints = np.where(lidar_valid, lidar_hints_px, hints).astype(np.float32)
+        return SparseHints(hints) if np.isfinite(hints).any() else None
+
+    def _points(self, depth: np.ndarray, left_rect: np.ndarray,
+                camera: StereoCameraModel) -> OrganizedPointCloud:
+        step = self.config.point_cloud_decimation
+        xyz = points_from_depth(depth, camera)[::step, ::step]
+        rgb = None
+        if self.config.use_color and left_rect.ndim == 3:
+            rgb = np.ascontiguousarray(left_rect[::step, ::step])
+        return OrganizedPointCloud(xyz_m=np.ascontiguousarray(xyz), rgb=rgb)
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    timings[stage] = (time.perf_counter() - start) * 1000.0

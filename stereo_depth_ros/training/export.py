@@ -1,0 +1,120 @@
+"""Export a StereoNet checkpoint to ONNX files that follow the backend contract.
+
+    stereo_depth_export runs/stereo_net/last.pt --sizes 640x480 768x512 --out-dir models
+
+One file per input size (fixed H, W, multiples of 32; dynamic batch), opset
+recorded, checked with ``onnx.checker``, outputs compared with PyTorch on a
+synthetic scene. A JSON model card next to the files records the checkpoint,
+its configuration, parameter count, MACs per size and the export checks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from stereo_depth_ros.backends.contract import (INPUT_HINT_DISPARITY, INPUT_HINT_MASK, INPUT_LEFT,
+                                                INPUT_RIGHT, OUTPUT_CONFIDENCE, OUTPUT_DISPARITY)
+from stereo_depth_ros.training.model import ExportWrapper, StereoNet, StereoNetConfig
+from stereo_depth_ros.training.synthetic import HELD_OUT_SEED, SceneConfig, scene_for_index
+
+OPSET = 17
+INPUT_NAMES = [INPUT_LEFT, INPUT_RIGHT, INPUT_HINT_DISPARITY, INPUT_HINT_MASK]
+OUTPUT_NAMES = [OUTPUT_DISPARITY, OUTPUT_CONFIDENCE]
+
+
+def load_checkpoint(path: Path) -> tuple[StereoNet, dict]:
+    """The network (eval mode) and the raw checkpoint dictionary."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    net = StereoNet(StereoNetConfig(**state["config"]["model"]))
+    net.load_state_dict(state["model"])
+    return net.eval(), state
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'640x480' -> (width, height), both multiples of 32."""
+    width, height = (int(value) for value in text.lower().split("x"))
+    if width % 32 or height % 32:
+        raise argparse.ArgumentTypeError(f"size {text} must be a multiple of 32 in both directions")
+    return width, height
+
+
+def count_macs(net: StereoNet, width: int, height: int) -> int:
+    """Multiply-accumulates of one forward pass (batch 1, no hints)."""
+    inputs = _example_inputs(width, height)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        net(*inputs)
+    return counter.get_total_flops() // 2
+
+
+def _example_inputs(width: int, height: int) -> tuple[torch.Tensor, ...]:
+    scene = scene_for_index(0, seed=HELD_OUT_SEED, config=SceneConfig(height=height, width=width))
+    images = [torch.from_numpy(image.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
+              for image in (scene.left, scene.right)]
+    zeros = torch.zeros(1, 1, height, width)
+    return images[0], images[1], zeros, zeros.clone()
+
+
+def export_onnx(net: StereoNet, width: int, height: int, path: Path, model_version: str) -> dict:
+    """Write one ONNX file; returns the checks for the model card."""
+    wrapper = ExportWrapper(net).eval()
+    inputs = _example_inputs(width, height)
+    dynamic = {name: {0: "batch"} for name in INPUT_NAMES + OUTPUT_NAMES}
+    torch.onnx.export(wrapper, inputs, str(path), input_names=INPUT_NAMES, output_names=OUTPUT_NAMES,
+                      opset_version=OPSET, dynamic_axes=dynamic, do_constant_folding=True, dynamo=False)
+    model = onnx.load(str(path))
+    metadata = {"max_disparity": str(net.config.max_disparity), "input_height": str(height),
+                "input_width": str(width), "model_version": model_version}
+    onnx.helper.set_model_props(model, metadata)
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, str(path))
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    onnx_disparity = session.run(None, {name: tensor.numpy() for name, tensor in zip(INPUT_NAMES, inputs)})[0]
+    with torch.no_grad():
+        torch_disparity = wrapper(*inputs)[0].numpy()
+    difference = np.abs(onnx_disparity - torch_disparity)
+    return {"file": path.name, "width": width, "height": height, "opset": OPSET,
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "macs": count_macs(net, width, height),
+            "max_abs_diff_vs_torch_px": float(difference.max()),
+            "fraction_within_1e-3_px": float((difference <= 1e-3).mean())}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--sizes", nargs="+", type=parse_size, default=[(640, 480)],
+                        help="WIDTHxHEIGHT, multiples of 32")
+    parser.add_argument("--out-dir", type=Path, default=Path("models"))
+    parser.add_argument("--name", default="stereo_net")
+    parser.add_argument("--card-extra", type=Path, default=None,
+                        help="JSON file merged into the model card (e.g. the training command)")
+    args = parser.parse_args(argv)
+    net, state = load_checkpoint(args.checkpoint)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    version = f"{args.name}-step{state['step']}"
+    files = [export_onnx(net, width, height, args.out_dir / f"{args.name}_{width}x{height}.onnx", version)
+             for width, height in args.sizes]
+    for entry in files:
+        print(f"{entry['file']}: {entry['macs'] / 1e9:.2f} GMACs, max |onnx - torch| "
+              f"{entry['max_abs_diff_vs_torch_px']:.2e} px ({entry['fraction_within_1e-3_px']:.4%} within 1e-3)")
+    card = {"name": args.name, "model_version": version, "step": state["step"],
+            "parameters": sum(p.numel() for p in net.parameters()), "config": state["config"],
+            "held_out_metrics_at_step": state.get("metrics", {}), "onnx_files": files}
+    if args.card_extra is not None:
+        card.update(json.loads(args.card_extra.read_text()))
+    (args.out_dir / f"{args.name}.json").write_text(json.dumps(card, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
