@@ -88,7 +88,7 @@ def image_to_numpy(msg: Image) -> np.ndarray:
 def byte_array(values: np.ndarray) -> array.array:
     """The bytes of ``values`` (C order) as the array.array('B') message ``data`` fields hold."""
     data = array.array("B")
-    data.frombytes(np.ascontiguousarray(values).reshape(-1).view(np.uint8))
+    data.frombytes(np.ascontiguousarray(values).reshape(-1).view(np.uint8).data)
     return data
 
 
@@ -116,8 +116,8 @@ def numpy_to_image(pixels: np.ndarray, encoding: str, *, header: Header | None =
             f"{encoding} needs a {expected} {np.dtype(kind).name} array, got {pixels.shape} {pixels.dtype}")
     little_endian = pixels.astype(np.dtype(kind).newbyteorder("<"), copy=False)
     height, width = pixels.shape[:2]
-    return Image(header=Header() if header is None else header, height=height, width=width, encoding=encoding, is_bigendian=0,
-                 step=width * channels * little_endian.itemsize, data=byte_array(little_endian))
+    return Image(header=Header() if header is None else header, height=height, width=width, encoding=encoding,
+                 is_bigendian=0, step=width * channels * little_endian.itemsize, data=byte_array(little_endian))
 
 
 def matching_image(msg: Image) -> np.ndarray:

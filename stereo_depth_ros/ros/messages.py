@@ -1,7 +1,10 @@
 """ROS messages <-> core types: CameraInfo, DisparityImage, depth Image, PointCloud2.
 
-Everything published describes the left rectified camera: its frame id is the
-left CameraInfo's, its stamp the images'.
+Everything published describes the left rectified camera: its stamp is the
+images', its frame id the left CameraInfo's. As with stereo_image_proc, that
+frame id names the raw left optical frame although the data lies in the
+rectified one (rotated by the left R); where R is far from identity and that
+matters, publish a separate rectified frame in tf.
 """
 
 from __future__ import annotations
@@ -142,7 +145,7 @@ def _point_fields(*, with_rgb: bool, avoid_padding: bool) -> tuple[list[PointFie
         offsets.append(12 if avoid_padding else 16)
     itemsize = 4 * len(names) if avoid_padding else (32 if with_rgb else 16)
     fields = [PointField(name=name, offset=offset, datatype=PointField.FLOAT32, count=1)
-              for name, offset in zip(names, offsets)]
+              for name, offset in zip(names, offsets, strict=True)]
     return fields, np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": itemsize})
 
 

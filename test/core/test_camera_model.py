@@ -242,7 +242,7 @@ def test_pass_through_mode_returns_rectified_input_unchanged() -> None:
     model = StereoCameraModel.from_calibrations(rig.left, rig.right, rectified_input=True)
     left, right = np.zeros((HEIGHT, WIDTH), np.uint8), np.ones((HEIGHT, WIDTH), np.uint8)
 
-    assert all(a is b for a, b in zip(model.rectify(left, right), (left, right)))
+    assert all(a is b for a, b in zip(model.rectify(left, right), (left, right), strict=True))
     assert "rectification_maps" not in vars(model)
 
 

@@ -115,7 +115,8 @@ def test_matching_image_is_a_view_for_rgb_and_grey(encoding: str) -> None:
     assert np.shares_memory(matched, np.frombuffer(msg.data, np.uint8))
 
 
-@pytest.mark.parametrize(("encoding", "rgb_channels"), [("bgr8", [2, 1, 0]), ("bgra8", [2, 1, 0]), ("rgba8", [0, 1, 2])])
+@pytest.mark.parametrize(("encoding", "rgb_channels"),
+                         [("bgr8", [2, 1, 0]), ("bgra8", [2, 1, 0]), ("rgba8", [0, 1, 2])])
 def test_matching_image_reorders_colour_to_rgb(encoding: str, rgb_channels: list[int]) -> None:
     pixels = random_pixels(encoding)
     matched = matching_image(handmade_message(pixels, encoding, padding=2))
