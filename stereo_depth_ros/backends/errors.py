@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "BackendError",
     "BackendUnavailableError",
+    "ConfigurationError",
     "InputError",
     "ModelError",
 ]
@@ -42,4 +43,11 @@ class ModelError(BackendError):
     Raised for missing or malformed inputs, outputs or ``metadata_props``
     (``max_disparity``, ``input_height``, ``input_width``, ``model_version``),
     unreadable files and outputs of the wrong shape.
+    """
+
+
+class ConfigurationError(BackendError):
+    """A backend option is out of range (e.g. an even block size).
+
+    The message names the option, its value and the accepted range.
     """

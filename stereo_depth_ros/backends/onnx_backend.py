@@ -42,7 +42,12 @@ from stereo_depth_ros.backends.contract import (
     spec_from_onnxruntime,
     validate_io_signature,
 )
-from stereo_depth_ros.backends.errors import BackendError, BackendUnavailableError, ModelError
+from stereo_depth_ros.backends.errors import (
+    BackendError,
+    BackendUnavailableError,
+    ConfigurationError,
+    ModelError,
+)
 from stereo_depth_ros.backends.preprocessing import (
     MIN_INPUT_HW,
     NetworkBatch,
@@ -124,6 +129,7 @@ def select_providers(requested: None | str | Sequence[str], available: Sequence[
     Raises:
         BackendUnavailableError: an explicitly requested provider is not
             available and ``allow_fallback`` is False.
+        ConfigurationError: ``requested`` is an empty list.
 
     Example:
         >>> select_providers(None, ["CUDAExecutionProvider", "CPUExecutionProvider"]).providers
@@ -136,7 +142,7 @@ def select_providers(requested: None | str | Sequence[str], available: Sequence[
                             reason=f"automatic: best of {list(available)}")
     names = [requested] if isinstance(requested, str) else list(requested)
     if not names:
-        raise BackendUnavailableError("providers is an empty list; use None or 'auto'")
+        raise ConfigurationError("providers is an empty list; use None or 'auto'")
     expanded = tuple(dict.fromkeys(_ALIASES.get(n.lower(), n) if isinstance(n, str) else n
                                    for n in names))
     missing = tuple(p for p in expanded if p not in available)

@@ -55,7 +55,12 @@ from stereo_depth_ros.backends.contract import (
     onnx_model_is_fp16,
     read_onnx_contract,
 )
-from stereo_depth_ros.backends.errors import BackendError, BackendUnavailableError, ModelError
+from stereo_depth_ros.backends.errors import (
+    BackendError,
+    BackendUnavailableError,
+    ConfigurationError,
+    ModelError,
+)
 from stereo_depth_ros.backends.preprocessing import (
     MIN_INPUT_HW,
     Pass,
@@ -205,11 +210,12 @@ def resolve_precision(requested: Literal["auto", "fp16", "fp32"], *,
         ``"fp16"`` or ``"fp32"``.
 
     Raises:
+        ConfigurationError: ``requested`` is not one of the three names.
         BackendUnavailableError: the request cannot be met (FP16 from an FP32
             file, or FP32 from an FP16 file, on strongly typed TensorRT >= 11).
     """
     if requested not in ("auto", "fp16", "fp32"):
-        raise BackendUnavailableError(
+        raise ConfigurationError(
             f"precision must be 'auto', 'fp16' or 'fp32', got {requested!r}")
     strongly_typed = tensorrt_major(tensorrt_version) >= 11
     file_precision: Precision = "fp16" if model_is_fp16 else "fp32"
@@ -254,7 +260,7 @@ def optimization_profile_shapes(input_hw: tuple[int, int], max_batch: int,
                                 ) -> dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]:
     """(min, opt, max) shape per contract input: N from 1 to ``max_batch``, opt = max."""
     if max_batch < 1:
-        raise BackendUnavailableError(f"max_batch must be >= 1, got {max_batch}")
+        raise ConfigurationError(f"max_batch must be >= 1, got {max_batch}")
     height, width = input_hw
     return {name: ((1, channels, height, width), (max_batch, channels, height, width),
                    (max_batch, channels, height, width))
@@ -429,10 +435,9 @@ class TensorRtBackend:
             ModelError: the file breaks the contract or TensorRT cannot parse it.
         """
         probe = probe_tensorrt(device_id)
-        if not probe.available:
-            raise BackendUnavailableError(probe.reason)
+        if not probe.available or probe.gpu is None or probe.tensorrt_version is None:
+            raise BackendUnavailableError(probe.reason or "TensorRT backend unavailable")
         trt, cp = probe.modules
-        assert probe.gpu is not None and probe.tensorrt_version is not None
         self._trt, self._cp, self._device_id = trt, cp, device_id
         self._model_path = Path(model_path)
         self._min_input_hw = min_input_hw

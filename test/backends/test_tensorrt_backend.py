@@ -11,7 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stereo_depth_ros.backends.errors import BackendError, BackendUnavailableError, ModelError
+from stereo_depth_ros.backends.errors import (
+    BackendError,
+    BackendUnavailableError,
+    ConfigurationError,
+    ModelError,
+)
 from stereo_depth_ros.backends.tensorrt_backend import (
     EngineCacheKey,
     GpuInfo,
@@ -112,7 +117,7 @@ def test_resolve_precision_explains_fp16_from_an_fp32_file_on_tensorrt_11() -> N
     with pytest.raises(BackendUnavailableError, match="strongly typed.*convert_float_to_float16"):
         resolve_precision("fp16", compute_capability=(8, 7), tensorrt_version="11.4.0.106",
                           model_is_fp16=False)
-    with pytest.raises(BackendUnavailableError, match="'auto', 'fp16' or 'fp32'"):
+    with pytest.raises(ConfigurationError, match="'auto', 'fp16' or 'fp32'"):
         resolve_precision("int8", compute_capability=(8, 7), tensorrt_version="10.3",  # type: ignore[arg-type]
                           model_is_fp16=False)
 
