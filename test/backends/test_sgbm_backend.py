@@ -63,10 +63,11 @@ def test_matchers_recover_a_slanted_plane_in_both_views(
 
 def test_invalid_pixels_are_nan_with_zero_confidence(
         slanted_pair: tuple[np.ndarray, np.ndarray]) -> None:
-    backend = SgbmBackend(SgbmParams(min_disparity=4, num_disparities=32))
+    backend = SgbmBackend(SgbmParams(min_disparity=4, num_disparities=32,
+                                     pad_left_border=False))
     result = backend.match(*slanted_pair)
     invalid = np.isnan(result.disparity_px)
-    assert invalid[:, :20].mean() > 0.5  # the left border has no match in the right view
+    assert invalid[:, :36].all()  # OpenCV's unsearched band: min_disparity + num_disparities
     assert np.nanmin(result.disparity_px) >= 4.0  # OpenCV's (4 - 1) * 16 marker is gone
     np.testing.assert_array_equal(result.confidence, (~invalid).astype(np.float32))
     assert result.disparity_px.dtype == np.float32 and result.confidence.dtype == np.float32
@@ -74,9 +75,25 @@ def test_invalid_pixels_are_nan_with_zero_confidence(
 
 def test_right_view_invalid_border_is_on_the_right(
         slanted_pair: tuple[np.ndarray, np.ndarray]) -> None:
-    result = SgbmBackend(SgbmParams(num_disparities=32)).match_right(*slanted_pair)
-    invalid = np.isnan(result.disparity_px)
-    assert invalid[:, -12:].mean() > 0.5 and invalid[:, :20].mean() < 0.05
+    backend = SgbmBackend(SgbmParams(num_disparities=32, pad_left_border=False))
+    invalid = np.isnan(backend.match_right(*slanted_pair).disparity_px)
+    assert invalid[:, -32:].all() and invalid[:, :20].mean() < 0.05
+
+
+@pytest.mark.parametrize("backend_class", [SgbmBackend, BmBackend])
+def test_padded_left_border_gets_estimates_where_the_match_exists(
+        backend_class: type[SgbmBackend] | type[BmBackend],
+        slanted_pair: tuple[np.ndarray, np.ndarray]) -> None:
+    params_class = SgbmParams if backend_class is SgbmBackend else BmParams
+    padded = backend_class(params_class(num_disparities=32, block_size=9))  # type: ignore[arg-type]
+    unpadded = backend_class(params_class(num_disparities=32, block_size=9,  # type: ignore[arg-type]
+                                          pad_left_border=False))
+    band = np.zeros((HEIGHT, WIDTH), dtype=bool)
+    band[8:-8, 16:32] = True  # x - d >= 5: the match is inside the right image
+    truth_left, _ = _truth()
+    metrics = evaluate_disparity(padded.match(*slanted_pair).disparity_px, truth_left, mask=band)
+    assert metrics.density_percent > 95.0 and metrics.bad(1.0) < 3.0
+    assert np.isnan(unpadded.match(*slanted_pair).disparity_px[band]).all()
 
 
 def test_hints_are_accepted_and_ignored(slanted_pair: tuple[np.ndarray, np.ndarray]) -> None:
