@@ -7,6 +7,7 @@ import sys
 import types
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -118,8 +119,8 @@ def test_resolve_precision_explains_fp16_from_an_fp32_file_on_tensorrt_11() -> N
         resolve_precision("fp16", compute_capability=(8, 7), tensorrt_version="11.4.0.106",
                           model_is_fp16=False)
     with pytest.raises(ConfigurationError, match="'auto', 'fp16' or 'fp32'"):
-        resolve_precision("int8", compute_capability=(8, 7), tensorrt_version="10.3",  # type: ignore[arg-type]
-                          model_is_fp16=False)
+        resolve_precision("int8", compute_capability=(8, 7),  # type: ignore[arg-type]
+                          tensorrt_version="10.3", model_is_fp16=False)
 
 
 def test_builder_flags_per_precision_and_version() -> None:
@@ -271,8 +272,8 @@ class _RecordingTensorRt:
 
 
 def test_build_sets_fp16_the_workspace_and_a_batch_profile(tmp_path: Path) -> None:
-    trt = _RecordingTensorRt("10.3.0.30")
-    data = build_serialized_engine(trt, tmp_path / "m.onnx", input_hw=(64, 96), max_batch=2,  # type: ignore[arg-type]
+    trt: Any = _RecordingTensorRt("10.3.0.30")
+    data = build_serialized_engine(trt, tmp_path / "m.onnx", input_hw=(64, 96), max_batch=2,
                                    precision="fp16", workspace_bytes=1 << 28)
     assert data == b"engine-bytes"
     assert ("create_network", 0) in trt.calls
@@ -283,8 +284,8 @@ def test_build_sets_fp16_the_workspace_and_a_batch_profile(tmp_path: Path) -> No
 
 
 def test_build_on_tensorrt_8_uses_explicit_batch_and_strict_fp32(tmp_path: Path) -> None:
-    trt = _RecordingTensorRt("8.6.1")
-    build_serialized_engine(trt, tmp_path / "m.onnx", input_hw=(64, 96), max_batch=1,  # type: ignore[arg-type]
+    trt: Any = _RecordingTensorRt("8.6.1")
+    build_serialized_engine(trt, tmp_path / "m.onnx", input_hw=(64, 96), max_batch=1,
                             precision="fp32", workspace_bytes=1 << 28)
     assert ("create_network", 1) in trt.calls
     assert ("clear_flag", "TF32") in trt.calls
@@ -292,14 +293,14 @@ def test_build_on_tensorrt_8_uses_explicit_batch_and_strict_fp32(tmp_path: Path)
 
 
 def test_build_reports_parser_and_builder_failures(tmp_path: Path) -> None:
+    unparsable: Any = _RecordingTensorRt("10.3", parses=False)
     with pytest.raises(ModelError, match="Unsupported ONNX op Foo"):
-        build_serialized_engine(_RecordingTensorRt("10.3", parses=False), tmp_path / "m.onnx",  # type: ignore[arg-type]
-                                input_hw=(64, 96), max_batch=2, precision="fp16",
-                                workspace_bytes=1 << 28)
+        build_serialized_engine(unparsable, tmp_path / "m.onnx", input_hw=(64, 96),
+                                max_batch=2, precision="fp16", workspace_bytes=1 << 28)
+    unbuildable: Any = _RecordingTensorRt("10.3", builds=False)
     with pytest.raises(BackendError, match="failed to build"):
-        build_serialized_engine(_RecordingTensorRt("10.3", builds=False), tmp_path / "m.onnx",  # type: ignore[arg-type]
-                                input_hw=(64, 96), max_batch=2, precision="fp16",
-                                workspace_bytes=1 << 28)
+        build_serialized_engine(unbuildable, tmp_path / "m.onnx", input_hw=(64, 96),
+                                max_batch=2, precision="fp16", workspace_bytes=1 << 28)
 
 
 # --- real engines (GPU only) ---------------------------------------------------------------
