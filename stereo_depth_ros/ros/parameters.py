@@ -1,0 +1,384 @@
+"""The node's parameters, described once.
+
+``PARAMETERS`` is the single schema (name, default, type, unit, range or
+choices, description, read-only or dynamic). It drives:
+
+* the node's ``ParameterDescriptor``s (``descriptor``: ranges, read-only flag,
+  a description that states unit and range),
+* the parameter file ``config/stereo_depth.yaml`` (``render_yaml``; a test
+  checks the file equals it; regenerate with
+  ``python -m stereo_depth_ros.ros.parameters > config/stereo_depth.yaml``),
+* validation of values at start-up and on run-time changes (``problems``),
+* the typed, frozen ``NodeSettings`` and from it the core's ``PipelineConfig``
+  (``pipeline_config``).
+
+Names carry their unit (``min_depth_m``, ``lr_max_diff_px``). Dynamic
+parameters (post-processing and output toggles) may change while the node
+runs; read-only ones (backend, topics, QoS, sync) are fixed at start-up.
+
+No rclpy at import time: tools and tests read the schema without ROS;
+``descriptor`` imports ``rcl_interfaces`` when called.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, Literal
+
+from stereo_depth_ros.core.pipeline import HINT_SOURCES, PipelineConfig
+from stereo_depth_ros.ros.errors import RosLayerError
+
+if TYPE_CHECKING:
+    from rcl_interfaces.msg import ParameterDescriptor
+
+__all__ = [
+    "BACKENDS",
+    "BUNDLED_MODEL_NAME",
+    "DEPTH_ENCODINGS",
+    "INPUT_QOS_PROFILES",
+    "OUTPUT_QOS_RELIABILITIES",
+    "PARAMETERS",
+    "PARAMETERS_BY_NAME",
+    "NodeSettings",
+    "ParameterSpec",
+    "ParameterType",
+    "bundled_model_path",
+    "default_values",
+    "descriptor",
+    "pipeline_config",
+    "problems",
+    "render_yaml",
+    "resolve_model_path",
+    "settings_from_values",
+]
+
+ParameterType = Literal["bool", "integer", "double", "string", "string_array"]
+Value = bool | int | float | str | tuple[str, ...]
+
+BACKENDS: Final = ("onnx", "tensorrt", "sgbm", "bm")
+DEPTH_ENCODINGS: Final = ("32FC1", "16UC1")
+INPUT_QOS_PROFILES: Final = ("sensor_data", "reliable", "system_default")
+OUTPUT_QOS_RELIABILITIES: Final = ("reliable", "best_effort")
+BUNDLED_MODEL_NAME: Final = "stereo_net_640x480.onnx"
+PACKAGE: Final = "stereo_depth_ros"
+
+_PYTHON_TYPES: Final[dict[str, tuple[type, ...]]] = {
+    "bool": (bool,), "integer": (int,), "double": (float, int), "string": (str,), "string_array": (tuple, list),
+}
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One node parameter.
+
+    Attributes:
+        name: ROS parameter name; carries the unit where there is one.
+        default: value when the parameter file does not set it.
+        type: ROS parameter type.
+        description: one sentence on what it does (unit and range are appended by ``summary``).
+        unit: unit of the value ("" when it has none), e.g. "px", "m", "s".
+        minimum, maximum: inclusive range of an integer or double (None = unbounded on that side).
+        choices: allowed strings (for string arrays: allowed items), or None.
+        dynamic: may change while the node runs; False = read-only after start-up.
+    """
+
+    name: str
+    default: Value
+    type: ParameterType
+    description: str
+    unit: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] | None = None
+    dynamic: bool = False
+
+    def __post_init__(self) -> None:
+        problem = _value_problem(self, self.default)
+        if problem:
+            raise RosLayerError(f"schema default of {self.name!r} is invalid: {problem}")
+
+    def summary(self) -> str:
+        """The description with unit, range or choices and mutability, for descriptors and YAML comments."""
+        parts = [self.description.rstrip(".") + "."]
+        if self.unit:
+            parts.append(f"Unit: {self.unit}.")
+        if self.minimum is not None or self.maximum is not None:
+            low = "-inf" if self.minimum is None else _format_number(self.minimum, self.type)
+            high = "inf" if self.maximum is None else _format_number(self.maximum, self.type)
+            parts.append(f"Range: [{low}, {high}].")
+        if self.choices is not None:
+            parts.append(f"One of: {', '.join(self.choices)}.")
+        parts.append("Dynamic." if self.dynamic else "Read-only (set at start-up).")
+        return " ".join(parts)
+
+
+def _format_number(value: float, kind: str) -> str:
+    return str(int(value)) if kind == "integer" else repr(float(value))
+
+
+def _value_problem(spec: ParameterSpec, value: object) -> str | None:
+    """Why ``value`` is not acceptable for ``spec``, or None."""
+    accepted = _PYTHON_TYPES[spec.type]
+    if not isinstance(value, accepted) or (spec.type in ("integer", "double") and isinstance(value, bool)):
+        return f"{spec.name} must be a {spec.type}, got {value!r} ({type(value).__name__})"
+    if spec.type in ("integer", "double"):
+        number = float(value)  # type: ignore[arg-type]
+        if not math.isfinite(number):
+            return f"{spec.name} must be finite, got {value!r}"
+        if (spec.minimum is not None and number < spec.minimum) or (spec.maximum is not None and number > spec.maximum):
+            unit = f" {spec.unit}" if spec.unit else ""
+            return f"{spec.name}={value!r}{unit} is outside [{spec.minimum}, {spec.maximum}]"
+    if spec.type == "string_array":
+        items = list(value)  # type: ignore[call-overload]
+        if not items or not all(isinstance(item, str) for item in items):
+            return f"{spec.name} must be a non-empty list of strings, got {value!r}"
+        if spec.choices is not None and any(item not in spec.choices for item in items):
+            return f"{spec.name}={items!r}: items must be from {list(spec.choices)}"
+    elif spec.choices is not None and value not in spec.choices:
+        return f"{spec.name}={value!r} is not one of {list(spec.choices)}"
+    return None
+
+
+PARAMETERS: Final[tuple[ParameterSpec, ...]] = (
+    # Matching backend.
+    ParameterSpec("backend", "onnx", "string", "Stereo matcher: the learned network in ONNX Runtime (onnx) or "
+                  "native TensorRT (tensorrt), or OpenCV's classical SGBM (sgbm) or block matcher (bm)",
+                  choices=BACKENDS),
+    ParameterSpec("model_path", "", "string", "ONNX model of the learned backends; empty = the bundled "
+                  f"models/{BUNDLED_MODEL_NAME} (package share directory, else next to the package)"),
+    ParameterSpec("execution_providers", ("auto",), "string_array", "ONNX Runtime execution providers in "
+                  "priority order (aliases tensorrt, cuda, cpu, or full names such as CUDAExecutionProvider); "
+                  "[auto] = best available; an unavailable explicit provider stops the node"),
+    ParameterSpec("intra_op_threads", 0, "integer", "ONNX Runtime threads inside one operator; 0 = its default "
+                  "(one per physical core)", unit="threads", minimum=0, maximum=256),
+    ParameterSpec("max_disparity_px", 128, "integer", "Disparity search range of sgbm and bm, rounded up to a "
+                  "multiple of 16 and kept below the image width; the learned backends use their model's own "
+                  "limit (scaled to the input size) and ignore it", unit="px", minimum=16, maximum=1024),
+    # Input.
+    ParameterSpec("rectify", True, "bool", "Rectify the raw images with their CameraInfo; false = the inputs "
+                  "are already rectified (remap left/image_raw and right/image_raw to image_rect)"),
+    ParameterSpec("approximate_sync", False, "bool", "Pair left and right images whose stamps differ by up "
+                  "to approximate_sync_tolerance_seconds; false = stamps must be equal"),
+    ParameterSpec("approximate_sync_tolerance_seconds", 0.01, "double", "Largest stamp difference paired by "
+                  "approximate sync; keep it below half the frame period", unit="s", minimum=0.0, maximum=1.0),
+    ParameterSpec("queue_size", 5, "integer", "Images kept per side while waiting for the other side; older "
+                  "unmatched images are dropped and counted", unit="messages", minimum=1, maximum=100),
+    ParameterSpec("input_qos", "sensor_data", "string", "QoS of the image and camera_info subscriptions: "
+                  "sensor_data (best effort), reliable or system_default; history keep last queue_size",
+                  choices=INPUT_QOS_PROFILES),
+    # Output.
+    ParameterSpec("output_qos_reliability", "reliable", "string", "Reliability of every output publisher",
+                  choices=OUTPUT_QOS_RELIABILITIES),
+    ParameterSpec("output_qos_depth", 2, "integer", "History depth (keep last) of every output publisher",
+                  unit="messages", minimum=1, maximum=100),
+    ParameterSpec("depth_encoding", "32FC1", "string", "Encoding of the depth image: 32FC1 (metres, NaN "
+                  "invalid) or 16UC1 (millimetres, 0 invalid; REP 118)", choices=DEPTH_ENCODINGS),
+    ParameterSpec("diagnostics_period_seconds", 1.0, "double", "Period of the /diagnostics status and of the "
+                  "rate and latency windows it reports", unit="s", minimum=0.1, maximum=60.0),
+    # Post-processing (dynamic).
+    ParameterSpec("hints", "none", "string", "Sparse disparity hints fed to the learned backends: none, "
+                  "classical (confident SGBM pixels), lidar or both; LiDAR projection is not implemented yet, "
+                  "so lidar adds no hints (a warning is logged)", choices=HINT_SOURCES, dynamic=True),
+    ParameterSpec("lr_check", True, "bool", "Invalidate pixels whose left- and right-view disparities "
+                  "disagree (doubles the matching work)", dynamic=True),
+    ParameterSpec("lr_max_diff_px", 1.0, "double", "Largest left-right disagreement kept by lr_check",
+                  unit="px", minimum=0.1, maximum=64.0, dynamic=True),
+    ParameterSpec("confidence_threshold", 0.0, "double", "Pixels whose confidence is below this become "
+                  "invalid; 0 keeps all", minimum=0.0, maximum=1.0, dynamic=True),
+    ParameterSpec("min_depth_m", 0.0, "double", "Depth and points nearer than this are invalid",
+                  unit="m", minimum=0.0, maximum=1000.0, dynamic=True),
+    ParameterSpec("max_depth_m", 100.0, "double", "Depth and points farther than this are invalid; must "
+                  "exceed min_depth_m", unit="m", minimum=0.01, maximum=10000.0, dynamic=True),
+    ParameterSpec("use_color", True, "bool", "Colour the point cloud with the rectified left image "
+                  "(colour inputs only)", dynamic=True),
+    ParameterSpec("avoid_point_cloud_padding", False, "bool", "Pack point fields tightly (12 or 16 bytes per "
+                  "point) instead of PCL's aligned 16 or 32 bytes", dynamic=True),
+    ParameterSpec("point_cloud_decimation", 1, "integer", "Keep every n-th row and column in points2",
+                  minimum=1, maximum=16, dynamic=True),
+    ParameterSpec("publish_points", True, "bool", "Publish points2 (skips building the cloud when false)",
+                  dynamic=True),
+    ParameterSpec("publish_confidence", True, "bool", "Publish confidence", dynamic=True),
+    ParameterSpec("publish_depth", True, "bool", "Publish depth and depth/camera_info", dynamic=True),
+    ParameterSpec("publish_rectified", True, "bool", "Publish left/image_rect", dynamic=True),
+)
+
+PARAMETERS_BY_NAME: Final[dict[str, ParameterSpec]] = {spec.name: spec for spec in PARAMETERS}
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """Every parameter's value, typed; field names are the parameter names (see ``PARAMETERS``)."""
+
+    backend: str
+    model_path: str
+    execution_providers: tuple[str, ...]
+    intra_op_threads: int
+    max_disparity_px: int
+    rectify: bool
+    approximate_sync: bool
+    approximate_sync_tolerance_seconds: float
+    queue_size: int
+    input_qos: str
+    output_qos_reliability: str
+    output_qos_depth: int
+    depth_encoding: str
+    diagnostics_period_seconds: float
+    hints: str
+    lr_check: bool
+    lr_max_diff_px: float
+    confidence_threshold: float
+    min_depth_m: float
+    max_depth_m: float
+    use_color: bool
+    avoid_point_cloud_padding: bool
+    point_cloud_decimation: int
+    publish_points: bool
+    publish_confidence: bool
+    publish_depth: bool
+    publish_rectified: bool
+
+
+if {f.name for f in fields(NodeSettings)} != set(PARAMETERS_BY_NAME):  # pragma: no cover  (a coding error)
+    raise RuntimeError("NodeSettings fields and PARAMETERS names differ")
+
+
+def default_values() -> dict[str, Value]:
+    """{name: default} of every parameter, in schema order."""
+    return {spec.name: spec.default for spec in PARAMETERS}
+
+
+def problems(values: Mapping[str, object]) -> list[str]:
+    """Everything wrong with a (partial or full) set of parameter values, as sentences.
+
+    Checks names, types, ranges and choices of each value, and that
+    min_depth_m < max_depth_m when either is given (the other is taken from the
+    defaults when missing). An empty list means the values are acceptable.
+    """
+    found = []
+    for name, value in values.items():
+        spec = PARAMETERS_BY_NAME.get(name)
+        if spec is None:
+            found.append(f"unknown parameter {name!r}")
+            continue
+        problem = _value_problem(spec, value)
+        if problem:
+            found.append(problem)
+    if not found and ("min_depth_m" in values or "max_depth_m" in values):
+        low = values.get("min_depth_m", PARAMETERS_BY_NAME["min_depth_m"].default)
+        high = values.get("max_depth_m", PARAMETERS_BY_NAME["max_depth_m"].default)
+        if not low < high:  # type: ignore[operator]
+            found.append(f"min_depth_m={low} m must be less than max_depth_m={high} m")
+    return found
+
+
+def settings_from_values(values: Mapping[str, object]) -> NodeSettings:
+    """Typed settings from {name: value}; missing names take their defaults.
+
+    Raises:
+        RosLayerError: naming every unknown, mistyped or out-of-range value.
+    """
+    found = problems(values)
+    if found:
+        raise RosLayerError("invalid parameters: " + "; ".join(found))
+    merged: dict[str, object] = {**default_values(), **values}
+    for spec in PARAMETERS:
+        if spec.type == "double":
+            merged[spec.name] = float(merged[spec.name])  # type: ignore[arg-type]
+        elif spec.type == "string_array":
+            merged[spec.name] = tuple(merged[spec.name])  # type: ignore[call-overload]
+    return NodeSettings(**merged)  # type: ignore[arg-type]
+
+
+def pipeline_config(settings: NodeSettings) -> PipelineConfig:
+    """The core's post-processing settings; points are built only when published."""
+    return PipelineConfig(lr_check=settings.lr_check, lr_max_diff_px=settings.lr_max_diff_px,
+                          confidence_threshold=settings.confidence_threshold, min_depth_m=settings.min_depth_m,
+                          max_depth_m=settings.max_depth_m, hints=settings.hints,
+                          compute_points=settings.publish_points,
+                          point_cloud_decimation=settings.point_cloud_decimation, use_color=settings.use_color)
+
+
+def descriptor(spec: ParameterSpec) -> ParameterDescriptor:
+    """The ROS ParameterDescriptor of ``spec``: type, summary, range, read-only flag."""
+    from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
+
+    ros_type = {"bool": ParameterType.PARAMETER_BOOL, "integer": ParameterType.PARAMETER_INTEGER,
+                "double": ParameterType.PARAMETER_DOUBLE, "string": ParameterType.PARAMETER_STRING,
+                "string_array": ParameterType.PARAMETER_STRING_ARRAY}[spec.type]
+    result = ParameterDescriptor(name=spec.name, type=ros_type, description=spec.summary(),
+                                 read_only=not spec.dynamic)
+    if spec.choices is not None:
+        result.additional_constraints = f"one of: {', '.join(spec.choices)}"
+    if spec.type == "integer" and (spec.minimum is not None or spec.maximum is not None):
+        result.integer_range = [IntegerRange(
+            from_value=int(spec.minimum) if spec.minimum is not None else -(2 ** 63),
+            to_value=int(spec.maximum) if spec.maximum is not None else 2 ** 63 - 1, step=1)]
+    elif spec.type == "double" and (spec.minimum is not None or spec.maximum is not None):
+        result.floating_point_range = [FloatingPointRange(
+            from_value=float(spec.minimum) if spec.minimum is not None else -sys.float_info.max,
+            to_value=float(spec.maximum) if spec.maximum is not None else sys.float_info.max, step=0.0)]
+    return result
+
+
+def _yaml_scalar(value: Value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_yaml_scalar(item) for item in value) + "]"
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def render_yaml(node_name: str = "/**") -> str:
+    """The parameter file with every default, each preceded by its summary as a comment.
+
+    Args:
+        node_name: the node the file applies to; ``/**`` (default) matches any
+            node name and namespace, so remapping and namespaces need no edit.
+    """
+    lines = ["# Parameters of stereo_depth_node, with their defaults.",
+             "# Generated from stereo_depth_ros/ros/parameters.py (the schema); regenerate with",
+             "#   python -m stereo_depth_ros.ros.parameters > config/stereo_depth.yaml",
+             f"{node_name}:", "  ros__parameters:"]
+    for spec in PARAMETERS:
+        lines.append(f"    # {spec.summary()}")
+        lines.append(f"    {spec.name}: {_yaml_scalar(spec.default)}")
+    return "\n".join(lines) + "\n"
+
+
+def bundled_model_path() -> Path:
+    """Where the bundled model is: the package's share directory, else the source tree's models/.
+
+    The share directory (``share/stereo_depth_ros/models``, found through the
+    ament index) exists after a colcon build; a pip or source checkout has
+    ``models/`` next to the package directory.
+    """
+    try:
+        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+    except ImportError:
+        pass
+    else:
+        try:
+            shared = Path(get_package_share_directory(PACKAGE)) / "models" / BUNDLED_MODEL_NAME
+        except (PackageNotFoundError, OSError):  # OSError: AMENT_PREFIX_PATH unset (no ROS workspace sourced)
+            pass
+        else:
+            if shared.is_file():
+                return shared
+    return Path(__file__).resolve().parents[2] / "models" / BUNDLED_MODEL_NAME
+
+
+def resolve_model_path(settings: NodeSettings) -> Path:
+    """``model_path`` as given, or the bundled model when it is empty."""
+    return Path(settings.model_path).expanduser() if settings.model_path else bundled_model_path()
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render_yaml())

@@ -1,0 +1,142 @@
+"""Parameter schema: the YAML file, the ROS descriptors and PipelineConfig all come from it."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+import yaml
+from rcl_interfaces.msg import ParameterType
+
+from stereo_depth_ros.core.pipeline import PipelineConfig
+from stereo_depth_ros.ros.errors import RosLayerError
+from stereo_depth_ros.ros.parameters import (
+    BUNDLED_MODEL_NAME,
+    PARAMETERS,
+    PARAMETERS_BY_NAME,
+    NodeSettings,
+    ParameterSpec,
+    bundled_model_path,
+    default_values,
+    descriptor,
+    pipeline_config,
+    problems,
+    render_yaml,
+    resolve_model_path,
+    settings_from_values,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = ROOT / "config" / "stereo_depth.yaml"
+
+DYNAMIC = {"hints", "lr_check", "lr_max_diff_px", "confidence_threshold", "min_depth_m", "max_depth_m", "use_color",
+           "avoid_point_cloud_padding", "point_cloud_decimation", "publish_points", "publish_confidence",
+           "publish_depth", "publish_rectified"}
+
+
+def test_config_file_is_the_rendered_schema() -> None:
+    assert CONFIG.read_text() == render_yaml(), \
+        "regenerate with: python -m stereo_depth_ros.ros.parameters > config/stereo_depth.yaml"
+
+
+def test_config_file_values_equal_the_schema_defaults() -> None:
+    loaded = yaml.safe_load(CONFIG.read_text())["/**"]["ros__parameters"]
+    expected = {name: list(value) if isinstance(value, tuple) else value for name, value in default_values().items()}
+    assert loaded == expected
+    for name, value in loaded.items():  # YAML types match the ROS types (1.0 stays a double)
+        assert type(value) is {"bool": bool, "integer": int, "double": float, "string": str,
+                               "string_array": list}[PARAMETERS_BY_NAME[name].type], name
+
+
+def test_schema_names_are_unique_and_match_the_settings_fields() -> None:
+    names = [spec.name for spec in PARAMETERS]
+    assert len(names) == len(set(names))
+    assert names == [f.name for f in fields(NodeSettings)]
+
+
+def test_exactly_the_post_processing_parameters_are_dynamic() -> None:
+    assert {spec.name for spec in PARAMETERS if spec.dynamic} == DYNAMIC
+
+
+def test_every_description_states_unit_range_and_mutability() -> None:
+    for spec in PARAMETERS:
+        summary = spec.summary()
+        if spec.unit:
+            assert f"Unit: {spec.unit}." in summary
+        if spec.minimum is not None:
+            assert "Range: [" in summary
+        assert ("Dynamic." if spec.dynamic else "Read-only") in summary
+    assert "Unit: m." in PARAMETERS_BY_NAME["max_depth_m"].summary()
+    assert "Range: [0.1, 64.0]" in PARAMETERS_BY_NAME["lr_max_diff_px"].summary()
+
+
+def test_descriptors_carry_type_range_and_read_only_flag() -> None:
+    lr = descriptor(PARAMETERS_BY_NAME["lr_max_diff_px"])
+    assert lr.type == ParameterType.PARAMETER_DOUBLE and not lr.read_only
+    assert (lr.floating_point_range[0].from_value, lr.floating_point_range[0].to_value) == (0.1, 64.0)
+    assert "px" in lr.description
+    decimation = descriptor(PARAMETERS_BY_NAME["point_cloud_decimation"])
+    assert decimation.type == ParameterType.PARAMETER_INTEGER
+    assert (decimation.integer_range[0].from_value, decimation.integer_range[0].to_value,
+            decimation.integer_range[0].step) == (1, 16, 1)
+    backend = descriptor(PARAMETERS_BY_NAME["backend"])
+    assert backend.read_only and backend.type == ParameterType.PARAMETER_STRING
+    assert "onnx" in backend.additional_constraints
+    providers = descriptor(PARAMETERS_BY_NAME["execution_providers"])
+    assert providers.type == ParameterType.PARAMETER_STRING_ARRAY
+
+
+def test_defaults_convert_to_the_pipeline_config() -> None:
+    settings = settings_from_values({})
+    config = pipeline_config(settings)
+    assert isinstance(config, PipelineConfig)
+    assert (config.lr_check, config.lr_max_diff_px, config.confidence_threshold) == (True, 1.0, 0.0)
+    assert (config.min_depth_m, config.max_depth_m, config.hints) == (0.0, 100.0, "none")
+    assert (config.compute_points, config.point_cloud_decimation, config.use_color) == (True, 1, True)
+    assert settings.execution_providers == ("auto",)
+
+
+def test_values_reach_the_pipeline_config() -> None:
+    settings = settings_from_values({"lr_check": False, "lr_max_diff_px": 2, "confidence_threshold": 0.25,
+                                     "min_depth_m": 0.5, "max_depth_m": 8.0, "hints": "classical",
+                                     "publish_points": False, "point_cloud_decimation": 4, "use_color": False})
+    config = pipeline_config(settings)
+    assert config == PipelineConfig(lr_check=False, lr_max_diff_px=2.0, confidence_threshold=0.25, min_depth_m=0.5,
+                                    max_depth_m=8.0, hints="classical", compute_points=False,
+                                    point_cloud_decimation=4, use_color=False)
+    assert isinstance(settings.lr_max_diff_px, float)
+
+
+@pytest.mark.parametrize(("values", "fragment"), [
+    ({"backend": "cuda"}, "not one of"),
+    ({"lr_max_diff_px": 0.0}, "outside"),
+    ({"confidence_threshold": 1.5}, "outside"),
+    ({"point_cloud_decimation": 0}, "outside"),
+    ({"max_depth_m": math.nan}, "finite"),
+    ({"depth_encoding": "16UC3"}, "not one of"),
+    ({"lr_check": 1}, "must be a bool"),
+    ({"queue_size": True}, "must be a integer"),
+    ({"execution_providers": []}, "non-empty"),
+    ({"min_depth_m": 5.0, "max_depth_m": 2.0}, "less than"),
+    ({"min_depth_m": 200.0}, "less than"),
+    ({"no_such_parameter": 1}, "unknown"),
+])
+def test_invalid_values_are_reported_with_the_offending_value(values: dict[str, object], fragment: str) -> None:
+    found = problems(values)
+    assert found and fragment in found[0]
+    with pytest.raises(RosLayerError, match=fragment):
+        settings_from_values(values)
+
+
+def test_a_schema_default_outside_its_own_range_is_a_coding_error() -> None:
+    with pytest.raises(RosLayerError, match="schema default"):
+        ParameterSpec("x_m", 5.0, "double", "test", unit="m", minimum=0.0, maximum=1.0)
+
+
+def test_empty_model_path_means_the_bundled_model() -> None:
+    path = resolve_model_path(settings_from_values({}))
+    assert path == bundled_model_path()
+    assert path.name == BUNDLED_MODEL_NAME and path.is_file()
+    assert resolve_model_path(settings_from_values({"model_path": "/tmp/other.onnx"})) == Path("/tmp/other.onnx")
