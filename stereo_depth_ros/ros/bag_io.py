@@ -1,0 +1,683 @@
+"""rosbag2 bags for the bag tools: storage through rosbags, payloads through rclpy.
+
+Storage (sqlite3 or MCAP files plus ``metadata.yaml``) is read and written with
+the ``rosbags`` library; payloads are CDR bytes made and read by rclpy's
+``serialize_message`` / ``deserialize_message`` with the real message classes,
+so the tools handle exactly the objects the node publishes. The definitions and
+type hashes (RIHS01) written into a bag come from rosbags' Jazzy typestore.
+
+Conventions:
+
+* Topic names are stored fully qualified (``/left/image_raw``), as ``ros2 bag
+  record`` does; every function here accepts them with or without the leading
+  slash (``normalize_topic``).
+* Times are integer nanoseconds since the epoch (``stamp_ns``, ``log_time_ns``).
+  The log time is when a message was written (recorded); the stamp is its
+  ``header.stamp``.
+* A reader never hangs and never lets a foreign exception escape: a damaged
+  bag raises :class:`CorruptBagError` (on opening, or while iterating, saying
+  how many messages were read first); a writer used as a context manager is
+  closed, with its metadata, even when the block raises, so partial output is
+  a readable bag.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import struct
+from collections import Counter, OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final
+
+from builtin_interfaces.msg import Time
+from rclpy.serialization import deserialize_message, serialize_message
+from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer, WriterError
+from rosbags.typesys import Stores, get_typestore
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
+
+from stereo_depth_ros.core.camera_model import CameraCalibration
+from stereo_depth_ros.ros.errors import (
+    BagNotFoundError,
+    BagWriteError,
+    CorruptBagError,
+    MissingTopicError,
+    TopicTypeError,
+    UnknownMessageTypeError,
+)
+
+__all__ = [
+    "IMAGE_TYPE",
+    "CAMERA_INFO_TYPE",
+    "DISPARITY_TYPE",
+    "STORAGE_FORMATS",
+    "BagMessage",
+    "BagReader",
+    "BagTopic",
+    "BagWriter",
+    "StereoFrame",
+    "StereoFrameReader",
+    "StereoTopics",
+    "camera_info_from_calibration",
+    "message_class",
+    "message_type_name",
+    "normalize_topic",
+    "pair_by_stamp",
+    "stamp_ns",
+    "time_from_ns",
+]
+
+#: Storage plugins a bag can be written with (``ros2 bag record -s``).
+STORAGE_FORMATS: Final = ("sqlite3", "mcap")
+IMAGE_TYPE: Final = "sensor_msgs/msg/Image"
+CAMERA_INFO_TYPE: Final = "sensor_msgs/msg/CameraInfo"
+DISPARITY_TYPE: Final = "stereo_msgs/msg/DisparityImage"
+
+_STORAGE_PLUGINS: Final = {"sqlite3": StoragePlugin.SQLITE3, "mcap": StoragePlugin.MCAP}
+_STORAGE_SUFFIXES: Final = {".db3": "sqlite3", ".mcap": "mcap"}
+_NS_PER_S: Final = 1_000_000_000
+
+
+def _foreign_storage_errors() -> tuple[type[BaseException], ...]:
+    """What rosbags and its storage libraries raise on damaged files.
+
+    rosbags wraps most problems in ReaderError, but damaged content inside an
+    otherwise valid file surfaces as the storage library's own error (apsw for
+    sqlite3) or as a decoding error (struct, overflow, index, value) from the
+    MCAP parser.
+    """
+    errors: list[type[BaseException]] = [ReaderError, OSError, EOFError, struct.error, ValueError,
+                                         OverflowError, IndexError, KeyError, MemoryError]
+    try:
+        import apsw  # rosbags' sqlite3 binding
+    except ImportError:
+        pass
+    else:
+        errors.append(apsw.Error)
+    return tuple(errors)
+
+
+_STORAGE_ERRORS: Final = _foreign_storage_errors()
+
+
+def normalize_topic(topic: str) -> str:
+    """The fully qualified name of ``topic``: one leading slash, no trailing one.
+
+    >>> normalize_topic("left/image_raw"), normalize_topic("/left/image_raw/")
+    ('/left/image_raw', '/left/image_raw')
+    """
+    name = topic.strip().strip("/")
+    if not name:
+        raise ValueError(f"topic name {topic!r} is empty")
+    return "/" + name
+
+
+def stamp_ns(stamp: Time) -> int:
+    """A builtin_interfaces/Time as integer nanoseconds since the epoch."""
+    return int(stamp.sec) * _NS_PER_S + int(stamp.nanosec)
+
+
+def time_from_ns(time_ns: int) -> Time:
+    """Integer nanoseconds since the epoch (>= 0) as a builtin_interfaces/Time."""
+    if time_ns < 0:
+        raise ValueError(f"time must be >= 0 ns, got {time_ns}")
+    sec, nanosec = divmod(int(time_ns), _NS_PER_S)
+    return Time(sec=sec, nanosec=nanosec)
+
+
+def message_type_name(message: object) -> str:
+    """``package/msg/Name`` of a message instance or class (e.g. ``sensor_msgs/msg/Image``)."""
+    cls = message if isinstance(message, type) else type(message)
+    parts = cls.__module__.split(".")
+    if len(parts) < 2 or parts[1] not in ("msg", "srv", "action"):
+        raise UnknownMessageTypeError(f"{cls.__module__}.{cls.__name__} is not a ROS 2 message class")
+    return f"{parts[0]}/{parts[1]}/{cls.__name__}"
+
+
+@lru_cache(maxsize=None)
+def message_class(msgtype: str) -> type:
+    """The Python class of ``package/msg/Name``.
+
+    Raises:
+        UnknownMessageTypeError: malformed name, or the package is not installed.
+    """
+    parts = msgtype.split("/")
+    if len(parts) != 3 or not all(parts):
+        raise UnknownMessageTypeError(f"message type {msgtype!r} is not of the form package/msg/Name")
+    package, kind, name = parts
+    try:
+        return getattr(importlib.import_module(f"{package}.{kind}"), name)
+    except (ImportError, AttributeError) as err:
+        raise UnknownMessageTypeError(
+            f"message type {msgtype!r} is not available in Python; install its package "
+            f"(ros-jazzy-{package.replace('_', '-')}) or leave the topic out") from err
+
+
+@lru_cache(maxsize=1)
+def _typestore() -> Any:
+    return get_typestore(Stores.ROS2_JAZZY)
+
+
+def _definition(msgtype: str) -> tuple[str, str]:
+    """(message definition text, RIHS01 hash) of ``msgtype`` from rosbags' Jazzy typestore."""
+    typestore = _typestore()
+    if msgtype not in typestore.types:
+        raise UnknownMessageTypeError(
+            f"no definition of {msgtype!r} is known (rosbags' Jazzy typestore lacks it), so it cannot be "
+            "written to a bag; leave the topic out")
+    msgdef, _ = typestore.generate_msgdef(msgtype, ros_version=2)
+    return msgdef, typestore.hash_rihs01(msgtype)
+
+
+def camera_info_from_calibration(calibration: CameraCalibration, *, stamp: Time) -> CameraInfo:
+    """The CameraInfo of one camera (the inverse of ``messages.calibration_from_camera_info``).
+
+    Header frame id is ``calibration.frame_id``; K, D, R, P, size and distortion
+    model are copied as they are (row-major); no binning, full-image ROI.
+    """
+    return CameraInfo(header=Header(stamp=stamp, frame_id=calibration.frame_id), width=calibration.width,
+                      height=calibration.height, distortion_model=calibration.distortion_model,
+                      d=[float(v) for v in calibration.D], k=calibration.K.flatten(),
+                      r=calibration.R.flatten(), p=calibration.P.flatten())
+
+
+@dataclass(frozen=True)
+class BagTopic:
+    """One topic of a bag.
+
+    Attributes:
+        name: fully qualified topic name.
+        msgtype: ``package/msg/Name``.
+        message_count: messages on it, from the bag's metadata.
+    """
+
+    name: str
+    msgtype: str
+    message_count: int
+
+
+@dataclass(frozen=True)
+class BagMessage:
+    """One serialised message as stored in a bag.
+
+    Attributes:
+        topic: fully qualified topic name.
+        msgtype: ``package/msg/Name``.
+        log_time_ns: when it was recorded, ns since the epoch.
+        data: CDR bytes.
+    """
+
+    topic: str
+    msgtype: str
+    log_time_ns: int
+    data: bytes
+
+    def deserialize(self) -> Any:
+        """The message object (rclpy class of ``msgtype``).
+
+        Raises:
+            UnknownMessageTypeError: the message package is not installed.
+            CorruptBagError: the bytes are not a valid ``msgtype``.
+        """
+        cls = message_class(self.msgtype)
+        try:
+            return deserialize_message(self.data, cls)
+        except RuntimeError as err:  # rclpy's RMWError: the CDR bytes do not decode
+            raise CorruptBagError(
+                f"message on {self.topic} at {self.log_time_ns} ns is not a valid {self.msgtype} "
+                f"({len(self.data)} bytes): {err}") from err
+
+
+def _locate_storage(path: Path) -> tuple[Path, str]:
+    """What to hand rosbags' Reader for ``path``, and a note when it is not a plain bag directory."""
+    if not path.exists():
+        raise BagNotFoundError(f"{path}: no such bag (expected a rosbag2 directory or a .db3 / .mcap file)")
+    if path.is_file():
+        if path.suffix not in _STORAGE_SUFFIXES:
+            raise BagNotFoundError(f"{path}: not a bag (a rosbag2 directory, or a .db3 / .mcap file)")
+        return path, ""
+    if (path / "metadata.yaml").exists():
+        return path, ""
+    storage_files = sorted(p for p in path.iterdir() if p.suffix in _STORAGE_SUFFIXES)
+    if len(storage_files) == 1:
+        return storage_files[0], (f"{path} has no metadata.yaml (recording interrupted?); "
+                                  f"reading {storage_files[0].name} directly")
+    found = ", ".join(p.name for p in storage_files) or "none"
+    raise BagNotFoundError(f"{path}: not a bag: no metadata.yaml, and storage files ({found}) "
+                           "are not exactly one .db3 or .mcap file")
+
+
+class BagReader:
+    """A rosbag2 bag (directory, or a lone .db3 / .mcap file) opened for reading.
+
+    Use as a context manager. A directory without ``metadata.yaml`` but with one
+    storage file (an interrupted recording) is read from that file; ``note``
+    says so.
+
+    Attributes:
+        path: the bag as given.
+        storage: ``"sqlite3"`` or ``"mcap"``.
+        topics: ``{fully qualified name: BagTopic}``.
+        note: a remark about how the bag was opened, or "".
+
+    Raises (constructor):
+        BagNotFoundError: ``path`` is not a bag.
+        CorruptBagError: the metadata or the storage file is truncated or damaged.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        target, self.note = _locate_storage(self.path)
+        try:
+            self._reader = Reader(target)
+            self._reader.open()
+        except _STORAGE_ERRORS as err:
+            raise CorruptBagError(f"{self.path}: cannot be opened, it is truncated or damaged: {err}") from err
+        self.storage = "mcap" if any(p.suffix == ".mcap" for p in self._storage_files()) else "sqlite3"
+        self.topics: dict[str, BagTopic] = {}
+        for name, info in self._reader.topics.items():
+            self.topics[normalize_topic(name)] = BagTopic(name=normalize_topic(name), msgtype=info.msgtype,
+                                                           message_count=int(info.msgcount))
+        self._open = True
+
+    def _storage_files(self) -> list[Path]:
+        if self.path.is_file():
+            return [self.path]
+        return [p for p in self.path.iterdir() if p.suffix in _STORAGE_SUFFIXES]
+
+    def __enter__(self) -> BagReader:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the storage files (idempotent)."""
+        if self._open:
+            self._open = False
+            try:
+                self._reader.close()
+            except _STORAGE_ERRORS:
+                pass  # closing a damaged file: nothing left to save
+
+    @property
+    def message_count(self) -> int:
+        """Messages in the bag (all topics)."""
+        return sum(topic.message_count for topic in self.topics.values())
+
+    @property
+    def start_time_ns(self) -> int:
+        """Log time of the first message, ns (0 for an empty bag)."""
+        return int(self._reader.start_time) if self.message_count else 0
+
+    @property
+    def end_time_ns(self) -> int:
+        """Log time of the last message, ns (0 for an empty bag)."""
+        return int(self._reader.end_time) - 1 if self.message_count else 0
+
+    @property
+    def custom_data(self) -> dict[str, str]:
+        """The metadata's custom_data (provenance written by these tools), {} if none."""
+        custom = getattr(self._reader.storage.metadata, "custom", None)
+        return {str(key): str(value) for key, value in (custom or {}).items()}
+
+    def describe_topics(self) -> str:
+        """One line listing the topics with their types, for error messages."""
+        if not self.topics:
+            return "the bag has no topics"
+        return "the bag has: " + ", ".join(f"{t.name} ({t.msgtype}, {t.message_count})"
+                                           for t in self.topics.values())
+
+    def require_topics(self, expected: Mapping[str, str]) -> None:
+        """Check that each ``{topic: msgtype}`` is in the bag with that type.
+
+        Raises:
+            MissingTopicError: some topics are absent (all of them are named).
+            TopicTypeError: a topic has another type.
+        """
+        missing = [f"{normalize_topic(t)} ({msgtype})" for t, msgtype in expected.items()
+                   if normalize_topic(t) not in self.topics]
+        if missing:
+            raise MissingTopicError(f"{self.path}: missing {', '.join(missing)}; {self.describe_topics()}")
+        for topic, msgtype in expected.items():
+            found = self.topics[normalize_topic(topic)].msgtype
+            if found != msgtype:
+                raise TopicTypeError(f"{self.path}: {normalize_topic(topic)} is {found}, expected {msgtype}")
+
+    def messages(self, topics: Iterable[str] | None = None, *, start_ns: int | None = None,
+                 stop_ns: int | None = None) -> Iterator[BagMessage]:
+        """Messages in log-time order.
+
+        Args:
+            topics: names to read (with or without leading slash); None = all. Names
+                not in the bag are ignored (check with ``require_topics``).
+            start_ns: only messages logged at or after this time, ns.
+            stop_ns: only messages logged before this time, ns.
+
+        Raises:
+            CorruptBagError: the storage is damaged, or (reading the whole time range)
+                fewer messages came than the metadata lists; raised after yielding
+                what was readable.
+        """
+        wanted = None if topics is None else {normalize_topic(t) for t in topics}
+        connections = [c for c in self._reader.connections
+                       if wanted is None or normalize_topic(c.topic) in wanted]
+        if not connections:
+            return
+        iterator = self._reader.messages(connections=connections, start=start_ns, stop=stop_ns)
+        selected = {normalize_topic(c.topic) for c in connections}
+        expected = sum(t.message_count for name, t in self.topics.items() if name in selected)
+        count = 0
+        while True:
+            try:
+                connection, log_time_ns, data = next(iterator)
+            except StopIteration:
+                if start_ns is None and stop_ns is None and count < expected:
+                    raise CorruptBagError(f"{self.path}: only {count} of the {expected} messages its metadata "
+                                          "lists could be read; the bag is truncated or damaged") from None
+                return
+            except _STORAGE_ERRORS as err:
+                raise CorruptBagError(
+                    f"{self.path}: damaged after {count} readable messages: {type(err).__name__}: {err}") from err
+            count += 1
+            yield BagMessage(topic=normalize_topic(connection.topic), msgtype=connection.msgtype,
+                             log_time_ns=int(log_time_ns), data=bytes(data))
+
+
+def _remove_existing_bag(path: Path) -> None:
+    """Delete ``path`` if it looks like a bag this package could have written; refuse otherwise."""
+    if path.is_file() or not path.is_dir():
+        raise BagWriteError(f"{path} exists and is not a bag directory; not overwriting it")
+    unexpected = [p.name for p in path.iterdir()
+                  if p.name != "metadata.yaml" and p.suffix not in _STORAGE_SUFFIXES]
+    if unexpected:
+        raise BagWriteError(f"{path} exists and holds more than a bag ({', '.join(sorted(unexpected)[:5])}); "
+                            "not overwriting it")
+    shutil.rmtree(path)
+
+
+class BagWriter:
+    """A new rosbag2 bag (metadata version 9, as Jazzy writes) opened for writing.
+
+    Use as a context manager: the bag is closed with its metadata even when the
+    block raises, so whatever was written stays readable.
+
+    Args:
+        path: bag directory to create.
+        storage: ``"sqlite3"`` or ``"mcap"``.
+        overwrite: replace an existing bag directory at ``path`` (only one holding
+            nothing but bag files).
+        custom_data: string pairs stored in the metadata (provenance).
+
+    Raises:
+        BagWriteError: ``path`` exists (and ``overwrite`` is off or it is not a bag),
+            or it cannot be created.
+        ValueError: unknown ``storage``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, storage: str = "sqlite3", overwrite: bool = False,
+                 custom_data: Mapping[str, str] | None = None) -> None:
+        if storage not in STORAGE_FORMATS:
+            raise ValueError(f"storage must be one of {STORAGE_FORMATS}, got {storage!r}")
+        self.path = Path(path)
+        self.storage = storage
+        if self.path.exists() or self.path.is_symlink():
+            if not overwrite:
+                raise BagWriteError(f"{self.path} exists; choose another output or overwrite it")
+            _remove_existing_bag(self.path)
+        try:
+            self._writer = Writer(self.path, version=Writer.VERSION_LATEST, storage_plugin=_STORAGE_PLUGINS[storage])
+            for key, value in (custom_data or {}).items():
+                self._writer.set_custom_data(key, str(value))
+            self._writer.open()
+        except (WriterError, OSError) as err:
+            raise BagWriteError(f"{self.path}: cannot create the bag: {err}") from err
+        self._connections: dict[str, Any] = {}
+        self._msgtypes: dict[str, str] = {}
+        self.counts: Counter[str] = Counter()
+        self._open = True
+
+    def __enter__(self) -> BagWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+    @property
+    def message_count(self) -> int:
+        """Messages written so far (all topics)."""
+        return sum(self.counts.values())
+
+    def add_topic(self, topic: str, msgtype: str) -> str:
+        """Register ``topic`` (idempotent); returns its fully qualified name.
+
+        Raises:
+            UnknownMessageTypeError: no definition of ``msgtype`` is known.
+            BagWriteError: the topic was added with another type, or the bag is closed.
+        """
+        name = normalize_topic(topic)
+        if name in self._connections:
+            if self._msgtypes[name] != msgtype:
+                raise BagWriteError(f"{name} is already {self._msgtypes[name]} in {self.path}, not {msgtype}")
+            return name
+        self._check_open()
+        msgdef, rihs01 = _definition(msgtype)
+        try:
+            self._connections[name] = self._writer.add_connection(name, msgtype, msgdef=msgdef, rihs01=rihs01)
+        except (WriterError, OSError) as err:
+            raise BagWriteError(f"{self.path}: cannot add {name} ({msgtype}): {err}") from err
+        self._msgtypes[name] = msgtype
+        return name
+
+    def write(self, topic: str, message: object, log_time_ns: int) -> None:
+        """Serialise ``message`` (an rclpy message object) and write it on ``topic`` at ``log_time_ns``."""
+        self.write_raw(topic, message_type_name(message), serialize_message(message), log_time_ns)
+
+    def write_raw(self, topic: str, msgtype: str, data: bytes, log_time_ns: int) -> None:
+        """Write already serialised CDR bytes of ``msgtype`` on ``topic`` at ``log_time_ns`` (>= 0)."""
+        if log_time_ns < 0:
+            raise BagWriteError(f"log time must be >= 0 ns, got {log_time_ns} for {topic}")
+        name = self.add_topic(topic, msgtype)
+        self._check_open()
+        try:
+            self._writer.write(self._connections[name], int(log_time_ns), data)
+        except (WriterError, OSError) as err:
+            raise BagWriteError(f"{self.path}: cannot write on {name}: {err}") from err
+        self.counts[name] += 1
+
+    def _check_open(self) -> None:
+        if not self._open:
+            raise BagWriteError(f"{self.path} is closed")
+
+    def close(self) -> None:
+        """Write the metadata and close (idempotent)."""
+        if self._open:
+            self._open = False
+            try:
+                self._writer.close()
+            except (WriterError, OSError) as err:
+                raise BagWriteError(f"{self.path}: cannot finish the bag: {err}") from err
+
+
+def pair_by_stamp(messages: Iterable[BagMessage], topics: Sequence[str], *,
+                  max_pending: int = 64) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Group messages of ``topics`` that share a header stamp.
+
+    Args:
+        messages: serialised messages with a ``header`` (log-time order).
+        topics: the topics that make a group (names with or without slash).
+        max_pending: incomplete stamps kept at most; older ones are dropped.
+
+    Yields:
+        (stamp_ns, {fully qualified topic: deserialised message}) once every topic
+        has a message with that stamp, in completion order.
+    """
+    wanted = [normalize_topic(t) for t in topics]
+    pending: OrderedDict[int, dict[str, Any]] = OrderedDict()
+    for item in messages:
+        if item.topic not in wanted:
+            continue
+        message = item.deserialize()
+        stamp = stamp_ns(message.header.stamp)
+        group = pending.setdefault(stamp, {})
+        group[item.topic] = message
+        if len(group) == len(wanted):
+            del pending[stamp]
+            yield stamp, group
+        while len(pending) > max_pending:
+            pending.popitem(last=False)
+
+
+@dataclass(frozen=True)
+class StereoTopics:
+    """Input topic names of a stereo camera (relative, as the node subscribes them)."""
+
+    left_image: str = "left/image_raw"
+    right_image: str = "right/image_raw"
+    left_info: str = "left/camera_info"
+    right_info: str = "right/camera_info"
+
+    def expected(self) -> dict[str, str]:
+        """``{topic: msgtype}`` of the four topics."""
+        return {self.left_image: IMAGE_TYPE, self.right_image: IMAGE_TYPE,
+                self.left_info: CAMERA_INFO_TYPE, self.right_info: CAMERA_INFO_TYPE}
+
+
+@dataclass(frozen=True)
+class StereoFrame:
+    """One left/right image pair with the calibration valid for it.
+
+    Attributes:
+        stamp_ns: header stamp of the left image, ns.
+        log_time_ns: log time of the message that completed the frame, ns.
+        left_image, right_image: the raw (or rectified) images.
+        left_info, right_info: the latest CameraInfo of each side at that point.
+    """
+
+    stamp_ns: int
+    log_time_ns: int
+    left_image: Image
+    right_image: Image
+    left_info: CameraInfo
+    right_info: CameraInfo
+
+
+@dataclass
+class StereoFrameStats:
+    """What a :class:`StereoFrameReader` saw: frames made and images it could not pair."""
+
+    frames: int = 0
+    unpaired_left: int = 0
+    unpaired_right: int = 0
+    waiting_for_info: int = 0
+    messages: Counter[str] = field(default_factory=Counter)
+
+
+class StereoFrameReader:
+    """Stereo frames from a bag: left and right images paired by header stamp.
+
+    Images pair when their stamps differ by at most ``max_skew_ns`` (0 = equal
+    stamps, as hardware-synchronised cameras give); each frame takes the latest
+    CameraInfo of each side seen so far in log-time order (a pair that completes
+    before both CameraInfos arrive waits for them). Images that never pair are
+    counted in ``stats``.
+
+    Args:
+        reader: an open bag.
+        topics: the four input topics.
+        max_skew_ns: largest stamp difference of a pair, ns (>= 0).
+        max_pending: unpaired images kept per side at most (oldest dropped).
+
+    Raises (constructor):
+        MissingTopicError: an image or CameraInfo topic is not in the bag (images
+            without calibration are refused here, before anything is processed).
+        TopicTypeError: a topic has another type.
+    """
+
+    def __init__(self, reader: BagReader, topics: StereoTopics = StereoTopics(), *, max_skew_ns: int = 0,
+                 max_pending: int = 32) -> None:
+        if max_skew_ns < 0:
+            raise ValueError(f"max_skew_ns must be >= 0, got {max_skew_ns}")
+        reader.require_topics(topics.expected())
+        self.reader = reader
+        self.topics = topics
+        self.max_skew_ns = max_skew_ns
+        self.max_pending = max_pending
+        self.stats = StereoFrameStats()
+
+    def __iter__(self) -> Iterator[StereoFrame]:
+        names = {normalize_topic(self.topics.left_image): "left", normalize_topic(self.topics.right_image): "right",
+                 normalize_topic(self.topics.left_info): "left_info",
+                 normalize_topic(self.topics.right_info): "right_info"}
+        pending: dict[str, OrderedDict[int, Image]] = {"left": OrderedDict(), "right": OrderedDict()}
+        infos: dict[str, CameraInfo] = {}
+        waiting: list[tuple[int, Image, Image]] = []
+        for item in self.reader.messages(names):
+            role = names[item.topic]
+            self.stats.messages[item.topic] += 1
+            message = item.deserialize()
+            if role.endswith("info"):
+                infos[role] = message
+                if len(infos) == 2 and waiting:
+                    for stamp, left, right in waiting:
+                        yield self._frame(stamp, item.log_time_ns, left, right, infos)
+                    waiting.clear()
+                continue
+            pair = self._pair(role, message, pending)
+            if pair is None:
+                continue
+            stamp, left, right = pair
+            if len(infos) < 2:
+                waiting.append(pair)
+                self.stats.waiting_for_info = len(waiting)
+                continue
+            yield self._frame(stamp, item.log_time_ns, left, right, infos)
+        self.stats.unpaired_left += len(pending["left"])
+        self.stats.unpaired_right += len(pending["right"])
+        self.stats.waiting_for_info = len(waiting)
+
+    def _pair(self, role: str, image: Image,
+              pending: dict[str, OrderedDict[int, Image]]) -> tuple[int, Image, Image] | None:
+        """Pair ``image`` with a pending one of the other side, or keep it pending."""
+        stamp = stamp_ns(image.header.stamp)
+        other = pending["right" if role == "left" else "left"]
+        if self.max_skew_ns == 0:
+            match = stamp if stamp in other else None
+        else:
+            candidates = [s for s in other if abs(s - stamp) <= self.max_skew_ns]
+            match = min(candidates, key=lambda s: abs(s - stamp)) if candidates else None
+        if match is None:
+            mine = pending[role]
+            mine[stamp] = image
+            while len(mine) > self.max_pending:
+                mine.popitem(last=False)
+                self._count_unpaired(role)
+            return None
+        partner = other.pop(match)
+        # Images older than the pair will not pair any more (stamps increase).
+        for side, queue in pending.items():
+            for old in [s for s in queue if s < min(stamp, match) - self.max_skew_ns]:
+                del queue[old]
+                self._count_unpaired(side)
+        left, right = (image, partner) if role == "left" else (partner, image)
+        return stamp_ns(left.header.stamp), left, right
+
+    def _count_unpaired(self, side: str) -> None:
+        if side == "left":
+            self.stats.unpaired_left += 1
+        else:
+            self.stats.unpaired_right += 1
+
+    def _frame(self, stamp: int, log_time_ns: int, left: Image, right: Image,
+               infos: Mapping[str, CameraInfo]) -> StereoFrame:
+        self.stats.frames += 1
+        return StereoFrame(stamp_ns=stamp, log_time_ns=log_time_ns, left_image=left, right_image=right,
+                           left_info=infos["left_info"], right_info=infos["right_info"])
