@@ -29,7 +29,7 @@ import shutil
 import struct
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
@@ -51,6 +51,7 @@ from stereo_depth_ros.ros.errors import (
     TopicTypeError,
     UnknownMessageTypeError,
 )
+from stereo_depth_ros.ros.sync import Side, StereoSynchronizer, SyncCounters
 
 __all__ = [
     "IMAGE_TYPE",
@@ -559,7 +560,7 @@ class StereoFrame:
         stamp_ns: header stamp of the left image, ns.
         log_time_ns: log time of the message that completed the frame, ns.
         left_image, right_image: the raw (or rectified) images.
-        left_info, right_info: the latest CameraInfo of each side at that point.
+        left_info, right_info: each side's latest CameraInfo when the pair was matched.
     """
 
     stamp_ns: int
@@ -570,31 +571,21 @@ class StereoFrame:
     right_info: CameraInfo
 
 
-@dataclass
-class StereoFrameStats:
-    """What a :class:`StereoFrameReader` saw: frames made and images it could not pair."""
-
-    frames: int = 0
-    unpaired_left: int = 0
-    unpaired_right: int = 0
-    waiting_for_info: int = 0
-    messages: Counter[str] = field(default_factory=Counter)
-
-
 class StereoFrameReader:
-    """Stereo frames from a bag: left and right images paired by header stamp.
+    """Stereo frames from a bag, paired exactly as the node pairs them.
 
-    Images pair when their stamps differ by at most ``max_skew_ns`` (0 = equal
-    stamps, as hardware-synchronised cameras give); each frame takes the latest
-    CameraInfo of each side seen so far in log-time order (a pair that completes
-    before both CameraInfos arrive waits for them). Images that never pair are
-    counted in ``stats``.
+    Images go through the node's ``StereoSynchronizer`` (``ros.sync``) in
+    log-time order: exact stamps by default, nearest stamp within
+    ``tolerance_ns`` with ``approximate``; each pair takes each side's latest
+    CameraInfo, and a pair completed before both CameraInfos arrived is dropped
+    (as in the node). ``counters`` tells what was paired and dropped.
 
     Args:
         reader: an open bag.
         topics: the four input topics.
-        max_skew_ns: largest stamp difference of a pair, ns (>= 0).
-        max_pending: unpaired images kept per side at most (oldest dropped).
+        queue_size: images kept per side while waiting for the other side (node parameter ``queue_size``).
+        approximate: pair by nearest stamp (node parameter ``approximate_sync``).
+        tolerance_ns: largest stamp difference of an approximate pair, ns.
 
     Raises (constructor):
         MissingTopicError: an image or CameraInfo topic is not in the bag (images
@@ -602,82 +593,32 @@ class StereoFrameReader:
         TopicTypeError: a topic has another type.
     """
 
-    def __init__(self, reader: BagReader, topics: StereoTopics = StereoTopics(), *, max_skew_ns: int = 0,
-                 max_pending: int = 32) -> None:
-        if max_skew_ns < 0:
-            raise ValueError(f"max_skew_ns must be >= 0, got {max_skew_ns}")
+    def __init__(self, reader: BagReader, topics: StereoTopics = StereoTopics(), *, queue_size: int = 5,
+                 approximate: bool = False, tolerance_ns: int = 0) -> None:
         reader.require_topics(topics.expected())
         self.reader = reader
         self.topics = topics
-        self.max_skew_ns = max_skew_ns
-        self.max_pending = max_pending
-        self.stats = StereoFrameStats()
+        self._sync: StereoSynchronizer[Image, CameraInfo] = StereoSynchronizer(
+            queue_size=queue_size, approximate=approximate, tolerance_ns=tolerance_ns)
+
+    @property
+    def counters(self) -> SyncCounters:
+        """Images per side, pairs made, images dropped unmatched or without calibration."""
+        return self._sync.counters
 
     def __iter__(self) -> Iterator[StereoFrame]:
-        names = {normalize_topic(self.topics.left_image): "left", normalize_topic(self.topics.right_image): "right",
-                 normalize_topic(self.topics.left_info): "left_info",
-                 normalize_topic(self.topics.right_info): "right_info"}
-        pending: dict[str, OrderedDict[int, Image]] = {"left": OrderedDict(), "right": OrderedDict()}
-        infos: dict[str, CameraInfo] = {}
-        waiting: list[tuple[int, Image, Image]] = []
-        for item in self.reader.messages(names):
-            role = names[item.topic]
-            self.stats.messages[item.topic] += 1
+        roles: dict[str, tuple[Side, bool]] = {
+            normalize_topic(self.topics.left_image): ("left", False),
+            normalize_topic(self.topics.right_image): ("right", False),
+            normalize_topic(self.topics.left_info): ("left", True),
+            normalize_topic(self.topics.right_info): ("right", True)}
+        for item in self.reader.messages(roles):
+            side, is_info = roles[item.topic]
             message = item.deserialize()
-            if role.endswith("info"):
-                infos[role] = message
-                if len(infos) == 2 and waiting:
-                    for stamp, left, right in waiting:
-                        yield self._frame(stamp, item.log_time_ns, left, right, infos)
-                    waiting.clear()
+            if is_info:
+                self._sync.set_camera_info(side, message)
                 continue
-            pair = self._pair(role, message, pending)
-            if pair is None:
-                continue
-            stamp, left, right = pair
-            if len(infos) < 2:
-                waiting.append(pair)
-                self.stats.waiting_for_info = len(waiting)
-                continue
-            yield self._frame(stamp, item.log_time_ns, left, right, infos)
-        self.stats.unpaired_left += len(pending["left"])
-        self.stats.unpaired_right += len(pending["right"])
-        self.stats.waiting_for_info = len(waiting)
-
-    def _pair(self, role: str, image: Image,
-              pending: dict[str, OrderedDict[int, Image]]) -> tuple[int, Image, Image] | None:
-        """Pair ``image`` with a pending one of the other side, or keep it pending."""
-        stamp = stamp_ns(image.header.stamp)
-        other = pending["right" if role == "left" else "left"]
-        if self.max_skew_ns == 0:
-            match = stamp if stamp in other else None
-        else:
-            candidates = [s for s in other if abs(s - stamp) <= self.max_skew_ns]
-            match = min(candidates, key=lambda s: abs(s - stamp)) if candidates else None
-        if match is None:
-            mine = pending[role]
-            mine[stamp] = image
-            while len(mine) > self.max_pending:
-                mine.popitem(last=False)
-                self._count_unpaired(role)
-            return None
-        partner = other.pop(match)
-        # Images older than the pair will not pair any more (stamps increase).
-        for side, queue in pending.items():
-            for old in [s for s in queue if s < min(stamp, match) - self.max_skew_ns]:
-                del queue[old]
-                self._count_unpaired(side)
-        left, right = (image, partner) if role == "left" else (partner, image)
-        return stamp_ns(left.header.stamp), left, right
-
-    def _count_unpaired(self, side: str) -> None:
-        if side == "left":
-            self.stats.unpaired_left += 1
-        else:
-            self.stats.unpaired_right += 1
-
-    def _frame(self, stamp: int, log_time_ns: int, left: Image, right: Image,
-               infos: Mapping[str, CameraInfo]) -> StereoFrame:
-        self.stats.frames += 1
-        return StereoFrame(stamp_ns=stamp, log_time_ns=log_time_ns, left_image=left, right_image=right,
-                           left_info=infos["left_info"], right_info=infos["right_info"])
+            pair = self._sync.add_image(side, stamp_ns(message.header.stamp), message).pair
+            if pair is not None:
+                yield StereoFrame(stamp_ns=pair.stamp_ns, log_time_ns=item.log_time_ns, left_image=pair.left_image,
+                                  right_image=pair.right_image, left_info=pair.left_info, right_info=pair.right_info)

@@ -279,10 +279,10 @@ def info_message(side: str, stamp: int) -> CameraInfo:
     return camera_info_from_calibration(calibration(side), stamp=time_from_ns(stamp))
 
 
-def test_stereo_frames_pair_images_by_stamp_and_count_the_unpaired(tmp_path: Path) -> None:
+def test_stereo_frames_pair_images_by_stamp_as_the_node_does(tmp_path: Path) -> None:
     bag = tmp_path / "bag"
     write_messages(bag, [
-        ("left/image_raw", image(0, 100), 1),  # before any CameraInfo: waits for them
+        ("left/image_raw", image(0, 100), 1),  # before any CameraInfo: dropped, as in the node
         ("right/image_raw", image(1, 100), 2),
         ("left/camera_info", info_message("left", 100), 3),
         ("right/camera_info", info_message("right", 100), 4),
@@ -294,15 +294,15 @@ def test_stereo_frames_pair_images_by_stamp_and_count_the_unpaired(tmp_path: Pat
     with BagReader(bag) as reader:
         frames_reader = StereoFrameReader(reader)
         frames = list(frames_reader)
-    assert [f.stamp_ns for f in frames] == [100, 300]
-    assert frames[0].log_time_ns == 4 and frames[1].log_time_ns == 7
-    assert frames[1].left_image == image(4, 300) and frames[1].right_image == image(5 - 2, 300)
+    assert [f.stamp_ns for f in frames] == [300]
+    assert frames[0].log_time_ns == 7
+    assert frames[0].left_image == image(4, 300) and frames[0].right_image == image(3, 300)
     assert frames[0].right_info.header.frame_id == "rig/right_optical"
-    stats = frames_reader.stats
-    assert (stats.frames, stats.unpaired_left, stats.unpaired_right, stats.waiting_for_info) == (2, 1, 1, 0)
+    counters = frames_reader.counters
+    assert (counters.pairs, counters.without_info, counters.left_images, counters.right_images) == (1, 1, 3, 3)
 
 
-def test_stereo_frames_pair_within_the_allowed_skew(tmp_path: Path) -> None:
+def test_stereo_frames_pair_within_the_approximate_tolerance(tmp_path: Path) -> None:
     bag = tmp_path / "bag"
     write_messages(bag, [
         ("left/camera_info", info_message("left", 0), 1),
@@ -312,7 +312,7 @@ def test_stereo_frames_pair_within_the_allowed_skew(tmp_path: Path) -> None:
     ])
     with BagReader(bag) as reader:
         assert list(StereoFrameReader(reader)) == []
-        frames = list(StereoFrameReader(reader, max_skew_ns=5_000))
+        frames = list(StereoFrameReader(reader, approximate=True, tolerance_ns=5_000))
     assert len(frames) == 1 and frames[0].stamp_ns == 1_000_000
 
 
