@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
+from stereo_depth_ros.backends.sgbm_backend import SgbmBackend, SgbmParams
 from stereo_depth_ros.core.camera_model import StereoCameraModel
 
 
@@ -47,21 +47,10 @@ def classical_hints(left: np.ndarray, right: np.ndarray,
     Returns:
         (H, W) float32 disparity in pixels, NaN where the matcher is not sure.
     """
-    if left.shape != right.shape:
-        raise ValueError(f"left {left.shape} and right {right.shape} differ")
-    grey_left = cv2.cvtColor(left, cv2.COLOR_RGB2GRAY) if left.ndim == 3 else left
-    grey_right = cv2.cvtColor(right, cv2.COLOR_RGB2GRAY) if right.ndim == 3 else right
-    num_disparities = int(np.ceil(config.max_disparity_px / 16.0)) * 16
-    block = config.block_size
-    matcher = cv2.StereoSGBM_create(
-        minDisparity=0, numDisparities=num_disparities, blockSize=block,
-        P1=8 * block * block, P2=32 * block * block, disp12MaxDiff=config.lr_max_diff_px,
-        uniquenessRatio=config.uniqueness_ratio, speckleWindowSize=100, speckleRange=2,
-        mode=cv2.STEREO_SGBM_MODE_SGBM_3WAY)
-    fixed_point = matcher.compute(grey_left, grey_right)
-    disparity = fixed_point.astype(np.float32) / 16.0
-    disparity[fixed_point < 0] = np.nan
-    return disparity
+    params = SgbmParams(num_disparities=int(np.ceil(config.max_disparity_px / 16.0)) * 16,
+                        block_size=config.block_size, uniqueness_ratio=config.uniqueness_ratio,
+                        disp12_max_diff=config.lr_max_diff_px, mode="3way")
+    return SgbmBackend(params).match(left, right).disparity_px
 
 
 def lidar_hints(points_m: np.ndarray, camera: StereoCameraModel, *,

@@ -14,7 +14,7 @@ import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -101,11 +101,10 @@ class StereoPipeline:
     """Rectify, match, check and convert one stereo pair at a time."""
 
     def __init__(self, backend: StereoBackend, config: PipelineConfig = PipelineConfig(),
-                 hint_config: ClassicalHintConfig | None = None) -> None:
+                 hint_config: ClassicalHintConfig = ClassicalHintConfig()) -> None:
         self.backend = backend
         self.config = config
-        self.hint_config = hint_config or ClassicalHintConfig(
-            max_disparity_px=int(math.ceil(backend.max_disparity_px)))
+        self.hint_config = hint_config
 
     def process(self, left: np.ndarray, right: np.ndarray, camera: StereoCameraModel, *,
                 lidar_hints_px: np.ndarray | None = None) -> StereoOutput:
@@ -132,7 +131,8 @@ class StereoPipeline:
             disparity = left_result.disparity_px
             valid_before = np.isfinite(disparity)
             if right_result is not None:
-                disparity = left_right_check(disparity, right_result.disparity_px, config.lr_max_diff_px)
+                disparity = left_right_check(disparity, right_result.disparity_px,
+                                             max_diff_px=config.lr_max_diff_px).disparity_px
             lr_rejected = float((valid_before & ~np.isfinite(disparity)).mean())
             confidence = left_result.confidence
             if config.confidence_threshold > 0.0:
@@ -156,11 +156,17 @@ class StereoPipeline:
             return None
         hints = np.full(left_rect.shape[:2], np.nan, np.float32)
         if source in ("classical", "both"):
-            hints = classical_hints(left_rect, right_rect, self.hint_config)
+            hints = classical_hints(left_rect, right_rect, replace(
+                self.hint_config, max_disparity_px=self._max_disparity_px(left_rect.shape[:2])))
         if source in ("lidar", "both") and lidar_hints_px is not None:
             lidar_valid = np.isfinite(lidar_hints_px)
             hints = np.where(lidar_valid, lidar_hints_px, hints).astype(np.float32)
         return SparseHints(hints) if np.isfinite(hints).any() else None
+
+    def _max_disparity_px(self, image_hw: tuple[int, int]) -> int:
+        """The backend's search range in pixels of images of this size."""
+        per_size = getattr(self.backend, "max_disparity_px_for", None)
+        return int(math.ceil(per_size(image_hw) if per_size else self.backend.max_disparity_px))
 
     def _points(self, depth: np.ndarray, left_rect: np.ndarray,
                 camera: StereoCameraModel) -> OrganizedPointCloud:

@@ -1,0 +1,94 @@
+"""The shared pipeline on a rendered scene with exact ground truth (SGBM backend)."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from stereo_depth_ros.backends import create_backend
+from stereo_depth_ros.core.camera_model import CameraCalibration, StereoCameraModel
+from stereo_depth_ros.core.pipeline import PipelineConfig, StereoPipeline
+from stereo_depth_ros.training.synthetic import SceneConfig, scene_for_index
+
+FX, FY, CX_LEFT, CX_RIGHT, CY, BASELINE_M = 300.0, 310.0, 170.0, 164.0, 118.0, 0.09
+WIDTH, HEIGHT = 352, 224
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return scene_for_index(3, seed=77, config=SceneConfig(height=HEIGHT, width=WIDTH, max_disparity_px=48))
+
+
+@pytest.fixture(scope="module")
+def camera():
+    K = np.array([[FX, 0, CX_LEFT], [0, FY, CY], [0, 0, 1.0]])
+    left = CameraCalibration(WIDTH, HEIGHT, K, [], np.eye(3), np.hstack([K, np.zeros((3, 1))]))
+    P_right = np.array([[FX, 0, CX_RIGHT, -FX * BASELINE_M], [0, FY, CY, 0], [0, 0, 1, 0]])
+    right = CameraCalibration(WIDTH, HEIGHT, np.array([[FX, 0, CX_RIGHT], [0, FY, CY], [0, 0, 1.0]]), [],
+                              np.eye(3), P_right)
+    return StereoCameraModel.from_calibrations(left, right, rectified_input=True)
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    return StereoPipeline(create_backend("sgbm", num_disparities=64), PipelineConfig())
+
+
+def test_depth_matches_ground_truth_in_metres_where_disparity_is_right(scene, camera, pipeline):
+    out = pipeline.process(scene.left, scene.right, camera)
+    true_depth = FX * BASELINE_M / (scene.disparity_px - (CX_LEFT - CX_RIGHT))
+    in_front = scene.disparity_px > (CX_LEFT - CX_RIGHT)        # else beyond infinity: NaN depth
+    assert np.all(np.isnan(out.depth_m[~in_front]))
+    good = in_front & (np.abs(out.disparity_px - scene.disparity_px) < 0.5)
+    assert good.mean() > 0.5
+    relative = np.abs(out.depth_m[good] - true_depth[good]) / true_depth[good]
+    assert np.median(relative) < 0.01
+    assert out.depth_m.dtype == np.float32 and out.depth_m.shape == (HEIGHT, WIDTH)
+
+
+def test_left_right_check_removes_pixels_and_keeps_the_accurate_ones(scene, camera, pipeline):
+    checked = pipeline.process(scene.left, scene.right, camera)
+    unchecked = replace_config(pipeline, lr_check=False).process(scene.left, scene.right, camera)
+    assert checked.lr_rejected_fraction > 0.0
+    assert np.isfinite(checked.disparity_px).sum() < np.isfinite(unchecked.disparity_px).sum()
+    error_checked = np.nanmean(np.abs(checked.disparity_px - scene.disparity_px) > 2)
+    error_unchecked = np.nanmean(np.abs(unchecked.disparity_px - scene.disparity_px) > 2)
+    assert error_checked < error_unchecked
+    # invalid is NaN everywhere and confidence is 0 there
+    invalid = ~np.isfinite(checked.disparity_px)
+    assert np.all(checked.confidence[invalid] == 0.0)
+    assert np.all(np.isnan(checked.depth_m[invalid]))
+
+
+def test_points_are_decimated_coloured_and_in_the_left_optical_frame(scene, camera, pipeline):
+    out = replace_config(pipeline, point_cloud_decimation=2).process(scene.left, scene.right, camera)
+    assert out.points.xyz_m.shape == (HEIGHT // 2, WIDTH // 2, 3)
+    assert out.points.rgb.shape == (HEIGHT // 2, WIDTH // 2, 3)
+    row, column = 100, 200
+    z = out.depth_m[row, column]
+    if np.isfinite(z):
+        x, y, zz = out.points.xyz_m[row // 2, column // 2]
+        assert np.isclose(zz, z) and np.isclose(x, (column - CX_LEFT) * z / FX, rtol=1e-5)
+        assert np.isclose(y, (row - CY) * z / FY, rtol=1e-5)
+
+
+def test_depth_range_and_confidence_threshold_invalidate(scene, camera, pipeline):
+    out = replace_config(pipeline, min_depth_m=0.8, max_depth_m=2.0).process(scene.left, scene.right, camera)
+    finite = out.depth_m[np.isfinite(out.depth_m)]
+    assert finite.size > 0 and finite.min() >= 0.8 and finite.max() <= 2.0
+
+
+def test_every_stage_is_timed(scene, camera, pipeline):
+    out = pipeline.process(scene.left, scene.right, camera)
+    assert set(out.timings_ms) == {"rectify", "hints", "match", "lr_check", "depth", "points"}
+
+
+def test_pipeline_config_rejects_nonsense():
+    with pytest.raises(ValueError, match="hints"):
+        PipelineConfig(hints="radar")
+    with pytest.raises(ValueError, match="decimation"):
+        PipelineConfig(point_cloud_decimation=0)
+
+
+def replace_config(pipeline: StereoPipeline, **changes) -> StereoPipeline:
+    return StereoPipeline(pipeline.backend, replace(pipeline.config, **changes))
