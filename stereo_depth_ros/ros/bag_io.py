@@ -35,28 +35,33 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
+import numpy as np
 from builtin_interfaces.msg import Time
 from rclpy.serialization import deserialize_message, serialize_message
 from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer, WriterError
 from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
+from stereo_msgs.msg import DisparityImage
 
 from stereo_depth_ros.core.camera_model import CameraCalibration
 from stereo_depth_ros.ros.errors import (
     BagNotFoundError,
     BagWriteError,
     CorruptBagError,
+    ImageConversionError,
     MissingTopicError,
     TopicTypeError,
     UnknownMessageTypeError,
 )
+from stereo_depth_ros.ros.image_conversion import image_to_numpy
 from stereo_depth_ros.ros.sync import Side, StereoSynchronizer, SyncCounters
 
 __all__ = [
     "IMAGE_TYPE",
     "CAMERA_INFO_TYPE",
     "DISPARITY_TYPE",
+    "GROUND_TRUTH_TOPIC",
     "STORAGE_FORMATS",
     "BagMessage",
     "BagReader",
@@ -66,6 +71,7 @@ __all__ = [
     "StereoFrameReader",
     "StereoTopics",
     "camera_info_from_calibration",
+    "disparity_px_from_message",
     "message_class",
     "message_type_name",
     "normalize_topic",
@@ -79,6 +85,9 @@ STORAGE_FORMATS: Final = ("sqlite3", "mcap")
 IMAGE_TYPE: Final = "sensor_msgs/msg/Image"
 CAMERA_INFO_TYPE: Final = "sensor_msgs/msg/CameraInfo"
 DISPARITY_TYPE: Final = "stereo_msgs/msg/DisparityImage"
+#: Ground truth in dataset bags: a DisparityImage in the node's output convention
+#: (image = d - (cx_left - cx_right), invalid below min_disparity), stamped like the images.
+GROUND_TRUTH_TOPIC: Final = "ground_truth/disparity"
 
 _STORAGE_PLUGINS: Final = {"sqlite3": StoragePlugin.SQLITE3, "mcap": StoragePlugin.MCAP}
 _STORAGE_SUFFIXES: Final = {".db3": "sqlite3", ".mcap": "mcap"}
@@ -186,6 +195,29 @@ def camera_info_from_calibration(calibration: CameraCalibration, *, stamp: Time)
                       height=calibration.height, distortion_model=calibration.distortion_model,
                       d=[float(v) for v in calibration.D], k=calibration.K.flatten(),
                       r=calibration.R.flatten(), p=calibration.P.flatten())
+
+
+def disparity_px_from_message(message: DisparityImage, *, cx_offset_px: float) -> np.ndarray:
+    """Our disparity from a stereo_msgs/DisparityImage (the inverse of ``messages.disparity_image_message``).
+
+    Args:
+        message: a DisparityImage whose image is 32FC1 d_msg = d - cx_offset_px, with
+            invalid pixels below ``min_disparity`` (or non-finite).
+        cx_offset_px: cx_left - cx_right of the rig, px (the message does not carry
+            it); pass 0.0 to stay in the message's own convention, e.g. to compare two
+            messages of one rig (errors are the same in both conventions).
+
+    Returns:
+        (H, W) float32 d = x_left - x_right, px; NaN = invalid.
+
+    Raises:
+        ImageConversionError: the image is not a valid 32FC1 image.
+    """
+    if message.image.encoding != "32FC1":
+        raise ImageConversionError(f"DisparityImage image must be 32FC1, got {message.image.encoding!r}")
+    values = image_to_numpy(message.image)
+    valid = np.isfinite(values) & (values >= np.float32(message.min_disparity))
+    return np.where(valid, values + np.float32(cx_offset_px), np.float32(np.nan)).astype(np.float32)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,46 @@
+"""Fixtures of the tool tests: a private DDS domain and a small synthetic bag.
+
+DDS tests run tools as subprocesses in one ROS_DOMAIN_ID drawn at random from
+200-249 per test session (other engineers' DDS tests use other ranges), with
+Fast DDS's LARGE_DATA transport so 640x480 images are not lost.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tool_helpers import RATE_HZ, START_TIME_NS, SYNTHETIC_HEIGHT, SYNTHETIC_MAX_DISPARITY_PX, SYNTHETIC_WIDTH
+
+from stereo_depth_ros.tools.bag_from_dataset import synthetic_dataset, write_dataset_bag
+
+
+@pytest.fixture(scope="session")
+def ros_domain_id() -> str:
+    """A ROS_DOMAIN_ID in 200-249, one per test session."""
+    return str(random.SystemRandom().randint(200, 249))
+
+
+@pytest.fixture(scope="session")
+def dds_env(ros_domain_id: str) -> dict[str, str]:
+    """Environment for tool subprocesses that talk DDS (private domain, large-data transport, this host only)."""
+    env = dict(os.environ)
+    env.update(ROS_DOMAIN_ID=ros_domain_id, FASTDDS_BUILTIN_TRANSPORTS="LARGE_DATA",
+               RMW_IMPLEMENTATION="rmw_fastrtps_cpp", ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+               PYTHONUNBUFFERED="1")
+    env.pop("ROS_LOCALHOST_ONLY", None)
+    env.pop("ROS_STATIC_PEERS", None)
+    return env
+
+
+@pytest.fixture(scope="session")
+def synthetic_bag(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Four 320x224 synthetic frames with ground truth (sqlite3), written once per session."""
+    path = tmp_path_factory.mktemp("synthetic") / "bag"
+    rig, frames = synthetic_dataset(4, width=SYNTHETIC_WIDTH, height=SYNTHETIC_HEIGHT,
+                                    max_disparity_px=SYNTHETIC_MAX_DISPARITY_PX, seed=3)
+    write_dataset_bag(path, rig, frames, rate_hz=RATE_HZ, start_time_ns=START_TIME_NS)
+    yield path

@@ -1,0 +1,37 @@
+"""Helpers of the tool tests (a module with a unique name, so test directories' conftests do not collide)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Small synthetic scenes: non-square, width > SGBM's 64-px search, fast to process.
+SYNTHETIC_WIDTH, SYNTHETIC_HEIGHT, SYNTHETIC_MAX_DISPARITY_PX = 320, 224, 40.0
+START_TIME_NS = 1_700_000_000_250_000_000
+RATE_HZ = 10.0
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """What a tool subprocess returned."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_tool(module: str, args: Sequence[str | Path], *, env: dict[str, str] | None = None,
+             timeout: float = 180.0) -> ToolResult:
+    """Run ``python -m stereo_depth_ros.tools.<module> args`` to completion."""
+    completed = subprocess.run([sys.executable, "-m", f"stereo_depth_ros.tools.{module}", *map(str, args)],
+                               capture_output=True, text=True, timeout=timeout, env=env, check=False)
+    return ToolResult(completed.returncode, completed.stdout, completed.stderr)
+
+
+def start_tool(module: str, args: Sequence[str | Path], *, env: dict[str, str]) -> subprocess.Popen[str]:
+    """Start ``python -m stereo_depth_ros.tools.<module> args`` in the background."""
+    return subprocess.Popen([sys.executable, "-m", f"stereo_depth_ros.tools.{module}", *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
