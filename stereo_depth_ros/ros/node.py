@@ -1,0 +1,613 @@
+"""StereoDepthNode: stereo images + CameraInfo in, disparity, depth and points out.
+
+Topics (relative, so they follow the namespace and can be remapped):
+
+    subscribes  left/image_raw, left/camera_info, right/image_raw, right/camera_info
+                (with rectify:=false remap the image topics to image_rect)
+    publishes   disparity           stereo_msgs/DisparityImage (stereo_image_proc conventions)
+                depth               sensor_msgs/Image, 32FC1 metres NaN invalid, or 16UC1 mm 0 invalid
+                depth/camera_info   sensor_msgs/CameraInfo of the left rectified camera
+                confidence          sensor_msgs/Image 32FC1 in [0, 1], 0 where invalid
+                points2             sensor_msgs/PointCloud2, organised, xyz (+ rgb)
+                left/image_rect     sensor_msgs/Image, the rectified left image
+                /diagnostics        diagnostic_msgs/DiagnosticArray
+
+Every output is at the rectified input resolution (the cloud optionally
+decimated), in the left rectified optical frame (the left CameraInfo's
+frame_id), stamped with the left image's stamp.
+
+Threads: the executor thread runs the subscription callbacks, which only pair
+images (``sync.StereoSynchronizer``) and hand the newest pair to one "pending"
+slot; a worker thread takes it, converts the images, runs the shared
+``StereoPipeline`` and publishes. A pair arriving while another is pending
+replaces it (counted as dropped), so no backlog builds and latency stays at
+one inference.
+
+Bad input never stops the node: each problem (unsupported encoding, size
+mismatches, invalid calibration, stamps going backwards, truncated data, a
+failing backend run) is logged (throttled per kind) and shown on /diagnostics,
+and publishing resumes with the next good pair. A CameraInfo that fails the
+per-camera checks is rejected and that side keeps its previous calibration; a
+pair of calibrations that do not form a rectified rig stops output until a
+consistent pair arrives. The rig (with its rectification maps) is rebuilt only
+when a calibration changes.
+
+The learned backends compute the right-view disparity for the left-right check
+themselves (``StereoPipeline`` calls ``match_both`` / ``match_right``); the
+node only switches the check on and off.
+
+rclpy use is limited to what Humble offers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Sequence
+from typing import Final
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.exceptions import ParameterException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import (
+    HistoryPolicy,
+    QoSPresetProfiles,
+    QoSProfile,
+    ReliabilityPolicy,
+)
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from stereo_msgs.msg import DisparityImage
+
+from stereo_depth_ros.backends.base import StereoBackend
+from stereo_depth_ros.backends.errors import BackendError
+from stereo_depth_ros.core.camera_model import CameraCalibration, StereoCameraModel
+from stereo_depth_ros.core.errors import CalibrationError, ImageShapeError, StereoDepthError
+from stereo_depth_ros.core.pipeline import StereoOutput, StereoPipeline
+from stereo_depth_ros.ros.diagnostics import Level, NodeStatistics, StatusReport, diagnostic_array
+from stereo_depth_ros.ros.errors import ImageConversionError, RosLayerError
+from stereo_depth_ros.ros.image_conversion import matching_image, numpy_to_image
+from stereo_depth_ros.ros.messages import (
+    calibration_from_camera_info,
+    camera_info_message,
+    depth_image_message,
+    disparity_image_message,
+    left_rectified_header,
+    point_cloud2_message,
+)
+from stereo_depth_ros.ros.parameters import (
+    PARAMETERS,
+    PARAMETERS_BY_NAME,
+    NodeSettings,
+    descriptor,
+    pipeline_config,
+    problems,
+    resolve_model_path,
+    settings_from_values,
+)
+from stereo_depth_ros.ros.sync import SIDES, Side, StereoPair, StereoSynchronizer
+
+try:  # Galactic and newer
+    from rclpy.executors import ExternalShutdownException
+except ImportError:  # pragma: no cover
+    ExternalShutdownException = RuntimeError  # type: ignore[misc, assignment]
+
+__all__ = ["NODE_NAME", "StereoDepthNode", "create_backend", "main"]
+
+NODE_NAME: Final = "stereo_depth_node"
+#: A repeated problem of one kind is logged at most once per this many seconds.
+LOG_THROTTLE_S: Final = 5.0
+#: How long shutdown waits for an inference in progress, s.
+WORKER_JOIN_TIMEOUT_S: Final = 1.5
+#: Disparity step of OpenCV's fixed-point matchers, px.
+OPENCV_DISPARITY_STEP_PX: Final = 1.0 / 16.0
+_NS_PER_S: Final = 1_000_000_000
+
+Pair = StereoPair[Image, CameraCalibration]
+
+
+def create_backend(settings: NodeSettings) -> StereoBackend:
+    """The matcher ``settings.backend`` names, configured from the settings.
+
+    Raises:
+        BackendError: (a subclass of) the backend's own error, e.g. a missing model or an
+            unavailable execution provider; the node does not start without a backend.
+    """
+    # TODO(backends owner): use stereo_depth_ros.backends.create_backend once it lands.
+    if settings.backend in ("sgbm", "bm"):
+        from stereo_depth_ros.backends.sgbm_backend import BmBackend, BmParams, SgbmBackend, SgbmParams
+
+        num_disparities = int(math.ceil(settings.max_disparity_px / 16.0)) * 16
+        if settings.backend == "sgbm":
+            return SgbmBackend(SgbmParams(num_disparities=num_disparities))
+        return BmBackend(BmParams(num_disparities=num_disparities))
+    model_path = resolve_model_path(settings)
+    if settings.backend == "tensorrt":
+        from stereo_depth_ros.backends.tensorrt_backend import TensorRtBackend
+
+        return TensorRtBackend(model_path)
+    from stereo_depth_ros.backends.onnx_backend import OnnxBackend
+
+    providers = None if tuple(settings.execution_providers) == ("auto",) else list(settings.execution_providers)
+    return OnnxBackend(model_path, providers=providers, intra_op_threads=settings.intra_op_threads)
+
+
+def _stamp_ns(msg: Image) -> int:
+    return int(msg.header.stamp.sec) * _NS_PER_S + int(msg.header.stamp.nanosec)
+
+
+def _calibration_key(msg: CameraInfo) -> tuple[object, ...]:
+    """Everything of a CameraInfo except its stamp: equal keys mean the same calibration."""
+    roi = msg.roi
+    return (msg.header.frame_id, msg.width, msg.height, msg.distortion_model, tuple(msg.d), tuple(msg.k),
+            tuple(msg.r), tuple(msg.p), msg.binning_x, msg.binning_y,
+            (roi.x_offset, roi.y_offset, roi.width, roi.height, roi.do_rectify))
+
+
+def _describe_image(msg: Image) -> str:
+    return f"{msg.width}x{msg.height} {msg.encoding!r}"
+
+
+class _Throttle:
+    """Per-kind log throttling on the monotonic clock.
+
+    rclpy's ``throttle_duration_sec`` throttles per call site; the node reports
+    every kind of bad input from the same few call sites, so one kind would
+    hide another. Here each kind has its own timer.
+    """
+
+    def __init__(self, period_s: float) -> None:
+        self._period_s = period_s
+        self._last_s: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def admit(self, kind: str) -> int | None:
+        """None to stay quiet; else the number of messages of ``kind`` suppressed since the last one logged."""
+        now = time.monotonic()
+        with self._lock:
+            last = self._last_s.get(kind)
+            if last is not None and now - last < self._period_s:
+                self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
+                return None
+            self._last_s[kind] = now
+            return self._suppressed.pop(kind, 0)
+
+
+class StereoDepthNode(Node):
+    """The stereo depth node (see the module docstring for topics, threads and error handling).
+
+    Raises (from the constructor, so the process exits non-zero):
+        RosLayerError: a parameter value is invalid (the message names it).
+        BackendError: the backend cannot start (missing model, unavailable provider, ...).
+    """
+
+    def __init__(self, node_name: str = NODE_NAME, **kwargs: object) -> None:
+        super().__init__(node_name, **kwargs)  # type: ignore[arg-type]
+        self._settings = self._declare_parameters()
+        self._stats = NodeStatistics()
+        self._throttle = _Throttle(LOG_THROTTLE_S)
+        self._warn_about_lidar_hints(self._settings.hints)
+
+        self._backend = create_backend(self._settings)
+        self._backend_facts = {key: str(value) for key, value in self._backend.describe().items()}
+        self._pipeline = StereoPipeline(self._backend, pipeline_config(self._settings))
+        self.get_logger().info(
+            f"backend {self._backend.name} ready ({self._backend_facts.get('provider', 'n/a')}); "
+            f"rectify={self._settings.rectify}, "
+            f"{'approximate' if self._settings.approximate_sync else 'exact'} sync")
+
+        settings = self._settings
+        self._sync: StereoSynchronizer[Image, CameraCalibration] = StereoSynchronizer(
+            queue_size=settings.queue_size, approximate=settings.approximate_sync,
+            tolerance_ns=int(round(settings.approximate_sync_tolerance_seconds * _NS_PER_S)))
+        self._info_keys: dict[Side, tuple[object, ...] | None] = {side: None for side in SIDES}
+        # Worker-only state: the rig of the latest calibrations, or why they do not form one.
+        self._rig_inputs: tuple[CameraCalibration, CameraCalibration, bool] | None = None
+        self._rig: StereoCameraModel | CalibrationError | None = None
+        self._current_rig: StereoCameraModel | None = None
+
+        self._pending: Pair | None = None
+        self._stopping = False
+        self._condition = threading.Condition()
+        self._publish_lock = threading.Lock()
+
+        output_qos = QoSProfile(
+            history=HistoryPolicy.KEEP_LAST, depth=settings.output_qos_depth,
+            reliability=(ReliabilityPolicy.RELIABLE if settings.output_qos_reliability == "reliable"
+                         else ReliabilityPolicy.BEST_EFFORT))
+        self._disparity_pub = self.create_publisher(DisparityImage, "disparity", output_qos)
+        self._depth_pub = self.create_publisher(Image, "depth", output_qos)
+        self._depth_info_pub = self.create_publisher(CameraInfo, "depth/camera_info", output_qos)
+        self._confidence_pub = self.create_publisher(Image, "confidence", output_qos)
+        self._points_pub = self.create_publisher(PointCloud2, "points2", output_qos)
+        self._rect_pub = self.create_publisher(Image, "left/image_rect", output_qos)
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+
+        input_qos = self._input_qos(settings)
+        self._subscriptions_kept = [
+            self.create_subscription(Image, "left/image_raw", lambda msg: self._on_image("left", msg), input_qos),
+            self.create_subscription(Image, "right/image_raw", lambda msg: self._on_image("right", msg), input_qos),
+            self.create_subscription(CameraInfo, "left/camera_info",
+                                     lambda msg: self._on_camera_info("left", msg), input_qos),
+            self.create_subscription(CameraInfo, "right/camera_info",
+                                     lambda msg: self._on_camera_info("right", msg), input_qos),
+        ]
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._diagnostics_timer = self.create_timer(settings.diagnostics_period_seconds, self._publish_diagnostics)
+        self._worker = threading.Thread(target=self._work, name="stereo_depth_worker", daemon=True)
+        self._worker.start()
+
+    # ---------------------------------------------------------------- parameters
+
+    def _declare_parameters(self) -> NodeSettings:
+        values = {}
+        for spec in PARAMETERS:
+            default = list(spec.default) if isinstance(spec.default, tuple) else spec.default
+            values[spec.name] = self.declare_parameter(spec.name, default, descriptor(spec)).value
+        return settings_from_values(values)
+
+    def _on_set_parameters(self, parameters: Sequence[Parameter]) -> SetParametersResult:
+        """Validate run-time changes against the schema, then apply them to the next frame."""
+        changes = {p.name: p.value for p in parameters if p.name in PARAMETERS_BY_NAME}
+        if not changes:
+            return SetParametersResult(successful=True)
+        fixed = [name for name in changes if not PARAMETERS_BY_NAME[name].dynamic]
+        if fixed:
+            return SetParametersResult(successful=False, reason=f"read-only (set at start-up): {', '.join(fixed)}")
+        current = dataclasses.asdict(self._settings)
+        if {"min_depth_m", "max_depth_m"} & changes.keys():  # checked together, against the current other one
+            changes.setdefault("min_depth_m", current["min_depth_m"])
+            changes.setdefault("max_depth_m", current["max_depth_m"])
+        found = problems(changes)
+        if found:
+            return SetParametersResult(successful=False, reason="; ".join(found))
+        settings = settings_from_values({**current, **changes})
+        try:
+            config = dataclasses.replace(self._pipeline.config,
+                                         **dataclasses.asdict(pipeline_config(settings)))
+        except ValueError as err:
+            return SetParametersResult(successful=False, reason=str(err))
+        if settings.hints != self._settings.hints:
+            self._warn_about_lidar_hints(settings.hints)
+        self._settings = settings
+        self._pipeline.config = config  # read once per frame by StereoPipeline.process
+        self.get_logger().info("parameters changed: " + ", ".join(f"{k}={v!r}" for k, v in sorted(changes.items())))
+        return SetParametersResult(successful=True)
+
+    def _warn_about_lidar_hints(self, hints: str) -> None:
+        if hints in ("lidar", "both"):
+            self.get_logger().warning(
+                f"hints={hints!r}: LiDAR projection is not implemented yet, so no LiDAR hints are used"
+                + (" (classical hints still are)" if hints == "both" else ""))
+
+    @staticmethod
+    def _input_qos(settings: NodeSettings) -> QoSProfile:
+        if settings.input_qos == "system_default":
+            profile = QoSPresetProfiles.SYSTEM_DEFAULT.value
+            return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=settings.queue_size,
+                              reliability=profile.reliability, durability=profile.durability)
+        return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=settings.queue_size,
+                          reliability=(ReliabilityPolicy.BEST_EFFORT if settings.input_qos == "sensor_data"
+                                       else ReliabilityPolicy.RELIABLE))
+
+    # ---------------------------------------------------------------- logging and problems
+
+    def _problem(self, category: str, kind: str, message: str, *, level: Level = Level.ERROR) -> None:
+        """Show a problem on /diagnostics and log it, throttled per ``kind``."""
+        self._stats.report(category, message, level)
+        suppressed = self._throttle.admit(kind)
+        if suppressed is None:
+            return
+        text = message + (f" ({suppressed} more like this since the last report)" if suppressed else "")
+        if level >= Level.ERROR:
+            self.get_logger().error(text)
+        else:
+            self.get_logger().warning(text)
+
+    def _resolved(self, category: str, message: str) -> None:
+        if self._stats.clear(category):
+            self.get_logger().info(message)
+
+    # ---------------------------------------------------------------- input (executor thread)
+
+    def _on_camera_info(self, side: Side, msg: CameraInfo) -> None:
+        self._stats.count(f"{side}_camera_info")
+        key = _calibration_key(msg)
+        if key == self._info_keys[side]:
+            return  # the same calibration again (the usual case): keep the cached one
+        self._info_keys[side] = key
+        try:
+            calibration = calibration_from_camera_info(msg)
+        except CalibrationError as err:
+            self._stats.count("camera_info_rejected")
+            kept = self._sync.camera_info(side) is not None
+            self._problem(f"calibration_{side}", f"calibration_{side}_{type(err).__name__}",
+                          f"{side}/camera_info rejected ({type(err).__name__}: {err}); "
+                          + ("keeping the previous calibration" if kept else "no valid calibration yet"),
+                          level=Level.WARN if kept else Level.ERROR)
+            return
+        self._sync.set_camera_info(side, calibration)
+        self._resolved(f"calibration_{side}", f"{side}/camera_info accepted again")
+
+    def _on_image(self, side: Side, msg: Image) -> None:
+        self._stats.count(f"{side}_images")
+        result = self._sync.add_image(side, _stamp_ns(msg), msg)
+        self._stats.count("unmatched_images", result.dropped)
+        if result.time_jump is not None:
+            jump = result.time_jump
+            self._stats.count("time_jumps")
+            self._stats.count("unmatched_images", jump.discarded)
+            self._problem("sync", "time_jump",
+                          f"{jump.side} image stamp went backwards ({jump.previous_stamp_ns / 1e9:.3f} s -> "
+                          f"{jump.stamp_ns / 1e9:.3f} s; bag loop or clock reset?): queues reset, "
+                          f"{jump.discarded} queued images discarded", level=Level.WARN)
+        if result.missing_info:
+            self._stats.count("pairs_without_camera_info")
+            self._problem("calibration", "waiting_for_camera_info",
+                          f"waiting for {' and '.join(s + '/camera_info' for s in result.missing_info)}: "
+                          "stereo pairs are dropped until it arrives", level=Level.WARN)
+        if result.pair is not None:
+            self._stats.count("pairs")
+            with self._condition:
+                if self._pending is not None:
+                    self._stats.count("frames_dropped")
+                self._pending = result.pair
+                self._condition.notify()
+
+    # ---------------------------------------------------------------- worker thread
+
+    def _work(self) -> None:
+        while True:
+            with self._condition:
+                while self._pending is None and not self._stopping:
+                    self._condition.wait()
+                if self._stopping:
+                    return
+                pair, self._pending = self._pending, None
+            try:
+                self._process(pair)
+            except Exception:  # noqa: BLE001  last resort: log, count, keep the worker alive
+                self._stats.count("frames_failed")
+                self._problem("processing", "internal_error", "unexpected error while processing a stereo pair:\n"
+                              + traceback.format_exc())
+
+    def _rig_for(self, pair: Pair, rectify: bool) -> StereoCameraModel:
+        """The rig of the pair's calibrations, built once per calibration change.
+
+        Raises:
+            CalibrationError: the two calibrations do not form a rectified rig.
+        """
+        inputs = (pair.left_info, pair.right_info, rectify)
+        if self._rig_inputs is None or any(a is not b for a, b in zip(inputs, self._rig_inputs)):
+            self._rig_inputs = inputs
+            try:
+                self._rig = StereoCameraModel.from_calibrations(pair.left_info, pair.right_info,
+                                                                rectified_input=not rectify)
+            except CalibrationError as err:
+                self._rig = err
+            else:
+                rig = self._rig
+                self.get_logger().info(
+                    f"stereo rig {rig.width}x{rig.height} px: fx {rig.fx:.2f} px, fy {rig.fy:.2f} px, baseline "
+                    f"{rig.baseline_m:.4f} m, cx_left - cx_right {rig.cx_offset_px:.2f} px, frame "
+                    f"{rig.left.frame_id!r}")
+        if isinstance(self._rig, CalibrationError):
+            raise self._rig
+        assert self._rig is not None
+        return self._rig
+
+    @staticmethod
+    def _images(pair: Pair, rig: StereoCameraModel) -> tuple[np.ndarray, np.ndarray]:
+        """The pair as matching arrays, checked against each other and the calibration.
+
+        Raises:
+            ImageConversionError: unsupported encoding, bad step, truncated data.
+            ImageShapeError: left and right differ, or differ from the calibration's size.
+        """
+        left_msg, right_msg = pair.left_image, pair.right_image
+        left, right = matching_image(left_msg), matching_image(right_msg)
+        if left.shape != right.shape:
+            raise ImageShapeError(f"left image is {_describe_image(left_msg)} but right image is "
+                                  f"{_describe_image(right_msg)}; they must match")
+        if left.shape[:2] != (rig.height, rig.width):
+            raise ImageShapeError(f"images are {left_msg.width}x{left_msg.height} px but camera_info says "
+                                  f"{rig.width}x{rig.height} px")
+        return left, right
+
+    def _process(self, pair: Pair) -> None:
+        settings = self._settings
+        started_s = time.perf_counter()
+        try:
+            rig = self._rig_for(pair, settings.rectify)
+        except CalibrationError as err:
+            self._stats.count("frames_failed")
+            self._problem("calibration", f"rig_{type(err).__name__}",
+                          f"left and right camera_info do not form a stereo rig ({type(err).__name__}: {err}); "
+                          "no output until they do")
+            return
+        self._current_rig = rig
+        self._resolved("calibration", "stereo rig valid: output resumes")
+        try:
+            left, right = self._images(pair, rig)
+        except (ImageConversionError, ImageShapeError) as err:
+            self._stats.count("frames_failed")
+            self._stats.count("input_errors")
+            self._problem("input", f"input_{type(err).__name__}_{str(err)[:40]}",
+                          f"stereo pair at {pair.stamp_ns / 1e9:.3f} s rejected: {err}")
+            return
+        try:
+            output = self._pipeline.process(left, right, rig)
+        except (BackendError, StereoDepthError, ValueError) as err:
+            self._stats.count("frames_failed")
+            self._problem("processing", f"processing_{type(err).__name__}",
+                          f"stereo pair at {pair.stamp_ns / 1e9:.3f} s failed in the {self._backend.name} "
+                          f"pipeline ({type(err).__name__}: {err})")
+            return
+        with self._publish_lock:
+            if self._stopping:
+                return
+            self._publish(output, pair, settings)
+        processing_ms = (time.perf_counter() - started_s) * 1000.0
+        latency_ms = (self.get_clock().now().nanoseconds - pair.stamp_ns) / 1e6
+        self._stats.count("frames_published")
+        self._stats.record_frame(latency_ms=latency_ms, processing_ms=processing_ms)
+        self._resolved("input", "input valid again: output resumes")
+        self._stats.clear("sync")
+        self._resolved("processing", "processing succeeds again")
+
+    def _disparity_range_px(self, rig: StereoCameraModel) -> tuple[float, float, float]:
+        """(min, max, step) of the disparities the backend can report, px of the rectified input."""
+        params = getattr(self._backend, "params", None)
+        if params is not None and hasattr(params, "min_disparity"):  # OpenCV matchers
+            low = float(params.min_disparity)
+            return low, low + float(params.num_disparities), OPENCV_DISPARITY_STEP_PX
+        scaled = getattr(self._backend, "max_disparity_px_for", None)
+        high = float(scaled((rig.height, rig.width))) if scaled is not None else float(self._backend.max_disparity_px)
+        return 0.0, high, 0.0  # a regression network: continuous disparities
+
+    def _publish(self, output: StereoOutput, pair: Pair, settings: NodeSettings) -> None:
+        rig = output.camera
+        stamp = pair.left_image.header.stamp
+        header = left_rectified_header(rig, stamp)
+        low, high, step = self._disparity_range_px(rig)
+        self._disparity_pub.publish(disparity_image_message(
+            output.disparity_px, rig, stamp=stamp, min_disparity_px=low, max_disparity_px=high, delta_d_px=step))
+        if settings.publish_depth:
+            self._depth_pub.publish(depth_image_message(output.depth_m, header=header,
+                                                        encoding=settings.depth_encoding))
+            self._depth_info_pub.publish(camera_info_message(rig, stamp=stamp))
+        if settings.publish_confidence:
+            self._confidence_pub.publish(numpy_to_image(output.confidence.astype(np.float32), "32FC1", header=header))
+        if settings.publish_points and output.points is not None:
+            self._points_pub.publish(point_cloud2_message(output.points.xyz_m, output.points.rgb, header=header,
+                                                          avoid_padding=settings.avoid_point_cloud_padding))
+        if settings.publish_rectified:
+            encoding = "rgb8" if output.left_rect.ndim == 3 else "mono8"
+            self._rect_pub.publish(numpy_to_image(np.ascontiguousarray(output.left_rect), encoding, header=header))
+
+    # ---------------------------------------------------------------- diagnostics
+
+    def _publish_diagnostics(self) -> None:
+        window = self._stats.take_window()
+        totals = window.totals
+        prefix = self.get_name()
+
+        def worst(*categories: str) -> tuple[Level, str]:
+            found = [window.problems[c] for c in categories if c in window.problems]
+            if not found:
+                return Level.OK, ""
+            problem = max(found, key=lambda p: (p.level, p.monotonic_s))
+            return problem.level, problem.message
+
+        def stats(samples: tuple[float, ...]) -> dict[str, str]:
+            if not samples:
+                return {"mean": "n/a", "max": "n/a"}
+            return {"mean": f"{float(np.mean(samples)):.1f}", "max": f"{float(np.max(samples)):.1f}"}
+
+        sync = self._sync.counters
+        input_level, input_message = worst("input", "sync")
+        input_values = {
+            "left_image_rate_hz": f"{window.rate_hz('left_images'):.2f}",
+            "right_image_rate_hz": f"{window.rate_hz('right_images'):.2f}",
+            "pair_rate_hz": f"{window.rate_hz('pairs'):.2f}",
+            "left_camera_info_rate_hz": f"{window.rate_hz('left_camera_info'):.2f}",
+            "right_camera_info_rate_hz": f"{window.rate_hz('right_camera_info'):.2f}",
+            "left_images_total": str(totals.get("left_images", 0)),
+            "right_images_total": str(totals.get("right_images", 0)),
+            "left_camera_info_total": str(totals.get("left_camera_info", 0)),
+            "right_camera_info_total": str(totals.get("right_camera_info", 0)),
+            "pairs_total": str(totals.get("pairs", 0)),
+            "unmatched_images_total": str(sync.unmatched),
+            "pairs_without_camera_info_total": str(sync.without_info),
+            "time_jumps_total": str(sync.time_jumps),
+            "input_errors_total": str(totals.get("input_errors", 0)),
+            "sync": (f"approximate, tolerance {self._settings.approximate_sync_tolerance_seconds} s"
+                     if self._settings.approximate_sync else "exact"),
+        }
+        output_level, output_message = worst("processing")
+        latency, processing = stats(window.latency_ms), stats(window.processing_ms)
+        output_values = {
+            "output_rate_hz": f"{window.rate_hz('frames_published'):.2f}",
+            "latency_ms_mean": latency["mean"], "latency_ms_max": latency["max"],
+            "processing_ms_mean": processing["mean"], "processing_ms_max": processing["max"],
+            "frames_published_total": str(totals.get("frames_published", 0)),
+            "frames_dropped_total": str(totals.get("frames_dropped", 0)),
+            "frames_failed_total": str(totals.get("frames_failed", 0)),
+            "last_error": window.last_error.message if window.last_error is not None else "",
+        }
+        calibration_level, calibration_message = worst("calibration", "calibration_left", "calibration_right")
+        rig = self._current_rig
+        calibration_values = {"camera_info_rejected_total": str(totals.get("camera_info_rejected", 0))}
+        if rig is not None:
+            calibration_values.update({
+                "frame_id": rig.left.frame_id, "size": f"{rig.width}x{rig.height}", "fx_px": f"{rig.fx:.3f}",
+                "fy_px": f"{rig.fy:.3f}", "baseline_m": f"{rig.baseline_m:.5f}",
+                "cx_offset_px": f"{rig.cx_offset_px:.3f}", "rectify": str(not rig.rectified_input).lower()})
+        elif calibration_level == Level.OK:
+            calibration_level, calibration_message = Level.WARN, "no stereo pair processed yet"
+        reports = [
+            StatusReport(f"{prefix}: input", input_level, input_message or "inputs OK", "stereo camera",
+                         input_values),
+            StatusReport(f"{prefix}: output", output_level, output_message or "processing OK",
+                         self._backend.name, output_values),
+            StatusReport(f"{prefix}: backend", Level.OK, f"{self._backend.name} on "
+                         f"{self._backend_facts.get('provider', 'n/a')}", self._backend.name,
+                         dict(self._backend_facts)),
+            StatusReport(f"{prefix}: calibration", calibration_level, calibration_message or "calibration OK",
+                         "stereo camera", calibration_values),
+        ]
+        self._diagnostics_pub.publish(diagnostic_array(reports, stamp=self.get_clock().now().to_msg()))
+
+    # ---------------------------------------------------------------- shutdown
+
+    def stop(self, timeout_s: float = WORKER_JOIN_TIMEOUT_S) -> bool:
+        """Stop the worker: no publishing after this returns. True when the thread ended in time."""
+        with self._condition:
+            self._stopping = True
+            self._pending = None
+            self._condition.notify_all()
+        with self._publish_lock:  # waits for a publish in progress
+            pass
+        self._worker.join(timeout_s)
+        if self._worker.is_alive():
+            self.get_logger().warning(f"inference still running after {timeout_s} s; exiting without it")
+            return False
+        return True
+
+    def destroy_node(self) -> None:
+        """Stop the worker, then destroy the node."""
+        self.stop()
+        super().destroy_node()
+
+
+def main(args: Sequence[str] | None = None) -> int:
+    """Console entry point: ``stereo_depth_node [--ros-args ...]``; returns the exit status."""
+    rclpy.init(args=args)
+    node = None
+    status = 0
+    try:
+        node = StereoDepthNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (RosLayerError, BackendError, ParameterException) as err:
+        rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {type(err).__name__}: {err}")
+        status = 1
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

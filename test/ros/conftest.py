@@ -1,0 +1,54 @@
+"""Fixtures of the ROS layer's tests: an isolated DDS domain, and the trained_model marker.
+
+Node tests talk DDS between processes. Other engineers run DDS tests on this
+machine at the same time (in other domain-id ranges), so this session picks a
+random ROS_DOMAIN_ID in 100..199 and sets the transport Fast DDS needs for
+large images on best-effort topics. Only tests that request ``ros_environment``
+(directly or through a node fixture) change the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterator
+
+import pytest
+
+#: Set to 1 once the trained model replaces the placeholder, to run the accuracy checks of the learned backend.
+TRAINED_MODEL_ENV = "STEREO_DEPTH_TRAINED_MODEL"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"trained_model: needs the trained network in models/ (runs only with {TRAINED_MODEL_ENV}=1)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get(TRAINED_MODEL_ENV) == "1":
+        return
+    skip = pytest.mark.skip(reason=f"needs the trained model; run with {TRAINED_MODEL_ENV}=1")
+    for item in items:
+        if "trained_model" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def ros_environment() -> Iterator[dict[str, str]]:
+    """ROS_DOMAIN_ID (random, 100..199), Fast DDS with LARGE_DATA, localhost-only discovery."""
+    values = {
+        "ROS_DOMAIN_ID": str(random.SystemRandom().randint(100, 199)),
+        "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
+        "FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA",
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "RCUTILS_LOGGING_BUFFERED_STREAM": "0",
+        "PYTHONUNBUFFERED": "1",
+    }
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    yield values
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

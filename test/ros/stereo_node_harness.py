@@ -1,0 +1,374 @@
+"""Test helpers for the node tests: an asymmetric rig, scenes, the node process and a peer node.
+
+The node runs as a separate process (its console script with
+``--ros-args --params-file``); ``RosPeer`` is an rclpy node inside the pytest
+process that publishes stereo pairs and CameraInfo and records every output.
+All waits are generous (the machine is slow and busy); nothing asserts timings.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import rclpy
+import yaml
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import Parameter as ParameterMsg
+from rcl_interfaces.msg import SetParametersResult
+from rcl_interfaces.srv import SetParameters
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import Header
+from stereo_msgs.msg import DisparityImage
+
+from stereo_depth_ros.ros.image_conversion import numpy_to_image
+from stereo_depth_ros.training.synthetic import SceneConfig, StereoScene, scene_for_index
+
+NODE_EXECUTABLE = Path(sys.executable).parent / "stereo_depth_node"
+NODE_NAME = "stereo_depth_node"
+OUTPUT_TYPES: dict[str, type] = {
+    "disparity": DisparityImage,
+    "depth": Image,
+    "depth/camera_info": CameraInfo,
+    "confidence": Image,
+    "points2": PointCloud2,
+    "left/image_rect": Image,
+}
+ALL_OUTPUTS = tuple(OUTPUT_TYPES)
+SCENE_CONFIG = SceneConfig(height=320, width=448, max_disparity_px=48.0, textureless_probability=0.0,
+                           thin_structure_probability=0.0)
+SCENE_SEED = 4
+
+
+@dataclass(frozen=True)
+class Rig:
+    """An asymmetric rectified rig: fx != fy, cx != cy, cx_left != cx_right, non-square images.
+
+    cx_right > cx_left, so cx_offset_px is negative and every scene disparity
+    (> 0) is a valid depth: Z = fx * baseline_m / (d - cx_offset_px).
+    """
+
+    width: int = 448
+    height: int = 320
+    fx: float = 420.0
+    fy: float = 395.0
+    cx_left: float = 221.5
+    cx_right: float = 233.0
+    cy: float = 157.25
+    baseline_m: float = 0.12
+    frame_id: str = "stereo_left_optical"
+
+    @property
+    def cx_offset_px(self) -> float:
+        return self.cx_left - self.cx_right
+
+    def projections(self) -> tuple[np.ndarray, np.ndarray]:
+        p_left = np.array([[self.fx, 0.0, self.cx_left, 0.0], [0.0, self.fy, self.cy, 0.0], [0.0, 0.0, 1.0, 0.0]])
+        p_right = p_left.copy()
+        p_right[0, 2:] = self.cx_right, -self.fx * self.baseline_m
+        return p_left, p_right
+
+    def depth_m(self, disparity_px: np.ndarray) -> np.ndarray:
+        """Ground-truth depth of scene disparities (d = x_left - x_right), metres; NaN at or beyond infinity."""
+        shifted = np.asarray(disparity_px, np.float64) - self.cx_offset_px
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(shifted > 0, self.fx * self.baseline_m / shifted, np.nan)
+
+    def rectified_infos(self) -> tuple[CameraInfo, CameraInfo]:
+        """CameraInfo of already rectified images (K = P[:, :3], no distortion, R = I)."""
+        infos = []
+        for p, frame in zip(self.projections(), (self.frame_id, "stereo_right_optical")):
+            infos.append(CameraInfo(header=Header(frame_id=frame), width=self.width, height=self.height,
+                                    distortion_model="plumb_bob", d=[0.0] * 5, k=p[:, :3].flatten().tolist(),
+                                    r=np.eye(3).flatten().tolist(), p=p.flatten().tolist()))
+        return infos[0], infos[1]
+
+
+def _rotation(rx: float, ry: float, rz: float) -> np.ndarray:
+    return cv2.Rodrigues(np.array([rx, ry, rz], np.float64))[0]
+
+
+@dataclass(frozen=True)
+class RawCamera:
+    """A raw camera of the rig: intrinsics K and rotation R (raw -> rectified), no distortion."""
+
+    K: np.ndarray
+    R: np.ndarray
+
+    def unrectify(self, rectified: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """The raw image whose rectification (K, R, P) is ``rectified``."""
+        homography = p[:, :3] @ self.R @ np.linalg.inv(self.K)  # raw pixel -> rectified pixel
+        height, width = rectified.shape[:2]
+        return cv2.warpPerspective(rectified, homography, (width, height),
+                                   flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+
+
+RAW_LEFT = RawCamera(K=np.array([[430.0, 0.0, 226.0], [0.0, 402.0, 151.0], [0.0, 0.0, 1.0]]),
+                     R=_rotation(0.010, -0.015, 0.006))
+RAW_RIGHT = RawCamera(K=np.array([[415.0, 0.0, 219.0], [0.0, 398.0, 163.5], [0.0, 0.0, 1.0]]),
+                      R=_rotation(-0.008, 0.012, -0.004))
+
+
+def raw_infos(rig: Rig) -> tuple[CameraInfo, CameraInfo]:
+    """CameraInfo of the raw cameras RAW_LEFT and RAW_RIGHT rectified to ``rig`` (identity distortion)."""
+    left, right = rig.rectified_infos()
+    for info, camera in ((left, RAW_LEFT), (right, RAW_RIGHT)):
+        info.k = camera.K.flatten().tolist()
+        info.r = camera.R.flatten().tolist()
+    return left, right
+
+
+def raw_pair(rig: Rig, scene: StereoScene) -> tuple[np.ndarray, np.ndarray]:
+    """Raw images of a scene seen by RAW_LEFT and RAW_RIGHT."""
+    p_left, p_right = rig.projections()
+    return RAW_LEFT.unrectify(scene.left, p_left), RAW_RIGHT.unrectify(scene.right, p_right)
+
+
+_SCENES: dict[int, StereoScene] = {}
+
+
+def scene(index: int) -> StereoScene:
+    """Rectified synthetic scene ``index`` (448x320, exact disparity), cached."""
+    if index not in _SCENES:
+        _SCENES[index] = scene_for_index(index, seed=SCENE_SEED, config=SCENE_CONFIG)
+    return _SCENES[index]
+
+
+def image_message(pixels: np.ndarray, encoding: str, frame_id: str) -> Image:
+    return numpy_to_image(np.ascontiguousarray(pixels), encoding, header=Header(frame_id=frame_id))
+
+
+def stamp_ns(stamp: Time) -> int:
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def to_time(ns: int) -> Time:
+    return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+
+
+class NodeProcess:
+    """The node's console script in its own process, with its log in a file."""
+
+    def __init__(self, tmp_dir: Path, parameters: dict[str, Any], extra_args: Iterable[str] = ()) -> None:
+        self.params_file = tmp_dir / "params.yaml"
+        self.params_file.write_text(yaml.safe_dump({"/**": {"ros__parameters": parameters}}))
+        self.log_file = tmp_dir / "node.log"
+        self._log = self.log_file.open("wb")
+        self.process = subprocess.Popen(
+            [str(NODE_EXECUTABLE), "--ros-args", "--params-file", str(self.params_file), *extra_args],
+            stdout=self._log, stderr=subprocess.STDOUT)
+
+    def log(self) -> str:
+        return self.log_file.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def rss_bytes(self) -> int:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError("no VmRSS")
+
+    def signal_and_wait(self, signum: int, timeout_s: float) -> tuple[int | None, float]:
+        """Send ``signum``; returns (exit status or None if still running, seconds until exit)."""
+        started = time.monotonic()
+        self.process.send_signal(signum)
+        try:
+            status = self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            return None, time.monotonic() - started
+        return status, time.monotonic() - started
+
+    def close(self) -> None:
+        if self.alive():
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(20)
+        self._log.close()
+
+
+@dataclass
+class Diagnostic:
+    level: int
+    message: str
+    values: dict[str, str] = field(default_factory=dict)
+
+
+def wait_for(predicate: Callable[[], Any], timeout_s: float, what: str, *, period_s: float = 0.05) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail with ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(period_s)
+
+
+class RosPeer:
+    """The test's own rclpy node: publishes the node's inputs and records its outputs."""
+
+    def __init__(self, *, keep: int = 8) -> None:
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node("stereo_depth_test_peer", context=self.context)
+        self._lock = threading.Lock()
+        self._outputs: dict[str, deque[Any]] = {topic: deque(maxlen=keep) for topic in OUTPUT_TYPES}
+        self.output_counts: dict[str, int] = {topic: 0 for topic in OUTPUT_TYPES}
+        self._diagnostics: dict[str, Diagnostic] = {}
+        self._diagnostics_count = 0
+        reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=20, reliability=ReliabilityPolicy.RELIABLE)
+        self.image_pubs = {side: self.node.create_publisher(Image, f"{side}/image_raw", reliable)
+                           for side in ("left", "right")}
+        self.info_pubs = {side: self.node.create_publisher(CameraInfo, f"{side}/camera_info", reliable)
+                          for side in ("left", "right")}
+        for topic, msg_type in OUTPUT_TYPES.items():
+            self.node.create_subscription(msg_type, topic, self._recorder(topic), reliable)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+        self.parameter_client = self.node.create_client(SetParameters, f"/{NODE_NAME}/set_parameters")
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._spinner = threading.Thread(target=self._spin, daemon=True)
+        self._spinner.start()
+        self._next_stamp_ns = 1_700_000_000 * 1_000_000_000
+        # Fast DDS's shared-memory transport drops a best-effort sample when two large ones
+        # are written back to back (its segment holds about one 448x320 RGB image), so a
+        # pair is sent with a short gap unless a test wants a burst.
+        self.pair_gap_s = 0.05
+
+    def _spin(self) -> None:
+        while self.context.ok():
+            try:
+                self.executor.spin_once(timeout_sec=0.1)
+            except Exception:  # noqa: BLE001  the context was shut down under us
+                if self.context.ok():
+                    raise
+                return
+
+    def _recorder(self, topic: str) -> Callable[[Any], None]:
+        def record(msg: Any) -> None:
+            with self._lock:
+                self._outputs[topic].append(msg)
+                self.output_counts[topic] += 1
+        return record
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        with self._lock:
+            for status in msg.status:
+                if status.name.startswith(NODE_NAME):
+                    part = status.name.split(": ", 1)[-1]
+                    self._diagnostics[part] = Diagnostic(level=status.level[0], message=status.message,
+                                                         values={kv.key: kv.value for kv in status.values})
+            self._diagnostics_count += 1
+
+    # ---------------------------------------------------------------- inputs
+
+    def next_stamp(self, step_ns: int = 100_000_000) -> int:
+        self._next_stamp_ns += step_ns
+        return self._next_stamp_ns
+
+    def wait_until_connected(self, timeout_s: float = 120.0) -> None:
+        """Until the node subscribes to the inputs and its outputs reach this peer."""
+        def connected() -> bool:
+            return (all(p.get_subscription_count() > 0 for p in self.image_pubs.values())
+                    and all(p.get_subscription_count() > 0 for p in self.info_pubs.values())
+                    and self.node.count_publishers("/disparity") > 0)
+        wait_for(connected, timeout_s, "the node's subscriptions and publishers")
+
+    def send_infos(self, infos: tuple[CameraInfo, CameraInfo], stamp: int) -> None:
+        for side, info in zip(("left", "right"), infos):
+            info.header.stamp = to_time(stamp)
+            self.info_pubs[side].publish(info)
+
+    def send_pair(self, left: Image, right: Image, *, stamp: int | None = None, right_stamp: int | None = None,
+                  infos: tuple[CameraInfo, CameraInfo] | None = None) -> int:
+        """Publish (infos and) a pair; returns the left stamp, ns."""
+        stamp = self.next_stamp() if stamp is None else stamp
+        if infos is not None:
+            self.send_infos(infos, stamp)
+        left.header.stamp = to_time(stamp)
+        right.header.stamp = to_time(stamp if right_stamp is None else right_stamp)
+        self.image_pubs["left"].publish(left)
+        if self.pair_gap_s:
+            time.sleep(self.pair_gap_s)
+        self.image_pubs["right"].publish(right)
+        return stamp
+
+    # ---------------------------------------------------------------- outputs
+
+    def output(self, topic: str, stamp: int) -> Any | None:
+        with self._lock:
+            for msg in reversed(self._outputs[topic]):
+                if stamp_ns(msg.header.stamp) == stamp:
+                    return msg
+        return None
+
+    def latest(self, topic: str) -> Any | None:
+        with self._lock:
+            return self._outputs[topic][-1] if self._outputs[topic] else None
+
+    def outputs(self, stamp: int, topics: Iterable[str], timeout_s: float) -> dict[str, Any]:
+        topics = tuple(topics)
+
+        def ready() -> dict[str, Any] | None:
+            found = {topic: self.output(topic, stamp) for topic in topics}
+            return found if all(msg is not None for msg in found.values()) else None
+        return wait_for(ready, timeout_s, f"outputs {topics} stamped {stamp}")
+
+    def exchange(self, left: Image, right: Image, *, infos: tuple[CameraInfo, CameraInfo] | None,
+                 topics: Iterable[str] = ALL_OUTPUTS, timeout_s: float = 90.0,
+                 attempts: int = 3) -> tuple[int, dict[str, Any]]:
+        """Send a pair and wait for its outputs; resend with a new stamp if none came (lossy transport)."""
+        for attempt in range(attempts):
+            stamp = self.send_pair(left, right, infos=infos)
+            try:
+                return stamp, self.outputs(stamp, topics, timeout_s / attempts)
+            except AssertionError:
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def diagnostics(self) -> dict[str, Diagnostic]:
+        with self._lock:
+            return dict(self._diagnostics)
+
+    def wait_for_diagnostics(self, predicate: Callable[[dict[str, Diagnostic]], bool], what: str,
+                             timeout_s: float = 60.0) -> dict[str, Diagnostic]:
+        def check() -> dict[str, Diagnostic] | None:
+            current = self.diagnostics()
+            return current if current and predicate(current) else None
+        return wait_for(check, timeout_s, f"diagnostics showing {what}", period_s=0.2)
+
+    def set_parameters(self, timeout_s: float = 60.0, **values: Any) -> list[SetParametersResult]:
+        wait_for(lambda: self.parameter_client.wait_for_service(timeout_sec=0.5), timeout_s,
+                 "the node's set_parameters service")
+        request = SetParameters.Request(parameters=[
+            ParameterMsg(name=name, value=Parameter(name, value=value).get_parameter_value())
+            for name, value in values.items()])
+        future = self.parameter_client.call_async(request)
+        wait_for(future.done, timeout_s, f"set_parameters {values}")
+        return list(future.result().results)
+
+    def close(self) -> None:
+        self.node.destroy_node()
+        self.context.try_shutdown()
+        self._spinner.join(5)
