@@ -28,7 +28,7 @@ import os
 import shutil
 import struct
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -618,6 +618,9 @@ class StereoFrameReader:
         queue_size: images kept per side while waiting for the other side (node parameter ``queue_size``).
         approximate: pair by nearest stamp (node parameter ``approximate_sync``).
         tolerance_ns: largest stamp difference of an approximate pair, ns.
+        observer: called with every message of the bag (all topics, log-time order)
+            before it is used, e.g. to copy the inputs into an output bag; a frame is
+            yielded after the observer saw the message that completed it.
 
     Raises (constructor):
         MissingTopicError: an image or CameraInfo topic is not in the bag (images
@@ -626,10 +629,12 @@ class StereoFrameReader:
     """
 
     def __init__(self, reader: BagReader, topics: StereoTopics = StereoTopics(), *, queue_size: int = 5,
-                 approximate: bool = False, tolerance_ns: int = 0) -> None:
+                 approximate: bool = False, tolerance_ns: int = 0,
+                 observer: Callable[[BagMessage], None] | None = None) -> None:
         reader.require_topics(topics.expected())
         self.reader = reader
         self.topics = topics
+        self.observer = observer
         self._sync: StereoSynchronizer[Image, CameraInfo] = StereoSynchronizer(
             queue_size=queue_size, approximate=approximate, tolerance_ns=tolerance_ns)
 
@@ -644,7 +649,11 @@ class StereoFrameReader:
             normalize_topic(self.topics.right_image): ("right", False),
             normalize_topic(self.topics.left_info): ("left", True),
             normalize_topic(self.topics.right_info): ("right", True)}
-        for item in self.reader.messages(roles):
+        for item in self.reader.messages(None if self.observer else roles):
+            if self.observer is not None:
+                self.observer(item)
+                if item.topic not in roles:
+                    continue
             side, is_info = roles[item.topic]
             message = item.deserialize()
             if is_info:

@@ -1,0 +1,520 @@
+"""stereo_bag_process: run the node's pipeline over a bag as fast as possible -> an output bag.
+
+The same code as the node: images are paired by the node's synchroniser
+(``ros.sync``), converted with ``ros.image_conversion.matching_image``, processed
+by ``core.pipeline.StereoPipeline`` with the settings the node's parameter
+schema (``ros.parameters``) produces, and turned into the node's messages with
+``ros.messages``. Every node parameter that matters offline is an option of
+the same name (``--backend sgbm --max_disparity_px 64 --lr_check false``), or
+comes from a node parameter file (``--params-file config/stereo_depth.yaml``).
+
+Output topics are the node's (``disparity``, ``depth``, ``depth/camera_info``,
+``confidence``, ``points2``, ``left/image_rect``, each subject to its
+``publish_*`` parameter), stamped with the left image's stamp and logged at the
+log time of the message that completed the pair. ``--include-inputs`` copies
+every input message too (ground truth included), so one bag holds both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import yaml
+from builtin_interfaces.msg import Time
+
+from stereo_depth_ros.backends import create_backend
+from stereo_depth_ros.backends.base import StereoBackend
+from stereo_depth_ros.backends.errors import BackendError, BackendUnavailableError
+from stereo_depth_ros.core.camera_model import StereoCameraModel
+from stereo_depth_ros.core.errors import ImageShapeError, StereoDepthError
+from stereo_depth_ros.core.pipeline import StereoOutput, StereoPipeline
+from stereo_depth_ros.ros.bag_io import (
+    STORAGE_FORMATS,
+    BagMessage,
+    BagReader,
+    BagWriter,
+    StereoFrame,
+    StereoFrameReader,
+    StereoTopics,
+    normalize_topic,
+)
+from stereo_depth_ros.ros.errors import RosLayerError
+from stereo_depth_ros.ros.image_conversion import matching_image, numpy_to_image
+from stereo_depth_ros.ros.messages import (
+    calibration_from_camera_info,
+    camera_info_message,
+    depth_image_message,
+    disparity_image_message,
+    left_rectified_header,
+    point_cloud2_message,
+)
+from stereo_depth_ros.ros.parameters import (
+    PARAMETERS,
+    NodeSettings,
+    ParameterSpec,
+    pipeline_config,
+    resolve_model_path,
+    settings_from_values,
+)
+from stereo_depth_ros.tools.errors import EXIT_CODES, NoStereoFramesError, UsageError, run_tool
+from stereo_depth_ros.tools.previews import depth_preview, disparity_preview, write_png
+
+__all__ = [
+    "OFFLINE_PARAMETERS",
+    "OUTPUT_TOPICS",
+    "BagProcessor",
+    "ProcessSummary",
+    "backend_from_settings",
+    "disparity_range_px",
+    "main",
+    "output_messages",
+    "settings_from_file",
+]
+
+#: The node's output topics (relative names), by role.
+OUTPUT_TOPICS: Final = {"disparity": "disparity", "depth": "depth", "depth_info": "depth/camera_info",
+                        "confidence": "confidence", "points": "points2", "rectified": "left/image_rect"}
+#: Node parameters that mean nothing offline (QoS, diagnostics period).
+_ONLINE_ONLY: Final = frozenset({"input_qos", "output_qos_reliability", "output_qos_depth",
+                                 "diagnostics_period_seconds"})
+#: Node parameters that are options of this tool.
+OFFLINE_PARAMETERS: Final[tuple[ParameterSpec, ...]] = tuple(p for p in PARAMETERS if p.name not in _ONLINE_ONLY)
+#: Disparity step of OpenCV's fixed-point matchers, px (as the node reports it).
+_OPENCV_DISPARITY_STEP_PX: Final = 1.0 / 16.0
+_NODE_SECTIONS: Final = ("/**", "stereo_depth_node", "/stereo_depth_node")
+#: What one frame's processing may raise (as the node catches it): bad images or calibration, backend failures.
+_FRAME_ERRORS: Final = (RosLayerError, StereoDepthError, BackendError, ValueError)
+
+
+def backend_from_settings(settings: NodeSettings) -> StereoBackend:
+    """The matcher the node builds for ``settings`` (same choices: search range rounded up to 16 px for
+    sgbm/bm, bundled model when model_path is empty, execution providers and threads for onnx).
+
+    Raises:
+        BackendError: e.g. a missing model file or an unavailable execution provider.
+    """
+    if settings.backend in ("sgbm", "bm"):
+        return create_backend(settings.backend, num_disparities=int(math.ceil(settings.max_disparity_px / 16.0)) * 16)
+    options: dict[str, Any] = {"model_path": resolve_model_path(settings)}
+    if settings.backend == "onnx":
+        auto = tuple(settings.execution_providers) == ("auto",)
+        options.update(providers=None if auto else list(settings.execution_providers),
+                       intra_op_threads=settings.intra_op_threads)
+    return create_backend(settings.backend, **options)
+
+
+def disparity_range_px(backend: StereoBackend, rig: StereoCameraModel) -> tuple[float, float, float]:
+    """(min, max, step) of the disparities ``backend`` reports on ``rig``'s images, px (as the node states them
+    in DisparityImage): the OpenCV matchers' search range in 1/16 px steps, or the network's range, continuous."""
+    params = getattr(backend, "params", None)
+    if params is not None and hasattr(params, "min_disparity"):
+        low = float(params.min_disparity)
+        return low, low + float(params.num_disparities), _OPENCV_DISPARITY_STEP_PX
+    scaled = getattr(backend, "max_disparity_px_for", None)
+    high = float(scaled((rig.height, rig.width))) if scaled is not None else float(backend.max_disparity_px)
+    return 0.0, high, 0.0
+
+
+def output_messages(output: StereoOutput, *, stamp: Time, settings: NodeSettings,
+                    disparity_range: tuple[float, float, float]) -> list[tuple[str, object]]:
+    """The node's output messages for one processed frame, as (relative topic, message) pairs.
+
+    Args:
+        output: the pipeline's result.
+        stamp: the left image's stamp.
+        settings: decide depth encoding, point padding and which outputs exist (``publish_*``).
+        disparity_range: (min, max, step) px from ``disparity_range_px``.
+    """
+    rig = output.camera
+    header = left_rectified_header(rig, stamp)
+    low, high, step = disparity_range
+    messages: list[tuple[str, object]] = [(OUTPUT_TOPICS["disparity"], disparity_image_message(
+        output.disparity_px, rig, stamp=stamp, min_disparity_px=low, max_disparity_px=high, delta_d_px=step))]
+    if settings.publish_depth:
+        messages.append((OUTPUT_TOPICS["depth"], depth_image_message(output.depth_m, header=header,
+                                                                     encoding=settings.depth_encoding)))
+        messages.append((OUTPUT_TOPICS["depth_info"], camera_info_message(rig, stamp=stamp)))
+    if settings.publish_confidence:
+        messages.append((OUTPUT_TOPICS["confidence"],
+                         numpy_to_image(output.confidence.astype(np.float32), "32FC1", header=header)))
+    if settings.publish_points and output.points is not None:
+        messages.append((OUTPUT_TOPICS["points"], point_cloud2_message(
+            output.points.xyz_m, output.points.rgb, header=header, avoid_padding=settings.avoid_point_cloud_padding)))
+    if settings.publish_rectified:
+        encoding = "rgb8" if output.left_rect.ndim == 3 else "mono8"
+        messages.append((OUTPUT_TOPICS["rectified"],
+                         numpy_to_image(np.ascontiguousarray(output.left_rect), encoding, header=header)))
+    return messages
+
+
+def settings_from_file(path: str | Path) -> dict[str, object]:
+    """Parameter values from a ROS 2 parameter file (sections ``/**`` or ``stereo_depth_node``, ``ros__parameters``).
+
+    Raises:
+        UsageError: unreadable file or no such section.
+    """
+    try:
+        document = yaml.safe_load(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise UsageError(f"{path}: cannot read the parameter file: {err}") from err
+    values: dict[str, object] = {}
+    found = False
+    for section in _NODE_SECTIONS:
+        entry = document.get(section) if isinstance(document, Mapping) else None
+        if isinstance(entry, Mapping) and isinstance(entry.get("ros__parameters"), Mapping):
+            values.update(entry["ros__parameters"])
+            found = True
+    if not found:
+        raise UsageError(f"{path}: no '/**:' or 'stereo_depth_node:' section with ros__parameters")
+    return values
+
+
+@dataclass
+class ProcessSummary:
+    """What a run did (filled in while it runs, so it is complete up to an error).
+
+    Attributes:
+        frames: frames processed and written.
+        failed: frames skipped with ``keep_going`` (bad input or a backend failure).
+        invalid_fraction_sum: sum over frames of the share of invalid (NaN) disparities.
+        stage_ms: summed milliseconds per pipeline stage.
+        wall_s: seconds from the first frame read to the last written (I/O included).
+        unmatched, without_info: images the synchroniser dropped, pairs without calibration.
+        previews: PNG files written.
+        interrupted: stopped by Ctrl-C.
+    """
+
+    frames: int = 0
+    failed: int = 0
+    invalid_fraction_sum: float = 0.0
+    stage_ms: dict[str, float] = field(default_factory=dict)
+    wall_s: float = 0.0
+    unmatched: int = 0
+    without_info: int = 0
+    previews: list[Path] = field(default_factory=list)
+    interrupted: bool = False
+    backend: str = ""
+
+    @property
+    def fps(self) -> float:
+        """Frames per second over the whole run (reading and writing included)."""
+        return self.frames / self.wall_s if self.wall_s > 0 else float("nan")
+
+    @property
+    def invalid_fraction(self) -> float:
+        """Mean share of invalid disparities per frame, [0, 1]."""
+        return self.invalid_fraction_sum / self.frames if self.frames else float("nan")
+
+    @property
+    def pipeline_ms_per_frame(self) -> float:
+        """Mean milliseconds of the pipeline (rectify to points) per frame."""
+        return sum(self.stage_ms.values()) / self.frames if self.frames else float("nan")
+
+    def lines(self) -> list[str]:
+        """A human-readable summary."""
+        stages = ", ".join(f"{name} {ms / max(self.frames, 1):.1f}" for name, ms in self.stage_ms.items())
+        return [f"frames: {self.frames} processed, {self.failed} failed, {self.unmatched} images unmatched, "
+                f"{self.without_info} pairs without camera_info" + (" (interrupted)" if self.interrupted else ""),
+                f"speed: {self.fps:.2f} frames/s overall, {self.pipeline_ms_per_frame:.1f} ms/frame in the "
+                f"{self.backend} pipeline ({stages} ms)",
+                f"invalid disparities: {100.0 * self.invalid_fraction:.1f} % of pixels per frame (mean)"]
+
+
+class BagProcessor:
+    """Processes the stereo frames of one bag into an output bag (see the module docstring).
+
+    Args:
+        settings: node parameter values.
+        backend: the matcher; default ``backend_from_settings(settings)``.
+        topics: input topics.
+        output_namespace: prefix of the output topics ("" = none).
+        include_inputs: copy every input message into the output bag.
+        keep_going: skip frames that fail (bad images or calibration, backend errors) instead of stopping.
+        previews_dir: write PNG previews of disparity and depth there (None = none).
+        preview_every: preview every n-th processed frame.
+        preview_max_disparity_px: top of the disparity colour scale (None = per frame).
+        max_frames: stop after this many frames (None = all).
+    """
+
+    def __init__(self, settings: NodeSettings, *, backend: StereoBackend | None = None,
+                 topics: StereoTopics = StereoTopics(), output_namespace: str = "", include_inputs: bool = False,
+                 keep_going: bool = False, previews_dir: Path | None = None, preview_every: int = 1,
+                 preview_max_disparity_px: float | None = None, max_frames: int | None = None) -> None:
+        if preview_every < 1:
+            raise UsageError(f"preview_every must be >= 1, got {preview_every}")
+        self.settings = settings
+        self.backend = backend if backend is not None else backend_from_settings(settings)
+        self.pipeline = StereoPipeline(self.backend, pipeline_config(settings))
+        self.topics = topics
+        self.output_namespace = output_namespace.strip("/")
+        self.include_inputs = include_inputs
+        self.keep_going = keep_going
+        self.previews_dir = previews_dir
+        self.preview_every = preview_every
+        self.preview_max_disparity_px = preview_max_disparity_px
+        self.max_frames = max_frames
+        self.summary = ProcessSummary(backend=self.backend.name)
+        self._rig_key: tuple[object, object] | None = None
+        self._rig: StereoCameraModel | None = None
+
+    def _output_topic(self, name: str) -> str:
+        return f"{self.output_namespace}/{name}" if self.output_namespace else name
+
+    def rig_for(self, frame: StereoFrame) -> StereoCameraModel:
+        """The rig of the frame's CameraInfos, rebuilt (with its maps) only when they change.
+
+        Raises:
+            CalibrationError: a CameraInfo is invalid or the two do not form a rectified rig.
+        """
+        key = (frame.left_info, frame.right_info)
+        if self._rig is None or self._rig_key is None or any(a != b for a, b in zip(key, self._rig_key)):
+            self._rig = StereoCameraModel.from_calibrations(calibration_from_camera_info(frame.left_info),
+                                                            calibration_from_camera_info(frame.right_info),
+                                                            rectified_input=not self.settings.rectify)
+            self._rig_key = key
+        return self._rig
+
+    def process_frame(self, frame: StereoFrame) -> StereoOutput:
+        """Run the pipeline on one frame, checking images against each other and the calibration as the node does.
+
+        Raises:
+            CalibrationError, ImageConversionError, ImageShapeError, BackendError: naming the frame.
+        """
+        rig = self.rig_for(frame)
+        left, right = matching_image(frame.left_image), matching_image(frame.right_image)
+        if left.shape != right.shape:
+            raise ImageShapeError(f"left image is {left.shape} but right image is {right.shape}; they must match")
+        if left.shape[:2] != (rig.height, rig.width):
+            raise ImageShapeError(f"images are {left.shape[1]}x{left.shape[0]} px but camera_info says "
+                                  f"{rig.width}x{rig.height} px")
+        return self.pipeline.process(left, right, rig)
+
+    def run(self, input_path: str | Path, output_path: str | Path, *, storage: str = "sqlite3",
+            overwrite: bool = False, progress: bool = True) -> ProcessSummary:
+        """Process ``input_path`` into a new bag at ``output_path``; returns (and keeps) the summary.
+
+        The output bag is closed cleanly whatever happens; on Ctrl-C the summary says
+        ``interrupted`` and what was processed stays in the output.
+
+        Raises:
+            BagReadError: the input is not a readable bag (raised after writing what was readable).
+            MissingTopicError: the input lacks image or camera_info topics.
+            NoStereoFramesError: no left/right pair could be made.
+            BagWriteError: the output exists or cannot be written.
+            CalibrationError, ImageConversionError, ImageShapeError, BackendError: a frame
+                fails and ``keep_going`` is off.
+        """
+        summary = self.summary
+        settings = self.settings
+        with BagReader(input_path) as reader:
+            writer_box: list[BagWriter] = []
+
+            def copy_input(message: BagMessage) -> None:
+                writer_box[0].write_raw(message.topic, message.msgtype, message.data, message.log_time_ns)
+
+            frames = StereoFrameReader(reader, self.topics, queue_size=settings.queue_size,
+                                       approximate=settings.approximate_sync,
+                                       tolerance_ns=round(settings.approximate_sync_tolerance_seconds * 1e9),
+                                       observer=copy_input if self.include_inputs else None)
+            total_pairs = min(reader.topics[normalize_topic(self.topics.left_image)].message_count,
+                              reader.topics[normalize_topic(self.topics.right_image)].message_count)
+            custom = {"stereo_depth_ros.tool": "stereo_bag_process", "stereo_depth_ros.input": str(input_path),
+                      "stereo_depth_ros.backend": self.backend.name,
+                      **{f"stereo_depth_ros.backend.{k}": v for k, v in self.backend.describe().items()}}
+            started = time.perf_counter()
+            with BagWriter(output_path, storage=storage, overwrite=overwrite, custom_data=custom) as writer:
+                writer_box.append(writer)
+                try:
+                    for frame in frames:
+                        self._handle(frame, writer)
+                        summary.wall_s = time.perf_counter() - started
+                        if progress:
+                            self._progress(total_pairs)
+                        if self.max_frames is not None and summary.frames >= self.max_frames:
+                            break
+                except KeyboardInterrupt:
+                    summary.interrupted = True
+                finally:
+                    summary.wall_s = time.perf_counter() - started
+                    counters = frames.counters
+                    summary.unmatched, summary.without_info = counters.unmatched, counters.without_info
+                    if progress:
+                        sys.stderr.write("\n" if sys.stderr.isatty() else "")
+            if summary.frames == 0 and summary.failed == 0 and not summary.interrupted:
+                raise NoStereoFramesError(
+                    f"{input_path}: no stereo frame could be made from {counters.left_images} left and "
+                    f"{counters.right_images} right images ({counters.unmatched} unmatched, "
+                    f"{counters.without_info} pairs before both camera_infos; stamps must "
+                    + ("differ by at most approximate_sync_tolerance_seconds)" if settings.approximate_sync
+                       else "be equal: try --approximate_sync true)"))
+        return summary
+
+    def _handle(self, frame: StereoFrame, writer: BagWriter) -> None:
+        summary = self.summary
+        try:
+            output = self.process_frame(frame)
+        except _FRAME_ERRORS as err:
+            if not self.keep_going or isinstance(err, BackendUnavailableError):
+                raise _with_frame_context(err, frame) from err
+            summary.failed += 1
+            print(f"stereo_bag_process: frame at {frame.stamp_ns / 1e9:.3f} s skipped: {err}", file=sys.stderr)
+            return
+        stamp = frame.left_image.header.stamp
+        for topic, message in output_messages(output, stamp=stamp, settings=self.settings,
+                                              disparity_range=disparity_range_px(self.backend, output.camera)):
+            writer.write(self._output_topic(topic), message, frame.log_time_ns)
+        summary.frames += 1
+        summary.invalid_fraction_sum += float(np.isnan(output.disparity_px).mean())
+        for stage, ms in output.timings_ms.items():
+            summary.stage_ms[stage] = summary.stage_ms.get(stage, 0.0) + ms
+        if self.previews_dir is not None and (summary.frames - 1) % self.preview_every == 0:
+            name = f"frame_{summary.frames - 1:05d}"
+            summary.previews.append(write_png(self.previews_dir / f"{name}_disparity.png", disparity_preview(
+                output.disparity_px, max_disparity_px=self.preview_max_disparity_px)))
+            summary.previews.append(write_png(self.previews_dir / f"{name}_depth.png", depth_preview(output.depth_m)))
+
+    def _progress(self, total_pairs: int) -> None:
+        summary = self.summary
+        line = (f"frame {summary.frames + summary.failed}/{total_pairs}: {summary.fps:.2f} frames/s, "
+                f"{summary.pipeline_ms_per_frame:.0f} ms/frame, invalid {100.0 * summary.invalid_fraction:.1f} %")
+        if sys.stderr.isatty():
+            sys.stderr.write("\r" + line)
+        elif summary.frames + summary.failed in (1, total_pairs) or (summary.frames + summary.failed) % 10 == 0:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+
+def _with_frame_context(error: Exception, frame: StereoFrame) -> Exception:
+    """The same kind of error with the frame's stamp in front of its message."""
+    try:
+        return type(error)(f"frame at {frame.stamp_ns / 1e9:.3f} s: {error}")
+    except TypeError:  # an error class with another constructor: keep it as it is
+        return error
+
+
+# ------------------------------------------------------------------ command line
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def add_parameter_options(parser: argparse.ArgumentParser, specs: Sequence[ParameterSpec] = OFFLINE_PARAMETERS) -> None:
+    """One option per node parameter, named exactly like it, with the schema's description as help."""
+    group = parser.add_argument_group("node parameters (same names, meaning and defaults as stereo_depth_node)")
+    kinds = {"bool": _parse_bool, "integer": int, "double": float, "string": str}
+    for spec in specs:
+        default_text = ("[" + ", ".join(spec.default) + "]") if isinstance(spec.default, tuple) else spec.default
+        options: dict[str, Any] = {"dest": f"param_{spec.name}", "default": None,
+                                   "help": f"{spec.summary()} Default: {default_text}."}
+        if spec.type == "string_array":
+            options.update(nargs="+", metavar="ITEM")
+        else:
+            options.update(type=kinds[spec.type], metavar=spec.type.upper())
+        if spec.choices is not None and spec.type == "string":
+            options.update(choices=spec.choices, metavar=None)
+        group.add_argument(f"--{spec.name}", **options)
+
+
+def settings_from_args(args: argparse.Namespace) -> NodeSettings:
+    """Node settings: schema defaults, then ``--params-file``, then options given on the command line.
+
+    Raises:
+        UsageError: unknown or invalid parameter values (each one named).
+    """
+    values: dict[str, object] = {}
+    if getattr(args, "params_file", None):
+        values.update(settings_from_file(args.params_file))
+    for spec in OFFLINE_PARAMETERS:
+        given = getattr(args, f"param_{spec.name}")
+        if given is not None:
+            values[spec.name] = tuple(given) if spec.type == "string_array" else given
+    try:
+        return settings_from_values(values)
+    except RosLayerError as err:
+        raise UsageError(str(err)) from err
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of stereo_bag_process."""
+    parser = argparse.ArgumentParser(
+        prog="stereo_bag_process",
+        description="Run the stereo depth pipeline (the node's code) over a bag's stereo images as fast as "
+                    "possible and write disparity, depth, depth/camera_info, confidence, points2 and "
+                    "left/image_rect to a new bag.",
+        epilog="Exit codes: 0 ok, 2 usage, 3 input bag unreadable, 4 topics or frames missing, 5 bad images "
+               "or calibration, 6 backend cannot run, 7 output not writable, 130 interrupted.")
+    parser.add_argument("input", help="input bag (directory, or .db3 / .mcap file)")
+    parser.add_argument("output", help="output bag directory to create")
+    parser.add_argument("--storage", choices=STORAGE_FORMATS, default="sqlite3",
+                        help="output storage (default sqlite3)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output bag")
+    parser.add_argument("--namespace", default="", help="namespace of the input topics, e.g. stereo (default none)")
+    parser.add_argument("--output-namespace", default=None, help="namespace of the output topics (default --namespace)")
+    parser.add_argument("--include-inputs", action="store_true",
+                        help="copy every input message (images, camera_info, ground truth) into the output bag")
+    parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    parser.add_argument("--keep-going", action="store_true",
+                        help="skip frames with bad images or calibration instead of stopping (exit 0)")
+    parser.add_argument("--previews", type=Path, default=None, metavar="DIR",
+                        help="write colourised disparity and depth PNGs (with colour bars) into DIR")
+    parser.add_argument("--preview-every", type=int, default=1, metavar="N", help="preview every N-th frame")
+    parser.add_argument("--preview-max-disparity-px", type=float, default=None,
+                        help="top of the disparity colour scale, px (default: 99th percentile per frame)")
+    parser.add_argument("--quiet", action="store_true", help="no progress line")
+    parser.add_argument("--params-file", default=None, metavar="YAML",
+                        help="node parameter file (e.g. config/stereo_depth.yaml); options below override it")
+    add_parameter_options(parser)
+    return parser
+
+
+def _namespaced(namespace: str, name: str) -> str:
+    return f"{namespace.strip('/')}/{name}" if namespace.strip("/") else name
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.max_frames is not None and args.max_frames < 1:
+        raise UsageError(f"--max-frames must be >= 1, got {args.max_frames}")
+    settings = settings_from_args(args)
+    topics = StereoTopics(*(_namespaced(args.namespace, name) for name in
+                            (StereoTopics.left_image, StereoTopics.right_image, StereoTopics.left_info,
+                             StereoTopics.right_info)))
+    output_namespace = args.namespace if args.output_namespace is None else args.output_namespace
+    processor = BagProcessor(settings, topics=topics, output_namespace=output_namespace,
+                             include_inputs=args.include_inputs, keep_going=args.keep_going, previews_dir=args.previews,
+                             preview_every=args.preview_every, preview_max_disparity_px=args.preview_max_disparity_px,
+                             max_frames=args.max_frames)
+    try:
+        summary = processor.run(args.input, args.output, storage=args.storage, overwrite=args.overwrite,
+                                progress=not args.quiet)
+    except Exception:
+        if processor.summary.frames:
+            print(f"stereo_bag_process: {processor.summary.frames} frame(s) written to {args.output} before the "
+                  "error; the bag is closed and readable", file=sys.stderr)
+        raise
+    for line in summary.lines():
+        print(line)
+    print(f"output: {args.output}" + (f", previews: {args.previews}" if summary.previews else ""))
+    return EXIT_CODES["interrupted"] if summary.interrupted else EXIT_CODES["ok"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point: ``stereo_bag_process --help``."""
+    return run_tool("stereo_bag_process", _run, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

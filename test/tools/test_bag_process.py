@@ -1,0 +1,246 @@
+"""stereo_bag_process: offline processing gives the node's outputs; bad bags give documented errors."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+from sensor_msgs.msg import CompressedImage
+from std_msgs.msg import Header
+from tool_helpers import START_TIME_NS, SYNTHETIC_HEIGHT, SYNTHETIC_WIDTH
+
+from stereo_depth_ros.backends import create_backend
+from stereo_depth_ros.core.pipeline import PipelineConfig, StereoPipeline
+from stereo_depth_ros.ros.bag_io import (
+    BagReader,
+    BagWriter,
+    StereoFrameReader,
+    camera_info_from_calibration,
+    disparity_px_from_message,
+    pair_by_stamp,
+    time_from_ns,
+)
+from stereo_depth_ros.ros.image_conversion import image_to_numpy, matching_image, numpy_to_image
+from stereo_depth_ros.ros.messages import calibration_from_camera_info
+from stereo_depth_ros.tools.bag_evaluate import evaluate_bags
+from stereo_depth_ros.tools.bag_from_dataset import synthetic_rig
+from stereo_depth_ros.tools.bag_process import main
+from stereo_depth_ros.tools.errors import EXIT_CODES
+
+SGBM = ["--backend", "sgbm", "--max_disparity_px", "64", "--quiet"]
+OUTPUTS = {"/disparity", "/depth", "/depth/camera_info", "/confidence", "/points2", "/left/image_rect"}
+
+
+@pytest.fixture(scope="module")
+def sgbm_output(synthetic_bag: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    output = tmp_path_factory.mktemp("processed") / "out"
+    assert main([str(synthetic_bag), str(output), *SGBM, "--include-inputs", "--storage", "mcap",
+                 "--previews", str(output.parent / "previews"), "--preview-every", "2"]) == 0
+    return output
+
+
+def test_output_bag_holds_every_node_output_per_frame_and_the_inputs(sgbm_output: Path) -> None:
+    with BagReader(sgbm_output) as reader:
+        assert reader.storage == "mcap"
+        assert OUTPUTS <= set(reader.topics)
+        assert all(reader.topics[t].message_count == 4 for t in OUTPUTS | {"/ground_truth/disparity"})
+        assert reader.custom_data["stereo_depth_ros.backend"] == "sgbm"
+        groups = dict(pair_by_stamp(reader.messages(), sorted(OUTPUTS)))
+    assert sorted(groups) == [START_TIME_NS + i * 100_000_000 for i in range(4)]
+    group = groups[START_TIME_NS]
+    disparity = group["/disparity"]
+    assert disparity.header.frame_id == "stereo_left_optical_frame" and disparity.delta_d == 1.0 / 16.0
+    assert (disparity.min_disparity, disparity.max_disparity) == (2.5, 66.5)  # [0, 64] - (cx_left - cx_right)
+    depth = image_to_numpy(group["/depth"])
+    assert group["/depth"].encoding == "32FC1" and depth.shape == (SYNTHETIC_HEIGHT, SYNTHETIC_WIDTH)
+    rig = synthetic_rig(SYNTHETIC_WIDTH, SYNTHETIC_HEIGHT)
+    ours = disparity_px_from_message(disparity, cx_offset_px=rig.cx_offset_px)
+    np.testing.assert_array_equal(np.isnan(depth), np.isnan(ours))  # NaN marks invalid in both
+    valid = np.isfinite(depth)
+    np.testing.assert_allclose(depth[valid], rig.fx * rig.baseline_m / (ours[valid] - rig.cx_offset_px), rtol=1e-5)
+    confidence = image_to_numpy(group["/confidence"])
+    assert np.all(confidence[~valid] == 0.0)
+    points = group["/points2"]
+    assert (points.height, points.width, points.point_step) == (SYNTHETIC_HEIGHT, SYNTHETIC_WIDTH, 32)
+
+
+def test_offline_disparity_equals_the_pipeline_run_directly_on_the_frames(synthetic_bag: Path,
+                                                                          sgbm_output: Path) -> None:
+    pipeline = StereoPipeline(create_backend("sgbm", num_disparities=64), PipelineConfig())
+    with BagReader(synthetic_bag) as reader:
+        frames = list(StereoFrameReader(reader))
+    with BagReader(sgbm_output) as reader:
+        written = [m.deserialize() for m in reader.messages(["disparity"])]
+    assert len(frames) == len(written) == 4
+    for frame, message in zip(frames, written, strict=True):
+        rig = synthetic_rig(SYNTHETIC_WIDTH, SYNTHETIC_HEIGHT)
+        expected = pipeline.process(matching_image(frame.left_image), matching_image(frame.right_image), rig)
+        np.testing.assert_array_equal(disparity_px_from_message(message, cx_offset_px=0.0),
+                                      _message_convention(expected.disparity_px, rig.cx_offset_px))
+
+
+def _message_convention(disparity_px: np.ndarray, cx_offset_px: float) -> np.ndarray:
+    return (disparity_px - np.float32(cx_offset_px)).astype(np.float32)
+
+
+def test_sgbm_accuracy_on_synthetic_ground_truth(sgbm_output: Path) -> None:
+    evaluation = evaluate_bags(sgbm_output)
+    overall = evaluation.overall
+    assert overall is not None and len(evaluation.frames) == 4
+    # Measured 14.9 % bad-2, 0.50 px EPE, 88 % density (SGBM is deterministic); margins for OpenCV versions.
+    assert overall.bad(2.0) < 20.0
+    assert overall.epe_px < 0.7
+    assert overall.density_percent > 80.0
+    assert all(frame.metrics.bad(2.0) < 25.0 for frame in evaluation.frames)
+
+
+def test_previews_are_colour_pngs_with_a_colour_bar(sgbm_output: Path) -> None:
+    previews = sorted((sgbm_output.parent / "previews").glob("*.png"))
+    assert [p.name for p in previews] == ["frame_00000_depth.png", "frame_00000_disparity.png",
+                                          "frame_00002_depth.png", "frame_00002_disparity.png"]
+    image = cv2.imread(str(previews[1]))
+    assert image.shape[0] > SYNTHETIC_HEIGHT and image.shape[1] > SYNTHETIC_WIDTH  # title row and colour bar
+
+
+def test_node_parameter_file_and_options_apply(synthetic_bag: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"/**": {"ros__parameters": {
+        "backend": "sgbm", "max_disparity_px": 48, "publish_points": False, "depth_encoding": "16UC1"}}}))
+    output = tmp_path / "out"
+    assert main([str(synthetic_bag), str(output), "--params-file", str(params), "--publish_rectified", "false",
+                 "--max-frames", "1", "--quiet"]) == 0
+    with BagReader(output) as reader:
+        assert set(reader.topics) == {"/disparity", "/depth", "/depth/camera_info", "/confidence"}
+        depth = next(reader.messages(["depth"])).deserialize()
+        disparity = next(reader.messages(["disparity"])).deserialize()
+    assert depth.encoding == "16UC1" and disparity.max_disparity == 48 + 2.5
+    assert "frames: 1 processed" in capsys.readouterr().out
+    assert main([str(synthetic_bag), str(tmp_path / "x"), "--lr_max_diff_px", "0", "--backend", "sgbm"]) == 2
+    assert "lr_max_diff_px=0.0 px is outside [0.1, 64.0]" in capsys.readouterr().err
+
+
+def test_help_lists_the_node_parameters(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert "--max_disparity_px" in text and "--confidence_threshold" in text and "--input_qos" not in text
+
+
+def test_missing_camera_info_is_refused_before_processing(synthetic_bag: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    images_only = tmp_path / "images_only"
+    with BagReader(synthetic_bag) as reader, BagWriter(images_only) as writer:
+        for message in reader.messages(["left/image_raw", "right/image_raw"]):
+            writer.write_raw(message.topic, message.msgtype, message.data, message.log_time_ns)
+    assert main([str(images_only), str(tmp_path / "out"), *SGBM]) == EXIT_CODES["missing_input"]
+    error = capsys.readouterr().err
+    assert "missing /left/camera_info (sensor_msgs/msg/CameraInfo), /right/camera_info" in error
+    assert "Traceback" not in error
+
+
+def test_wrong_message_type_on_an_input_topic(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bag = tmp_path / "compressed"
+    rig = synthetic_rig(64, 48)
+    with BagWriter(bag) as writer:
+        for side, calibration in (("left", rig.left), ("right", rig.right)):
+            writer.write(f"{side}/camera_info", camera_info_from_calibration(calibration, stamp=time_from_ns(1)), 1)
+            writer.write(f"{side}/image_raw", CompressedImage(format="png"), 1)
+    assert main([str(bag), str(tmp_path / "out"), *SGBM]) == EXIT_CODES["missing_input"]
+    assert "/left/image_raw is sensor_msgs/msg/CompressedImage, expected sensor_msgs/msg/Image" in \
+        capsys.readouterr().err
+
+
+def test_truncated_bag_is_reported_without_output(synthetic_bag: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    bag = tmp_path / "truncated"
+    shutil.copytree(synthetic_bag, bag)
+    data_file = next(bag.glob("*.db3"))
+    with open(data_file, "r+b") as handle:
+        handle.truncate(data_file.stat().st_size // 3)
+    assert main([str(bag), str(tmp_path / "out"), *SGBM]) == EXIT_CODES["bag_unreadable"]
+    assert "truncated or damaged" in capsys.readouterr().err
+
+
+def test_damaged_message_mid_bag_keeps_the_frames_before_it(synthetic_bag: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    bag = tmp_path / "damaged"
+    with BagReader(synthetic_bag) as reader, BagWriter(bag) as writer:
+        for message in reader.messages():
+            data = message.data[:40] if (message.topic == "/right/image_raw"
+                                         and message.log_time_ns == START_TIME_NS + 200_000_000) else message.data
+            writer.write_raw(message.topic, message.msgtype, data, message.log_time_ns)
+    output = tmp_path / "out"
+    assert main([str(bag), str(output), *SGBM]) == EXIT_CODES["bag_unreadable"]
+    error = capsys.readouterr().err
+    assert "is not a valid sensor_msgs/msg/Image" in error and "2 frame(s) written" in error
+    with BagReader(output) as reader:  # partial output, closed cleanly
+        assert reader.topics["/disparity"].message_count == 2
+
+
+def test_bag_missing_messages_its_metadata_lists_is_reported_after_the_readable_frames(
+        synthetic_bag: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bag = tmp_path / "short"
+    shutil.copytree(synthetic_bag, bag)
+    metadata = bag / "metadata.yaml"
+    metadata.write_text(metadata.read_text().replace("message_count: 4\n", "message_count: 5\n", 1))
+    output = tmp_path / "out"
+    assert main([str(bag), str(output), *SGBM]) == EXIT_CODES["bag_unreadable"]
+    assert "only 16 of the 17 messages its metadata lists could be read" in capsys.readouterr().err
+    with BagReader(output) as reader:
+        assert reader.topics["/disparity"].message_count == 4
+
+
+def test_frames_that_never_pair_give_an_empty_readable_output(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    bag = tmp_path / "unpaired"
+    rig = synthetic_rig(160, 120)
+    pixels = np.zeros((120, 160), np.uint8)
+    with BagWriter(bag) as writer:
+        for index, side in enumerate(("left", "right")):
+            stamp = time_from_ns(10 + index)  # left and right stamps differ by 1 ns
+            writer.write(f"{side}/camera_info", camera_info_from_calibration(getattr(rig, side), stamp=stamp), 10)
+            writer.write(f"{side}/image_raw", numpy_to_image(pixels, "mono8", header=Header(stamp=stamp)), 10)
+    output = tmp_path / "out"
+    assert main([str(bag), str(output), *SGBM]) == EXIT_CODES["missing_input"]
+    assert "no stereo frame could be made from 1 left and 1 right images" in capsys.readouterr().err
+    with BagReader(output) as reader:
+        assert reader.message_count == 0
+
+
+def test_uncalibrated_camera_info_names_the_problem_and_keep_going_skips(synthetic_bag: Path, tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    bag = tmp_path / "uncalibrated"
+    with BagReader(synthetic_bag) as reader, BagWriter(bag) as writer:
+        for message in reader.messages():
+            if message.topic == "/right/camera_info" and message.log_time_ns == START_TIME_NS + 100_000_000:
+                info = message.deserialize()
+                info.k = [0.0] * 9  # an uncalibrated camera for one frame
+                writer.write(message.topic, info, message.log_time_ns)
+            else:
+                writer.write_raw(message.topic, message.msgtype, message.data, message.log_time_ns)
+    assert main([str(bag), str(tmp_path / "out"), *SGBM]) == EXIT_CODES["bad_input"]
+    error = capsys.readouterr().err
+    assert "frame at 1700000000.350 s: K[0,0] (fx) must be > 0 px" in error and "1 frame(s) written" in error
+    assert main([str(bag), str(tmp_path / "out2"), *SGBM, "--keep-going"]) == 0
+    assert "frames: 3 processed, 1 failed" in capsys.readouterr().out
+
+
+def test_existing_output_is_not_overwritten(synthetic_bag: Path, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "out").mkdir()
+    assert main([str(synthetic_bag), str(tmp_path / "out"), *SGBM]) == EXIT_CODES["output"]
+    assert "exists" in capsys.readouterr().err
+
+
+def test_calibration_round_trip_through_the_output(sgbm_output: Path) -> None:
+    with BagReader(sgbm_output) as reader:
+        info = next(reader.messages(["depth/camera_info"])).deserialize()
+    calibration = calibration_from_camera_info(info)
+    rig = synthetic_rig(SYNTHETIC_WIDTH, SYNTHETIC_HEIGHT)
+    np.testing.assert_array_equal(calibration.P, rig.left.P)
