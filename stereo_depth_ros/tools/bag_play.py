@@ -1,0 +1,277 @@
+"""stereo_bag_play: publish a bag's messages over DDS with their original timing.
+
+Messages are published as the stored CDR bytes (no decoding), in log-time
+order, each at ``start + (log_time - first_log_time) / rate`` on the wall
+clock. ``--clock`` also publishes rosgraph_msgs/Clock on /clock with the bag
+time, so nodes started with ``use_sim_time:=true`` follow the bag. Topics can
+be selected, excluded and remapped; ``--loop`` starts over at the end (stamps
+in the messages repeat, so receivers see time jump back).
+
+Publishers are reliable by default (a reliable publisher also serves
+best-effort subscribers, such as the node's sensor-data inputs). With
+``--wait-for-subscribers`` playback starts only once every published topic has
+a subscriber, so nothing is lost to discovery. Before exiting, the player
+waits (up to ``--ack-timeout``) until reliable subscribers have every message.
+Set ``FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA`` for images of 640x480 and more.
+
+Ctrl-C (SIGINT) or SIGTERM stops playback; the exit code is then 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import rclpy
+from builtin_interfaces.msg import Time
+from rclpy.duration import Duration
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
+from rosgraph_msgs.msg import Clock
+
+from stereo_depth_ros.ros.bag_io import BagMessage, BagReader, message_class, normalize_topic
+from stereo_depth_ros.ros.errors import MissingTopicError, UnknownMessageTypeError
+from stereo_depth_ros.tools.errors import RosCommunicationError, UsageError, run_tool
+
+__all__ = ["PlaybackSummary", "build_parser", "main", "parse_remaps"]
+
+_CLOCK_TOPIC: Final = "/clock"
+_NS_PER_S: Final = 1_000_000_000
+
+
+@dataclass
+class PlaybackSummary:
+    """What a playback did.
+
+    Attributes:
+        published: messages per (output) topic.
+        skipped_topics: {topic: why} for topics left out (unknown type, excluded).
+        max_lateness_s: the most a message was published after its due time, s.
+        loops: complete passes over the bag.
+        stopped: ended by a signal.
+    """
+
+    published: Counter[str] = field(default_factory=Counter)
+    skipped_topics: dict[str, str] = field(default_factory=dict)
+    max_lateness_s: float = 0.0
+    loops: int = 0
+    stopped: bool = False
+
+
+def parse_remaps(remaps: Sequence[str]) -> dict[str, str]:
+    """``FROM:=TO`` strings as {fully qualified from: fully qualified to}.
+
+    Raises:
+        UsageError: an item without ``:=``.
+    """
+    mapping = {}
+    for item in remaps:
+        source, separator, target = item.partition(":=")
+        if not separator or not source.strip() or not target.strip():
+            raise UsageError(f"remap {item!r} is not FROM:=TO")
+        mapping[normalize_topic(source)] = normalize_topic(target)
+    return mapping
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of stereo_bag_play."""
+    parser = argparse.ArgumentParser(
+        prog="stereo_bag_play",
+        description="Publish a rosbag2 bag's messages over DDS with their original timing "
+                    "(set FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA for large images).",
+        epilog="Exit codes: 0 ok (also when stopped with Ctrl-C), 2 usage, 3 bag unreadable, 4 nothing to play, "
+               "8 no subscriber within --wait-for-subscribers.")
+    parser.add_argument("bag", help="bag directory, or .db3 / .mcap file")
+    parser.add_argument("--rate", type=float, default=1.0, help="speed factor: 2 = twice as fast (default 1)")
+    parser.add_argument("--loop", action="store_true", help="start over at the end until stopped")
+    parser.add_argument("--start-offset", type=float, default=0.0, metavar="SEC",
+                        help="skip the first SEC seconds of the bag (default 0)")
+    parser.add_argument("--topics", nargs="+", default=None, metavar="TOPIC", help="play only these topics")
+    parser.add_argument("--exclude", nargs="+", default=(), metavar="TOPIC", help="do not play these topics")
+    parser.add_argument("--remap", nargs="+", default=(), metavar="FROM:=TO",
+                        help="publish FROM under the name TO, e.g. left/image_raw:=/stereo/left/image_raw")
+    parser.add_argument("--clock", type=float, nargs="?", const=100.0, default=None, metavar="HZ",
+                        help="publish /clock with the bag time at HZ (default 100 when given) for use_sim_time")
+    parser.add_argument("--wait-for-subscribers", type=float, default=0.0, metavar="SEC",
+                        help="wait up to SEC seconds until every played topic has a subscriber (default 0: "
+                             "start at once)")
+    parser.add_argument("--delay", type=float, default=0.0, metavar="SEC",
+                        help="sleep SEC seconds after creating the publishers (discovery), default 0")
+    parser.add_argument("--qos-reliability", choices=("reliable", "best_effort"), default="reliable",
+                        help="reliability of the publishers (default reliable)")
+    parser.add_argument("--qos-depth", type=int, default=10, help="history depth of the publishers (default 10)")
+    parser.add_argument("--ack-timeout", type=float, default=5.0, metavar="SEC",
+                        help="at the end, wait up to SEC s for reliable subscribers to receive everything")
+    parser.add_argument("--node-name", default="stereo_bag_player", help="ROS node name")
+    parser.add_argument("--quiet", action="store_true", help="print only errors")
+    return parser
+
+
+class _Player:
+    """Publishers of one playback and the pacing loop."""
+
+    def __init__(self, args: argparse.Namespace, reader: BagReader, stop: threading.Event) -> None:
+        self.args = args
+        self.reader = reader
+        self.stop = stop
+        self.summary = PlaybackSummary()
+        self.node = rclpy.create_node(args.node_name)
+        self.remaps = parse_remaps(args.remap)
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=args.qos_depth,
+                         reliability=ReliabilityPolicy.RELIABLE if args.qos_reliability == "reliable"
+                         else ReliabilityPolicy.BEST_EFFORT, durability=DurabilityPolicy.VOLATILE)
+        wanted = None if args.topics is None else {normalize_topic(t) for t in args.topics}
+        excluded = {normalize_topic(t) for t in args.exclude}
+        self.publishers: dict[str, Any] = {}
+        for name, topic in reader.topics.items():
+            if (wanted is not None and name not in wanted) or name in excluded:
+                self.summary.skipped_topics[name] = "not selected"
+                continue
+            try:
+                cls = message_class(topic.msgtype)
+            except UnknownMessageTypeError as err:
+                self.summary.skipped_topics[name] = str(err)
+                print(f"stereo_bag_play: skipping {name}: {err}", file=sys.stderr)
+                continue
+            self.publishers[name] = self.node.create_publisher(cls, self.remaps.get(name, name), qos)
+        if wanted is not None and wanted - set(reader.topics):
+            raise UsageError(f"--topics {sorted(wanted - set(reader.topics))} not in the bag; "
+                             f"{reader.describe_topics()}")
+        self.clock_publisher = None
+        if args.clock is not None:
+            self.clock_publisher = self.node.create_publisher(Clock, _CLOCK_TOPIC, QoSProfile(
+                depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE))
+
+    def wait_for_subscribers(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not self.stop.is_set():
+            lonely = [name for name, pub in self.publishers.items() if pub.get_subscription_count() == 0]
+            if not lonely:
+                return
+            if time.monotonic() >= deadline:
+                raise RosCommunicationError(
+                    f"no subscriber for {', '.join(self.remaps.get(n, n) for n in lonely)} within {timeout_s:g} s "
+                    "(same ROS_DOMAIN_ID and RMW? FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA on both sides?)")
+            self.stop.wait(0.05)
+
+    def _publish_clock(self, bag_time_ns: int) -> None:
+        assert self.clock_publisher is not None
+        sec, nanosec = divmod(max(bag_time_ns, 0), _NS_PER_S)
+        self.clock_publisher.publish(Clock(clock=Time(sec=sec, nanosec=nanosec)))
+
+    def _wait_until(self, due_s: float, bag_time_ns: int, start_s: float, bag_start_ns: int) -> bool:
+        """Sleep until ``due_s`` (monotonic), publishing /clock meanwhile; False when stopped."""
+        clock_period_s = 1.0 / self.args.clock if self.clock_publisher is not None else None
+        while True:
+            now = time.monotonic()
+            if now >= due_s:
+                return not self.stop.is_set()
+            if clock_period_s is None:
+                if self.stop.wait(due_s - now):
+                    return False
+                continue
+            self._publish_clock(bag_start_ns + int((now - start_s) * self.args.rate * _NS_PER_S))
+            if self.stop.wait(min(clock_period_s, due_s - now)):
+                return False
+
+    def play_once(self) -> bool:
+        """One pass over the bag; False when stopped."""
+        args = self.args
+        first_ns = self.reader.start_time_ns + int(args.start_offset * _NS_PER_S)
+        start_s = time.monotonic()
+        start_ns = first_ns if args.start_offset > 0.0 else None  # None: the reader also checks completeness
+        for message in self.reader.messages(self.publishers, start_ns=start_ns):
+            due_s = start_s + (message.log_time_ns - first_ns) / _NS_PER_S / args.rate
+            if not self._wait_until(due_s, message.log_time_ns, start_s, first_ns):
+                return False
+            self.summary.max_lateness_s = max(self.summary.max_lateness_s, time.monotonic() - due_s)
+            self._publish(message)
+        return not self.stop.is_set()
+
+    def _publish(self, message: BagMessage) -> None:
+        if self.clock_publisher is not None:
+            self._publish_clock(message.log_time_ns)
+        self.publishers[message.topic].publish(message.data)
+        self.summary.published[self.remaps.get(message.topic, message.topic)] += 1
+
+    def wait_for_acks(self, timeout_s: float) -> None:
+        if self.args.qos_reliability != "reliable":
+            return
+        deadline = time.monotonic() + timeout_s
+        for publisher in self.publishers.values():
+            remaining = max(0.0, deadline - time.monotonic())
+            publisher.wait_for_all_acked(Duration(nanoseconds=int(remaining * _NS_PER_S)))
+
+
+def _install_stop_handlers(stop: threading.Event) -> None:
+    def handle(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    if not args.rate > 0.0:
+        raise UsageError(f"--rate must be > 0, got {args.rate}")
+    if args.start_offset < 0.0 or args.wait_for_subscribers < 0.0 or args.delay < 0.0:
+        raise UsageError("--start-offset, --wait-for-subscribers and --delay must be >= 0")
+    if args.clock is not None and not args.clock > 0.0:
+        raise UsageError(f"--clock must be > 0 Hz, got {args.clock}")
+    if args.qos_depth < 1:
+        raise UsageError(f"--qos-depth must be >= 1, got {args.qos_depth}")
+    parse_remaps(args.remap)
+    stop = threading.Event()
+    _install_stop_handlers(stop)
+    with BagReader(args.bag) as reader:
+        if reader.note and not args.quiet:
+            print(f"stereo_bag_play: {reader.note}", file=sys.stderr)
+        rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+        player = None
+        try:
+            player = _Player(args, reader, stop)
+            if not player.publishers:
+                raise MissingTopicError(f"{args.bag}: nothing to play; {reader.describe_topics()}")
+            if args.wait_for_subscribers > 0.0:
+                player.wait_for_subscribers(args.wait_for_subscribers)
+            if args.delay > 0.0:
+                stop.wait(args.delay)
+            if not args.quiet:
+                print(f"playing {args.bag}: {len(player.publishers)} topic(s), "
+                      f"{(reader.end_time_ns - reader.start_time_ns) / 1e9:.2f} s at rate {args.rate:g}"
+                      + (", looping" if args.loop else ""), flush=True)
+            while player.play_once():
+                player.summary.loops += 1
+                if not args.loop:
+                    break
+            player.summary.stopped = stop.is_set()
+            player.wait_for_acks(args.ack_timeout)
+            summary = player.summary
+            if not args.quiet:
+                total = sum(summary.published.values())
+                print(f"published {total} message(s) on {len(summary.published)} topic(s)"
+                      + (" (stopped)" if summary.stopped else "")
+                      + f"; at most {summary.max_lateness_s * 1000.0:.1f} ms behind schedule", flush=True)
+        finally:
+            if player is not None:
+                player.node.destroy_node()
+            if rclpy.ok():
+                rclpy.shutdown()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point: ``stereo_bag_play --help``."""
+    return run_tool("stereo_bag_play", _run, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

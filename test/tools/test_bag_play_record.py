@@ -1,0 +1,127 @@
+"""stereo_bag_play -> DDS -> stereo_bag_record: messages, stamps and pacing survive; failures end cleanly.
+
+Runs real DDS between processes in this session's ROS_DOMAIN_ID (200-249).
+Timing is only bounded loosely (the machine is shared and noisy).
+"""
+
+from __future__ import annotations
+
+import selectors
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from tool_helpers import RATE_HZ, run_tool, start_tool
+
+from stereo_depth_ros.ros.bag_io import BagReader, stamp_ns
+from stereo_depth_ros.tools.errors import EXIT_CODES
+
+INPUTS = ["left/image_raw", "right/image_raw", "left/camera_info", "right/camera_info"]
+
+
+def wait_for_line(process: subprocess.Popen[str], text: str, timeout_s: float = 60.0) -> list[str]:
+    """Lines of ``process``'s stdout up to the first one containing ``text``."""
+    assert process.stdout is not None
+    selector = selectors.DefaultSelector()
+    selector.register(process.stdout, selectors.EVENT_READ)
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if selector.select(timeout=0.2):
+            line = process.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if text in line:
+                return lines
+    raise AssertionError(f"no line with {text!r} within {timeout_s} s; got {lines}")
+
+
+def finish(process: subprocess.Popen[str], timeout_s: float = 60.0) -> tuple[int, str, str]:
+    try:
+        out, err = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate()
+        raise AssertionError(f"process did not finish within {timeout_s} s: {out} {err}") from None
+    return process.returncode, out, err
+
+
+def test_played_bag_is_recorded_with_identical_messages_and_original_pacing(
+        synthetic_bag: Path, tmp_path: Path, dds_env: dict[str, str]) -> None:
+    recorded = tmp_path / "recorded"
+    recorder = start_tool("bag_record", [recorded, *INPUTS, "gt", "clock", "--messages-per-topic", "4",
+                                         "--wait-timeout", "60", "--storage", "mcap"], env=dds_env)
+    try:
+        player = run_tool("bag_play", [synthetic_bag, "--rate", "0.5", "--clock", "50", "--remap",
+                                       "ground_truth/disparity:=gt", "--wait-for-subscribers", "60"],
+                          env=dds_env, timeout=120)
+        assert player.returncode == 0, player.stderr
+        assert "published 20 message(s) on 5 topic(s)" in player.stdout
+        code, out, err = finish(recorder)
+    finally:
+        if recorder.poll() is None:
+            recorder.kill()
+    assert code == 0, err
+    assert "4 messages on every topic" in out
+    with BagReader(synthetic_bag) as original, BagReader(recorded) as copy:
+        assert copy.storage == "mcap"
+        for topic in INPUTS:
+            sent = [m.deserialize() for m in original.messages([topic])]
+            received = [m.deserialize() for m in copy.messages([topic])]
+            assert received == sent, topic  # every field, image data byte for byte
+        truth = [m.deserialize() for m in copy.messages(["gt"])]
+        assert truth == [m.deserialize() for m in original.messages(["ground_truth/disparity"])]
+        clock = [stamp_ns(m.deserialize().clock) for m in copy.messages(["clock"])]
+        assert all(original.start_time_ns <= t <= original.end_time_ns for t in clock)
+        assert clock == sorted(clock)
+        # Pacing: 4 frames 1 / RATE_HZ apart played at half speed span 0.6 s; receive times can
+        # be delayed but never run ahead of the schedule by much.
+        arrivals = [m.log_time_ns for m in copy.messages(["left/image_raw"])]
+        assert (arrivals[-1] - arrivals[0]) / 1e9 >= 0.8 * 3 / RATE_HZ / 0.5 - 0.1
+
+
+def test_recorder_gives_up_cleanly_when_nothing_arrives(tmp_path: Path, dds_env: dict[str, str]) -> None:
+    result = run_tool("bag_record", [tmp_path / "bag", "no_such_topic_anywhere", "--wait-timeout", "1"],
+                      env=dds_env, timeout=60)
+    assert result.returncode == EXIT_CODES["ros"]
+    assert "nothing arrived within 1 s; no publisher for /no_such_topic_anywhere" in result.stderr
+    with BagReader(tmp_path / "bag") as reader:
+        assert reader.message_count == 0
+
+
+def test_recorder_stops_on_sigint_and_closes_the_bag(tmp_path: Path, dds_env: dict[str, str]) -> None:
+    recorder = start_tool("bag_record", [tmp_path / "bag", "--all", "--storage", "mcap"], env=dds_env)
+    try:
+        time.sleep(1.5)
+        recorder.send_signal(signal.SIGINT)
+        code, out, err = finish(recorder, timeout_s=30)
+    finally:
+        if recorder.poll() is None:
+            recorder.kill()
+    assert code == 0, err
+    assert "recorded" in out
+    with BagReader(tmp_path / "bag") as reader:
+        assert reader.storage == "mcap"
+
+
+def test_player_errors_have_documented_exit_codes(synthetic_bag: Path, tmp_path: Path,
+                                                  dds_env: dict[str, str]) -> None:
+    result = run_tool("bag_play", [tmp_path / "missing"], env=dds_env)
+    assert result.returncode == EXIT_CODES["bag_unreadable"] and "no such bag" in result.stderr
+    result = run_tool("bag_play", [synthetic_bag, "--topics", "left/image_raw", "--wait-for-subscribers", "0.5"],
+                      env=dds_env)
+    assert result.returncode == EXIT_CODES["ros"] and "no subscriber for /left/image_raw" in result.stderr
+    result = run_tool("bag_play", [synthetic_bag, "--remap", "left/image_raw"], env=dds_env)
+    assert result.returncode == EXIT_CODES["usage"] and "is not FROM:=TO" in result.stderr
+    result = run_tool("bag_play", [synthetic_bag, "--topics", "nothing"], env=dds_env)
+    assert result.returncode == EXIT_CODES["usage"] and "not in the bag" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("tool", ["bag_play", "bag_record"])
+def test_help_exits_zero(tool: str) -> None:
+    result = run_tool(tool, ["--help"])
+    assert result.returncode == 0 and "Exit codes" in result.stdout
