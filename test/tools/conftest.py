@@ -1,8 +1,9 @@
 """Fixtures of the tool tests: a private DDS domain and a small synthetic bag.
 
 DDS tests run tools as subprocesses in one ROS_DOMAIN_ID drawn at random from
-200-249 per test session (other engineers' DDS tests use other ranges), with
-Fast DDS's LARGE_DATA transport so 640x480 images are not lost.
+200-232 per test session (other engineers' DDS tests use other ranges; this
+team's range is 200-249, but Fast DDS cannot compute its ports for domains above
+232), with Fast DDS's LARGE_DATA transport so 640x480 images are not lost.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from stereo_depth_ros.tools.bag_from_dataset import synthetic_dataset, write_dat
 
 @pytest.fixture(scope="session")
 def ros_domain_id() -> str:
-    """A ROS_DOMAIN_ID in 200-249, one per test session."""
-    return str(random.SystemRandom().randint(200, 249))
+    """A ROS_DOMAIN_ID in 200-232 (Fast DDS's largest usable id is 232), one per test session."""
+    return str(random.SystemRandom().randint(200, 232))
 
 
 @pytest.fixture(scope="session")

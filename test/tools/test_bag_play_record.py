@@ -1,12 +1,11 @@
 """stereo_bag_play -> DDS -> stereo_bag_record: messages, stamps and pacing survive; failures end cleanly.
 
-Runs real DDS between processes in this session's ROS_DOMAIN_ID (200-249).
+Runs real DDS between processes in this session's ROS_DOMAIN_ID (200-232).
 Timing is only bounded loosely (the machine is shared and noisy).
 """
 
 from __future__ import annotations
 
-import selectors
 import signal
 import subprocess
 import time
@@ -19,24 +18,6 @@ from stereo_depth_ros.ros.bag_io import BagReader, stamp_ns
 from stereo_depth_ros.tools.errors import EXIT_CODES
 
 INPUTS = ["left/image_raw", "right/image_raw", "left/camera_info", "right/camera_info"]
-
-
-def wait_for_line(process: subprocess.Popen[str], text: str, timeout_s: float = 60.0) -> list[str]:
-    """Lines of ``process``'s stdout up to the first one containing ``text``."""
-    assert process.stdout is not None
-    selector = selectors.DefaultSelector()
-    selector.register(process.stdout, selectors.EVENT_READ)
-    lines: list[str] = []
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if selector.select(timeout=0.2):
-            line = process.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if text in line:
-                return lines
-    raise AssertionError(f"no line with {text!r} within {timeout_s} s; got {lines}")
 
 
 def finish(process: subprocess.Popen[str], timeout_s: float = 60.0) -> tuple[int, str, str]:
