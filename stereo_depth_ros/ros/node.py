@@ -375,6 +375,8 @@ class StereoDepthNode(Node):
             try:
                 self._process(pair)
             except Exception:  # noqa: BLE001  last resort: log, count, keep the worker alive
+                if not self.context.ok():
+                    return  # SIGINT/SIGTERM shut the context down under a publish: nothing to report
                 self._stats.count("frames_failed")
                 self._problem("processing", "internal_error", "unexpected error while processing a stereo pair:\n"
                               + traceback.format_exc())
@@ -440,7 +442,7 @@ class StereoDepthNode(Node):
         except (ImageConversionError, ImageShapeError) as err:
             self._stats.count("frames_failed")
             self._stats.count("input_errors")
-            self._problem("input", f"input_{type(err).__name__}_{str(err)[:40]}",
+            self._problem("input", f"input_{type(err).__name__}: {err}",
                           f"stereo pair at {pair.stamp_ns / 1e9:.3f} s rejected: {err}")
             return
         try:
@@ -452,7 +454,7 @@ class StereoDepthNode(Node):
                           f"pipeline ({type(err).__name__}: {err})")
             return
         with self._publish_lock:
-            if self._stopping:
+            if self._stopping or not self.context.ok():
                 return
             self._publish(output, pair, settings)
         processing_ms = (time.perf_counter() - started_s) * 1000.0

@@ -35,7 +35,7 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 from stereo_msgs.msg import DisparityImage
 
-from stereo_depth_ros.ros.image_conversion import numpy_to_image
+from stereo_depth_ros.ros.image_conversion import image_to_numpy, numpy_to_image
 from stereo_depth_ros.training.synthetic import SceneConfig, StereoScene, scene_for_index
 
 NODE_EXECUTABLE = Path(sys.executable).parent / "stereo_depth_node"
@@ -158,6 +158,36 @@ def stamp_ns(stamp: Time) -> int:
 
 def to_time(ns: int) -> Time:
     return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+
+
+def disparity_from_message(msg: DisparityImage, cx_offset_px: float) -> np.ndarray:
+    """Our d = x_left - x_right (px, NaN invalid) from a DisparityImage, checking its invalid marker."""
+    adjusted = image_to_numpy(msg.image).astype(np.float32)
+    invalid = adjusted <= 0.0  # the message's d - cx_offset_px is > 0 for every point in front of the rig
+    assert np.all(adjusted[invalid] == np.float32(min(msg.min_disparity, 0.0) - 1.0)), "invalid marker"
+    return np.where(invalid, np.nan, adjusted + np.float32(cx_offset_px)).astype(np.float32)
+
+
+def accuracy(disparity_px: np.ndarray, truth_px: np.ndarray, evaluated: np.ndarray) -> tuple[float, float, float]:
+    """(density, median |error| px, bad-2 fraction) over ``evaluated`` pixels."""
+    valid = evaluated & np.isfinite(disparity_px)
+    errors = np.abs(disparity_px - truth_px)[valid]
+    return float(valid.sum() / evaluated.sum()), float(np.median(errors)), float(np.mean(errors > 2.0))
+
+
+def cloud_fields(msg: PointCloud2) -> dict[str, np.ndarray]:
+    """The fields of an organised little-endian PointCloud2 as (height, width) arrays (rgb as uint32)."""
+    assert not msg.is_bigendian and msg.row_step == msg.point_step * msg.width
+    formats = {field.name: "<u4" if field.name == "rgb" else "<f4" for field in msg.fields}
+    record = np.dtype({"names": list(formats), "formats": list(formats.values()),
+                       "offsets": [field.offset for field in msg.fields], "itemsize": msg.point_step})
+    points = np.frombuffer(bytes(msg.data), dtype=record).reshape(msg.height, msg.width)
+    return {name: np.asarray(points[name]) for name in formats}
+
+
+def unpack_rgb(packed: np.ndarray) -> np.ndarray:
+    """(H, W) uint32 0x00RRGGBB -> (H, W, 3) uint8 R, G, B."""
+    return np.stack([(packed >> 16) & 0xFF, (packed >> 8) & 0xFF, packed & 0xFF], axis=-1).astype(np.uint8)
 
 
 class NodeProcess:

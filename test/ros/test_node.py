@@ -1,0 +1,362 @@
+"""StereoDepthNode as a process (SGBM backend, already rectified input, exact sync).
+
+One node process serves the whole module: outputs against ground truth,
+calibration caching, bad input and recovery, run-time parameters, a burst of
+pairs, and SIGINT shutdown (last). The scene is synthetic with exact
+disparity; the rig is asymmetric (fx != fy, cx_left != cx_right, 448x320).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import time
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pytest
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from stereo_msgs.msg import DisparityImage
+from stereo_node_harness import (
+    ALL_OUTPUTS,
+    OUTPUT_TYPES,
+    Diagnostic,
+    NodeProcess,
+    Rig,
+    RosPeer,
+    accuracy,
+    cloud_fields,
+    disparity_from_message,
+    image_message,
+    scene,
+    stamp_ns,
+    unpack_rgb,
+    wait_for,
+)
+
+from stereo_depth_ros.ros.image_conversion import image_to_numpy
+
+RIG = Rig()
+PARAMETERS = {"backend": "sgbm", "rectify": False, "max_disparity_px": 64}
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory, ros_environment: dict[str, str]) -> Iterator[NodeProcess]:
+    process = NodeProcess(tmp_path_factory.mktemp("stereo_node_sgbm"), PARAMETERS)
+    yield process
+    process.close()
+
+
+@pytest.fixture(scope="module")
+def peer(node: NodeProcess) -> Iterator[RosPeer]:
+    peer = RosPeer()
+    peer.wait_until_connected()
+    yield peer
+    peer.close()
+
+
+@pytest.fixture()
+def running(node: NodeProcess, peer: RosPeer) -> Iterator[RosPeer]:
+    """The peer, with the node checked alive before and after the test."""
+    assert node.alive(), node.log()
+    yield peer
+    assert node.alive(), node.log()
+
+
+def rgb_messages(index: int = 0, rig: Rig = RIG) -> tuple[Image, Image]:
+    pair = scene(index)
+    return image_message(pair.left, "rgb8", rig.frame_id), image_message(pair.right, "rgb8", "stereo_right_optical")
+
+
+def test_every_output_matches_the_scene_geometry(running: RosPeer) -> None:
+    truth = scene(0)
+    stamp, out = running.exchange(*rgb_messages(0), infos=RIG.rectified_infos())
+
+    for topic, msg in out.items():
+        assert isinstance(msg, OUTPUT_TYPES[topic]), topic
+        assert stamp_ns(msg.header.stamp) == stamp, topic
+        assert msg.header.frame_id == RIG.frame_id, topic
+
+    disparity_msg: DisparityImage = out["disparity"]
+    assert (disparity_msg.image.width, disparity_msg.image.height) == (RIG.width, RIG.height)
+    assert disparity_msg.image.encoding == "32FC1"
+    assert stamp_ns(disparity_msg.image.header.stamp) == stamp and disparity_msg.image.header.frame_id == RIG.frame_id
+    assert disparity_msg.f == pytest.approx(RIG.fx) and disparity_msg.t == pytest.approx(RIG.baseline_m)
+    # stereo_image_proc convention: the message's disparities are d - (cx_left - cx_right).
+    assert disparity_msg.min_disparity == pytest.approx(0.0 - RIG.cx_offset_px)
+    assert disparity_msg.max_disparity == pytest.approx(64.0 - RIG.cx_offset_px)
+    assert disparity_msg.delta_d == pytest.approx(1.0 / 16.0)
+    disparity = disparity_from_message(disparity_msg, RIG.cx_offset_px)
+    density, median_px, bad2 = accuracy(disparity, truth.disparity_px, ~truth.occluded)
+    assert density > 0.5 and median_px < 0.5 and bad2 < 0.15, (density, median_px, bad2)
+    valid = np.isfinite(disparity)
+
+    depth_msg: Image = out["depth"]
+    assert depth_msg.encoding == "32FC1" and (depth_msg.width, depth_msg.height) == (RIG.width, RIG.height)
+    depth = image_to_numpy(depth_msg)
+    assert np.array_equal(np.isnan(depth), ~valid), "depth must be NaN exactly where the disparity is invalid"
+    np.testing.assert_allclose(depth[valid], RIG.depth_m(disparity[valid]), rtol=1e-5)
+    truth_depth = RIG.depth_m(truth.disparity_px)
+    evaluated = valid & ~truth.occluded
+    relative_error = np.abs(depth[evaluated] - truth_depth[evaluated]) / truth_depth[evaluated]
+    assert np.median(relative_error) < 0.02, np.median(relative_error)
+
+    info: CameraInfo = out["depth/camera_info"]
+    p_left, _ = RIG.projections()
+    assert (info.width, info.height) == (RIG.width, RIG.height)
+    np.testing.assert_allclose(np.reshape(info.k, (3, 3)), p_left[:, :3])
+    np.testing.assert_allclose(np.reshape(info.p, (3, 4)), p_left)
+
+    confidence_msg: Image = out["confidence"]
+    assert confidence_msg.encoding == "32FC1"
+    confidence = image_to_numpy(confidence_msg)
+    assert confidence.shape == (RIG.height, RIG.width)
+    assert np.all((confidence >= 0.0) & (confidence <= 1.0))
+    assert np.all(confidence[~valid] == 0.0) and np.all(confidence[valid] == 1.0)  # SGBM: binary
+
+    cloud_msg: PointCloud2 = out["points2"]
+    assert (cloud_msg.height, cloud_msg.width) == (RIG.height, RIG.width) and not cloud_msg.is_dense
+    cloud = cloud_fields(cloud_msg)
+    assert sorted(cloud) == ["rgb", "x", "y", "z"]
+    u, v = np.meshgrid(np.arange(RIG.width), np.arange(RIG.height))
+    np.testing.assert_array_equal(np.isnan(cloud["z"]), ~valid)
+    np.testing.assert_allclose(cloud["z"][valid], depth[valid], rtol=1e-6)
+    np.testing.assert_allclose(cloud["x"][valid], ((u - RIG.cx_left) * depth / RIG.fx)[valid], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(cloud["y"][valid], ((v - RIG.cy) * depth / RIG.fy)[valid], rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(unpack_rgb(cloud["rgb"]), truth.left)
+
+    rectified: Image = out["left/image_rect"]
+    assert rectified.encoding == "rgb8"
+    np.testing.assert_array_equal(image_to_numpy(rectified), truth.left)  # rectify:=false passes images through
+
+
+@pytest.mark.parametrize("encoding", ["bgr8", "mono8"])
+def test_bgr8_and_mono8_inputs_are_matched_in_the_right_channel_order(running: RosPeer, encoding: str) -> None:
+    truth = scene(0)
+    if encoding == "bgr8":
+        left, right, expected_rect = truth.left[..., ::-1], truth.right[..., ::-1], truth.left
+    else:
+        grey = [np.asarray(0.299 * image[..., 0] + 0.587 * image[..., 1] + 0.114 * image[..., 2] + 0.5, np.uint8)
+                for image in (truth.left, truth.right)]
+        left, right, expected_rect = grey[0], grey[1], grey[0]
+    stamp, out = running.exchange(image_message(left, encoding, RIG.frame_id), image_message(right, encoding, ""),
+                                  infos=RIG.rectified_infos())
+    np.testing.assert_array_equal(image_to_numpy(out["left/image_rect"]), expected_rect)
+    assert out["left/image_rect"].encoding == ("rgb8" if encoding == "bgr8" else "mono8")
+    fields = sorted(cloud_fields(out["points2"]))
+    assert fields == (["rgb", "x", "y", "z"] if encoding == "bgr8" else ["x", "y", "z"])
+    density, median_px, _ = accuracy(disparity_from_message(out["disparity"], RIG.cx_offset_px),
+                                     truth.disparity_px, ~truth.occluded)
+    assert density > 0.5 and median_px < 0.5
+
+
+def test_camera_info_at_a_lower_rate_is_reused_and_a_new_one_rebuilds_the_rig(running: RosPeer) -> None:
+    left, right = rgb_messages(1)
+    running.send_infos(RIG.rectified_infos(), running.next_stamp())
+    time.sleep(0.5)
+    for _ in range(3):  # images only: the cached calibration is used
+        _, out = running.exchange(left, right, infos=None, topics=("depth",))
+        assert out["depth"].header.frame_id == RIG.frame_id
+
+    wide = dataclasses.replace(RIG, baseline_m=0.2, frame_id="wide_left_optical")
+    running.send_infos(wide.rectified_infos(), running.next_stamp())
+    time.sleep(0.5)
+    _, out = running.exchange(left, right, infos=None, topics=("depth", "disparity"))
+    assert out["depth"].header.frame_id == "wide_left_optical"
+    assert out["disparity"].t == pytest.approx(0.2)
+    disparity = disparity_from_message(out["disparity"], wide.cx_offset_px)
+    valid = np.isfinite(disparity)
+    np.testing.assert_allclose(image_to_numpy(out["depth"])[valid], wide.depth_m(disparity[valid]), rtol=1e-5)
+
+    running.send_infos(RIG.rectified_infos(), running.next_stamp())
+    time.sleep(0.5)
+    _, out = running.exchange(left, right, infos=None, topics=("depth",))
+    assert out["depth"].header.frame_id == RIG.frame_id
+
+
+def _with(info: CameraInfo, **changes: object) -> CameraInfo:
+    copy = CameraInfo(header=info.header, width=info.width, height=info.height,
+                      distortion_model=info.distortion_model, d=list(info.d), k=list(info.k), r=list(info.r),
+                      p=list(info.p))
+    for name, value in changes.items():
+        setattr(copy, name, value)
+    return copy
+
+
+def _zero_fx(info: CameraInfo) -> CameraInfo:
+    k, p = list(info.k), list(info.p)
+    k[0] = p[0] = 0.0
+    return _with(info, k=k, p=p)
+
+
+def _nan_k(info: CameraInfo) -> CameraInfo:
+    k = list(info.k)
+    k[4] = float("nan")
+    return _with(info, k=k)
+
+
+def _wrong_sign_tx(info: CameraInfo) -> CameraInfo:
+    p = list(info.p)
+    p[3] = -p[3]
+    return _with(info, p=p)
+
+
+def _truncated(image: Image) -> Image:
+    return Image(header=image.header, width=image.width, height=image.height, encoding=image.encoding,
+                 step=image.step, data=bytes(image.data)[: len(image.data) // 2])
+
+
+BadInput = Callable[[Image, Image, tuple[CameraInfo, CameraInfo]], tuple[Image, Image, tuple[CameraInfo, CameraInfo]]]
+
+# name: (make the bad input, diagnostics part, text it shows, whether output continues)
+BAD_INPUTS: dict[str, tuple[BadInput, str, str, bool]] = {
+    "unsupported encoding": (
+        lambda l, r, i: (image_message(np.zeros((RIG.height, RIG.width), np.uint16), "16UC1", RIG.frame_id),
+                         image_message(np.zeros((RIG.height, RIG.width), np.uint16), "16UC1", ""), i),
+        "input", "cannot match on '16UC1'", False),
+    "left and right sizes differ": (
+        lambda l, r, i: (l, image_message(scene(0).right[:, :440], "rgb8", ""), i),
+        "input", "but right image is 440x320", False),
+    "left and right encodings differ": (
+        lambda l, r, i: (l, image_message(scene(0).right[..., 0].copy(), "mono8", ""), i),
+        "input", "but right image is 448x320 'mono8'", False),
+    "image size differs from the calibration": (
+        lambda l, r, i: (image_message(scene(0).left[::2, ::2], "rgb8", RIG.frame_id),
+                         image_message(scene(0).right[::2, ::2], "rgb8", ""), i),
+        "input", "images are 224x160 px but camera_info says 448x320 px", False),
+    "truncated data": (lambda l, r, i: (_truncated(l), r, i), "input", "truncated", False),
+    "empty image": (
+        lambda l, r, i: (Image(header=l.header, encoding="rgb8"), Image(header=r.header, encoding="rgb8"), i),
+        "input", "images are 0x0 px", False),
+    "zero fx in the left camera_info": (
+        lambda l, r, i: (l, r, (_zero_fx(i[0]), i[1])), "calibration", "FocalLengthError", True),
+    "NaN in the left camera_info": (
+        lambda l, r, i: (l, r, (_nan_k(i[0]), i[1])), "calibration", "NonFiniteCalibrationError", True),
+    "wrong-sign Tx in the right camera_info": (
+        lambda l, r, i: (l, r, (i[0], _wrong_sign_tx(i[1]))), "calibration", "BaselineSignError", False),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_is_reported_and_output_resumes_with_good_input(running: RosPeer, node: NodeProcess,
+                                                                  case: str) -> None:
+    make, part, text, output_continues = BAD_INPUTS[case]
+    left, right = rgb_messages(0)
+    bad_left, bad_right, bad_infos = make(left, right, RIG.rectified_infos())
+    bad_stamp = running.send_pair(bad_left, bad_right, infos=bad_infos)
+    shown = running.wait_for_diagnostics(lambda d: text in d[part].message, f"{part}: {text!r}")
+    assert shown[part].level >= 1
+    if output_continues:  # a rejected camera_info: the previous calibration is kept
+        assert running.outputs(bad_stamp, ("disparity",), timeout_s=30.0)
+    else:
+        time.sleep(0.5)
+        assert running.output("disparity", bad_stamp) is None
+    assert node.alive()
+    wait_for(lambda: text in node.log(), 30.0, f"a log line with {text!r}")
+
+    running.exchange(left, right, infos=RIG.rectified_infos(), topics=ALL_OUTPUTS)
+    recovered = running.wait_for_diagnostics(lambda d: d[part].level == 0, f"{part} OK again")
+    assert text not in recovered[part].message
+
+
+def test_stamps_going_backwards_reset_the_queues_and_pairing_goes_on(running: RosPeer, node: NodeProcess) -> None:
+    left, right = rgb_messages(0)
+    running.exchange(left, right, infos=RIG.rectified_infos(), topics=("disparity",))
+    before = int(running.diagnostics()["input"].values["time_jumps_total"])
+    earlier = running.next_stamp() - 3600 * 1_000_000_000  # the bag starts again
+    running.send_pair(left, right, stamp=earlier, infos=RIG.rectified_infos())
+    assert running.outputs(earlier, ("disparity", "depth"), timeout_s=60.0)
+    running.wait_for_diagnostics(lambda d: int(d["input"].values["time_jumps_total"]) > before, "a time jump")
+    wait_for(lambda: "went backwards" in node.log(), 30.0, "a log line about the time jump")
+    running.exchange(left, right, infos=RIG.rectified_infos(), topics=("disparity",))
+
+
+def test_parameters_changed_at_run_time_take_effect(running: RosPeer, node: NodeProcess) -> None:
+    truth = scene(0)
+    left, right = rgb_messages(0)
+    _, before = running.exchange(left, right, infos=RIG.rectified_infos(), topics=("disparity", "depth"))
+    valid_with_check = np.isfinite(disparity_from_message(before["disparity"], RIG.cx_offset_px)).sum()
+    max_depth_m = float(np.nanmedian(RIG.depth_m(truth.disparity_px)))
+    try:
+        results = running.set_parameters(point_cloud_decimation=4, publish_confidence=False,
+                                         max_depth_m=max_depth_m, lr_check=False, hints="lidar")
+        assert all(result.successful for result in results), results
+        stamp, out = running.exchange(left, right, infos=RIG.rectified_infos(),
+                                      topics=("disparity", "depth", "points2", "left/image_rect"))
+        assert (out["points2"].height, out["points2"].width) == (RIG.height // 4, RIG.width // 4)
+        depth = image_to_numpy(out["depth"])
+        assert np.nanmax(depth) <= max_depth_m and np.isnan(depth).mean() > 0.3
+        valid_without_check = np.isfinite(disparity_from_message(out["disparity"], RIG.cx_offset_px)).sum()
+        assert valid_without_check > valid_with_check
+        time.sleep(1.0)
+        assert running.output("confidence", stamp) is None
+        wait_for(lambda: "LiDAR projection is not implemented" in node.log(), 30.0, "the lidar hints warning")
+
+        for rejected in ({"confidence_threshold": 1.5}, {"min_depth_m": 500.0}, {"backend": "bm"},
+                         {"hints": "radar"}, {"point_cloud_decimation": 0}):
+            result = running.set_parameters(**rejected)
+            assert not result[0].successful, rejected
+        assert "less than" in running.set_parameters(min_depth_m=500.0)[0].reason
+    finally:
+        results = running.set_parameters(point_cloud_decimation=1, publish_confidence=True, max_depth_m=100.0,
+                                         lr_check=True, hints="none")
+        assert all(result.successful for result in results), results
+    _, out = running.exchange(left, right, infos=RIG.rectified_infos(), topics=ALL_OUTPUTS)
+    assert out["points2"].width == RIG.width
+
+
+def test_a_burst_keeps_memory_bounded_drops_stale_pairs_and_processes_the_newest(running: RosPeer,
+                                                                                  node: NodeProcess) -> None:
+    left, right = rgb_messages(2)
+    running.exchange(left, right, infos=RIG.rectified_infos(), topics=ALL_OUTPUTS)
+    rss_before = node.rss_bytes()
+    published_before = running.output_counts["disparity"]
+    running.pair_gap_s = 0.002
+    try:
+        for _ in range(200):
+            running.send_pair(left, right)
+    finally:
+        running.pair_gap_s = 0.05
+    time.sleep(0.5)
+    last = running.send_pair(left, right, infos=RIG.rectified_infos())
+    assert running.outputs(last, ALL_OUTPUTS, timeout_s=90.0)
+    assert stamp_ns(running.latest("disparity").header.stamp) == last  # nothing older comes after it
+    published = running.output_counts["disparity"] - published_before
+    assert published < 150, f"{published} of 201 pairs published: no frames were dropped"
+    diagnostics = running.wait_for_diagnostics(
+        lambda d: int(d["output"].values["frames_dropped_total"]) > 0, "dropped frames")
+    assert node.alive()
+    growth_mb = (node.rss_bytes() - rss_before) / 2**20
+    assert growth_mb < 150, f"node memory grew by {growth_mb:.0f} MiB during the burst"
+    assert diagnostics["output"].values["latency_ms_max"] is not None
+
+
+def test_diagnostics_report_rates_latency_backend_and_calibration(running: RosPeer) -> None:
+    left, right = rgb_messages(0)
+
+    def window_with_output() -> dict[str, Diagnostic] | None:  # rates and latency are per window: keep sending
+        running.exchange(left, right, infos=RIG.rectified_infos(), topics=("disparity",))
+        time.sleep(0.3)
+        current = running.diagnostics()
+        return current if current["output"].values["latency_ms_mean"] != "n/a" else None
+    shown = wait_for(window_with_output, 120.0, "a diagnostics window with a published frame")
+    assert float(shown["output"].values["latency_ms_mean"]) > 0.0
+    assert float(shown["output"].values["output_rate_hz"]) > 0.0
+    assert float(shown["input"].values["left_image_rate_hz"]) > 0.0
+    assert shown["backend"].values["backend"] == "sgbm"
+    assert shown["calibration"].values["baseline_m"] == f"{RIG.baseline_m:.5f}"
+    assert shown["calibration"].values["size"] == f"{RIG.width}x{RIG.height}"
+    assert shown["calibration"].values["frame_id"] == RIG.frame_id
+    for key in ("left_image_rate_hz", "right_image_rate_hz", "unmatched_images_total", "time_jumps_total"):
+        assert key in shown["input"].values
+    for key in ("output_rate_hz", "latency_ms_mean", "frames_dropped_total", "last_error"):
+        assert key in shown["output"].values
+
+
+def test_sigint_stops_the_node_within_two_seconds(peer: RosPeer, node: NodeProcess) -> None:
+    left, right = rgb_messages(0)
+    peer.exchange(left, right, infos=RIG.rectified_infos(), topics=("disparity",))
+    status, seconds = node.signal_and_wait(signal.SIGINT, timeout_s=20.0)
+    assert status == 0, node.log()
+    assert seconds < 2.0, f"shutdown took {seconds:.2f} s"
+    assert "Traceback" not in node.log()
