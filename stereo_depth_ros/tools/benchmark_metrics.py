@@ -160,13 +160,13 @@ class DepthRangeError:
     median_rel_error_percent: float
     mean_rel_error_percent: float
 
-    def as_dict(self) -> dict[str, float]:
+    def as_dict(self) -> dict[str, float | str]:
         """Flat dict for the JSON report (inf written as the string "inf")."""
         return {"low_m": self.low_m, "high_m": self.high_m if math.isfinite(self.high_m) else "inf",
                 "num_gt_px": self.num_gt_px, "density_percent": self.density_percent,
                 "median_abs_error_m": self.median_abs_error_m, "mean_abs_error_m": self.mean_abs_error_m,
                 "median_rel_error_percent": self.median_rel_error_percent,
-                "mean_rel_error_percent": self.mean_rel_error_percent}  # type: ignore[dict-item]
+                "mean_rel_error_percent": self.mean_rel_error_percent}
 
 
 def depth_error_by_range(pred_depth_m: np.ndarray, gt_depth_m: np.ndarray,

@@ -1,0 +1,355 @@
+"""End-to-end section of ``stereo_depth_benchmark``: the node as its own process, over DDS.
+
+For each backend: start ``stereo_depth_node --ros-args --params-file <file>``
+(parameters checked against the node's schema, ``ros.parameters``), publish a
+stream of raw pairs of the distorted rig plus both CameraInfos at a fixed rate
+(sensor-data QoS, as a camera driver does), each stamped with the wall clock
+just before it is published, and record when ``disparity`` and ``points2``
+arrive. The subscriptions are raw (the stamp is read from the serialized
+header), so a 10 MB cloud is not deserialized in this process.
+
+* **latency**: arrival wall clock minus the image stamp, ms, for outputs of
+  pairs published in the measuring window;
+* **sustained rate**: (n - 1) / (last - first arrival) over the window, Hz;
+  the node keeps one pending pair and drops the rest, so this is its real
+  throughput when it cannot keep up;
+* **peak RSS**: ``VmHWM`` of the node's process (/proc/<pid>/status), MB.
+
+The window starts ``warmup_s`` after the first output (model loading, first
+inferences). This process shares the CPU with the node (publishing and
+receiving cost a few ms per frame), as a driver and a consumer would.
+
+Anything that keeps the section from running (no node executable, no rclpy,
+the node exiting, no output in time) is reported as ``skipped: ...`` or
+``failed: ...`` with the end of the node's log; the other sections are not affected.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+from stereo_depth_ros.tools.benchmark_metrics import ModelFile, stamp_ns_from_cdr, summarize_ms, sustained_rate_hz
+from stereo_depth_ros.tools.benchmark_scenes import RawStereoInput
+from stereo_depth_ros.tools.errors import UsageError
+
+__all__ = ["NODE_EXECUTABLE", "NodeRunSettings", "dds_environment", "find_node_executable", "node_section"]
+
+NODE_EXECUTABLE: Final = "stereo_depth_node"
+#: Outputs whose arrival is timed.
+TIMED_OUTPUTS: Final = ("disparity", "points2")
+_LOG_TAIL_LINES: Final = 15
+_MB: Final = 1e6
+
+
+@dataclass(frozen=True)
+class NodeRunSettings:
+    """What the node section runs.
+
+    Attributes:
+        backends: node ``backend`` values to run, one node process each.
+        rate_hz: input pair rate, Hz.
+        seconds: length of the measuring window, s.
+        warmup_s: time between the first output and the window, s.
+        startup_timeout_s: longest wait for the node's topics and its first output, s.
+        executable: the node's console script; None = ``stereo_depth_node`` next to
+            this Python, else on PATH.
+        max_disparity_px: the node's ``max_disparity_px`` (classical backends), px.
+        onnx_threads: the node's ``intra_op_threads``.
+    """
+
+    backends: tuple[str, ...] = ("onnx", "sgbm")
+    rate_hz: float = 30.0
+    seconds: float = 20.0
+    warmup_s: float = 5.0
+    startup_timeout_s: float = 120.0
+    executable: str | None = None
+    max_disparity_px: int = 192
+    onnx_threads: int = 0
+
+
+def find_node_executable(executable: str | None) -> Path | None:
+    """The node's console script: ``executable`` if given (path or name), else next to this Python, else on PATH."""
+    if executable:
+        found = shutil.which(executable) if os.sep not in executable else executable
+        return Path(found) if found and Path(found).is_file() else None
+    beside = Path(sys.executable).parent / NODE_EXECUTABLE
+    if beside.is_file():
+        return beside
+    found = shutil.which(NODE_EXECUTABLE)
+    return Path(found) if found else None
+
+
+def dds_environment(ros_domain_id: int | None) -> dict[str, str]:
+    """Variables set for both processes: the domain (if given), Fast DDS's LARGE_DATA transport and
+    localhost discovery, each only where the environment does not set it already (the domain always)."""
+    values = {}
+    if ros_domain_id is not None:
+        if not 0 <= ros_domain_id <= 232:
+            raise UsageError(f"--ros-domain-id must be in 0..232, got {ros_domain_id}")
+        values["ROS_DOMAIN_ID"] = str(ros_domain_id)
+    for name, value in (("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA"), ("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")):
+        if name not in os.environ:
+            values[name] = value
+    return values
+
+
+def _memory_mb(pid: int) -> dict[str, float]:
+    """VmHWM (peak) and VmRSS (now) of a process, MB (10^6 bytes); empty when it is gone."""
+    values = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, rest = line.partition(":")
+            if key in ("VmHWM", "VmRSS"):
+                values[key] = int(rest.split()[0]) * 1024 / _MB
+    except OSError:
+        return {}
+    return {"peak_rss_mb": values.get("VmHWM", float("nan")), "rss_mb": values.get("VmRSS", float("nan"))}
+
+
+def _log_tail(path: Path) -> str:
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join(lines[-_LOG_TAIL_LINES:])
+
+
+def _node_parameters(backend: str, settings: NodeRunSettings, model: ModelFile | None) -> dict[str, Any]:
+    """The node's parameters for one run, checked against its schema."""
+    from stereo_depth_ros.ros.parameters import problems
+
+    values: dict[str, Any] = {"backend": backend, "rectify": True, "lr_check": True, "hints": "none",
+                              "publish_points": True, "max_disparity_px": settings.max_disparity_px,
+                              "intra_op_threads": settings.onnx_threads}
+    if backend in ("onnx", "tensorrt") and model is not None:
+        values["model_path"] = str(model.path.resolve())
+    found = problems(values)
+    if found:
+        raise UsageError("node parameters rejected by the schema: " + "; ".join(found))
+    return values
+
+
+class _Peer:
+    """This process's rclpy node: publishes pairs and CameraInfo, records output arrivals."""
+
+    def __init__(self, raw: RawStereoInput) -> None:
+        import rclpy
+        from builtin_interfaces.msg import Time
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import HistoryPolicy, QoSPresetProfiles, QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+        from std_msgs.msg import Header
+        from stereo_msgs.msg import DisparityImage
+
+        from stereo_depth_ros.ros.bag_io import camera_info_from_calibration
+        from stereo_depth_ros.ros.image_conversion import numpy_to_image
+
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node("stereo_depth_benchmark_peer", context=self.context)
+        sensor = QoSPresetProfiles.SENSOR_DATA.value
+        self.image_pubs = [self.node.create_publisher(Image, f"{side}/image_raw", sensor) for side in ("left", "right")]
+        self.info_pubs = [self.node.create_publisher(CameraInfo, f"{side}/camera_info", sensor)
+                          for side in ("left", "right")]
+        rig = raw.rig
+        self.images = [numpy_to_image(raw.left, "rgb8", header=Header(frame_id=rig.left.frame_id)),
+                       numpy_to_image(raw.right, "rgb8", header=Header(frame_id=rig.right.frame_id))]
+        self.infos = [camera_info_from_calibration(rig.left, stamp=Time()),
+                      camera_info_from_calibration(rig.right, stamp=Time())]
+        self._time = Time
+        self.lock = threading.Lock()
+        self.arrivals: dict[str, list[tuple[int, int]]] = {topic: [] for topic in TIMED_OUTPUTS}
+        reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        types = {"disparity": DisparityImage, "points2": PointCloud2}
+        for topic in TIMED_OUTPUTS:
+            self.node.create_subscription(types[topic], topic, self._recorder(topic), reliable, raw=True)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._spinner = threading.Thread(target=self._spin, daemon=True)
+        self._spinner.start()
+
+    def _spin(self) -> None:
+        while self.context.ok():
+            try:
+                self.executor.spin_once(timeout_sec=0.05)
+            except Exception:  # noqa: BLE001  (the context was shut down under the executor)
+                if self.context.ok():
+                    raise
+                return
+
+    def _recorder(self, topic: str) -> Callable[[bytes], None]:
+        def record(serialized: bytes) -> None:
+            arrival_ns = time.time_ns()
+            with self.lock:
+                self.arrivals[topic].append((stamp_ns_from_cdr(serialized), arrival_ns))
+        return record
+
+    def connected(self) -> bool:
+        """The node subscribes to every input and publishes disparity."""
+        return (all(p.get_subscription_count() > 0 for p in self.image_pubs + self.info_pubs)
+                and self.node.count_publishers("/disparity") > 0)
+
+    def publish_pair(self) -> int:
+        """Publish both CameraInfos and images stamped now; returns the stamp, ns."""
+        stamp_ns = time.time_ns()
+        stamp = self._time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000)
+        for message in self.infos + self.images:
+            message.header.stamp = stamp
+        for publisher, message in zip(self.info_pubs + self.image_pubs, self.infos + self.images, strict=True):
+            publisher.publish(message)
+        return stamp_ns
+
+    def count(self, topic: str) -> int:
+        with self.lock:
+            return len(self.arrivals[topic])
+
+    def close(self) -> None:
+        self.node.destroy_node()
+        if self.context.ok():
+            self.context.try_shutdown()
+        self._spinner.join(timeout=2.0)
+
+
+def _stream(peer: _Peer, process: subprocess.Popen[bytes], *, rate_hz: float, until: Callable[[], bool],
+            deadline_s: float) -> list[int]:
+    """Publish pairs at ``rate_hz`` until ``until()`` or the deadline (monotonic s); returns the stamps."""
+    period_s, stamps = 1.0 / rate_hz, []
+    next_s = time.monotonic()
+    while not until() and time.monotonic() < deadline_s and process.poll() is None:
+        stamps.append(peer.publish_pair())
+        next_s += period_s
+        pause = next_s - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        else:
+            next_s = time.monotonic()  # behind: do not burst to catch up
+    return stamps
+
+
+def _run_one(backend: str, raw: RawStereoInput, settings: NodeRunSettings, model: ModelFile | None,
+             executable: Path, work_dir: Path, env: dict[str, str], log: Callable[[str], None]) -> dict[str, Any]:
+    work_dir.mkdir(parents=True, exist_ok=True)
+    params = _node_parameters(backend, settings, model)
+    params_file = work_dir / "params.yaml"
+    params_file.write_text(yaml.safe_dump({"/**": {"ros__parameters": params}}))
+    log_file = work_dir / "node.log"
+    result: dict[str, Any] = {"backend": backend, "parameters": params, "log": str(log_file)}
+    with open(log_file, "wb") as log_handle:
+        process = subprocess.Popen([str(executable), "--ros-args", "--params-file", str(params_file)],
+                                   stdout=log_handle, stderr=subprocess.STDOUT, env=env)
+        peer = None
+        try:
+            peer = _Peer(raw)
+            deadline = time.monotonic() + settings.startup_timeout_s
+            while not peer.connected() and process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if process.poll() is not None:
+                result["failed"] = (f"failed: the node exited with status {process.returncode} before "
+                                    f"connecting; log:\n{_log_tail(log_file)}")
+                return result
+            if not peer.connected():
+                result["failed"] = f"failed: no connection to the node within {settings.startup_timeout_s:g} s"
+                return result
+            log(f"node ({backend}): connected; streaming at {settings.rate_hz:g} Hz until the first output")
+            started = time.monotonic()
+            _stream(peer, process, rate_hz=settings.rate_hz, until=lambda: peer.count("disparity") > 0,
+                     deadline_s=started + settings.startup_timeout_s)
+            if peer.count("disparity") == 0:
+                status = process.poll()
+                why = f"the node exited with status {status}" if status is not None else \
+                    f"no disparity within {settings.startup_timeout_s:g} s"
+                result["failed"] = f"failed: {why}; log:\n{_log_tail(log_file)}"
+                return result
+            result["first_output_s"] = time.monotonic() - started
+            _stream(peer, process, rate_hz=settings.rate_hz, until=lambda: False,
+                    deadline_s=time.monotonic() + settings.warmup_s)
+            log(f"node ({backend}): measuring for {settings.seconds:g} s")
+            window_start = time.monotonic()
+            stamps = _stream(peer, process, rate_hz=settings.rate_hz, until=lambda: False,
+                             deadline_s=window_start + settings.seconds)
+            window_s = time.monotonic() - window_start
+            time.sleep(min(5.0, 2.0 + settings.seconds / 10.0))  # outputs still in flight
+            result.update(_memory_mb(process.pid))
+            if process.poll() is not None:
+                result["failed"] = f"failed: the node exited with status {process.returncode} during the run"
+            result.update(_summarize(peer, stamps, window_s))
+        finally:
+            if peer is not None:
+                peer.close()
+            result["exit_status"] = _stop(process)
+    return result
+
+
+def _summarize(peer: _Peer, stamps: Sequence[int], window_s: float) -> dict[str, Any]:
+    """Input rate, and per output: latency, sustained rate and share of pairs answered."""
+    sent = set(stamps)
+    summary: dict[str, Any] = {"published_pairs": len(stamps),
+                               "input_rate_hz": len(stamps) / window_s if window_s > 0 else float("nan")}
+    with peer.lock:
+        arrivals = {topic: [a for a in peer.arrivals[topic] if a[0] in sent] for topic in TIMED_OUTPUTS}
+    for topic, pairs in arrivals.items():
+        latencies_ms = [(arrival - stamp) / 1e6 for stamp, arrival in pairs]
+        summary[topic] = {"received": len(pairs), "latencies_ms": latencies_ms,
+                          "answered_percent": 100.0 * len(pairs) / len(stamps) if stamps else float("nan"),
+                          "latency": summarize_ms(latencies_ms).as_dict(),
+                          "sustained_rate_hz": sustained_rate_hz([arrival for _, arrival in pairs])}
+    return summary
+
+
+def _stop(process: subprocess.Popen[bytes]) -> int | None:
+    """SIGINT, then SIGKILL after 20 s; returns the exit status."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(20.0)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(20.0)
+    return process.returncode
+
+
+def node_section(raw: RawStereoInput, settings: NodeRunSettings, model: ModelFile | None, *, out_dir: Path,
+                 ros_domain_id: int | None, log: Callable[[str], None]) -> dict[str, Any]:
+    """Run the node once per backend and measure it; never raises for a missing or failing node.
+
+    Args:
+        raw: the raw pair (and distorted rig) to stream.
+        settings: the section's settings.
+        model: the network file for the stream's size (onnx runs), or None.
+        out_dir: where parameter files and node logs go (``node_<backend>/``).
+        ros_domain_id: DDS domain for both processes; None = the environment's.
+        log: progress lines (stderr).
+    """
+    executable = find_node_executable(settings.executable)
+    if executable is None:
+        return {"skipped": f"skipped: node executable {settings.executable or NODE_EXECUTABLE!r} not found"}
+    try:
+        import rclpy  # noqa: F401  (only to know it is there)
+    except ImportError as err:
+        return {"skipped": f"skipped: rclpy is not importable ({err})"}
+    variables = dds_environment(ros_domain_id)
+    os.environ.update(variables)  # read by rclpy.init of this process's peer
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    runs = []
+    for backend in settings.backends:
+        log(f"node ({backend}): starting {executable}")
+        runs.append(_run_one(backend, raw, settings, model, executable, out_dir / f"node_{backend}", env, log))
+    height, width = raw.left.shape[:2]
+    return {"executable": str(executable), "size": f"{width}x{height}", "rate_hz": settings.rate_hz,
+            "seconds": settings.seconds, "warmup_s": settings.warmup_s,
+            "environment": {name: os.environ.get(name) for name in
+                            ("ROS_DOMAIN_ID", "RMW_IMPLEMENTATION", "FASTDDS_BUILTIN_TRANSPORTS",
+                             "ROS_AUTOMATIC_DISCOVERY_RANGE")},
+            "runs": runs}

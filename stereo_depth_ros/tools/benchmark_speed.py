@@ -1,0 +1,325 @@
+"""Speed section of ``stereo_depth_benchmark``: per-stage timings of the shared pipeline on this machine.
+
+For each resolution and backend the pipeline runs on a *raw* pair of a
+distorted, slightly rotated rig (``benchmark_scenes.distorted_rig``), so
+``rectify`` is a real remap, with the node's default post-processing (left-right
+check on, no hints unless the variant says so, coloured point cloud). Per frame
+it records the pipeline's own stages (rectify, hints, match, lr_check, depth,
+points), then builds the messages the node publishes (``pack``: disparity,
+depth, depth/camera_info, confidence, points2, left/image_rect, with
+``ros.messages``) and serializes them as ``publish`` would (``serialize``);
+``total`` is the wall time of all of that. Frames after the warm-up are
+summarised as median and 90th percentile.
+
+For the network, ``match`` is split in a second loop over the rectified pair:
+``pre`` (``backends.preprocessing.prepare_network_batch``), ``network``
+(``InferenceSession.run`` alone, batch 1 = one view, batch 2 = both views as
+the left-right check needs) and ``post`` (``decode_network_outputs``). The
+session of that loop is created with the options ``OnnxBackend`` uses
+(full graph optimisation, sequential execution, the same thread counts).
+
+Backends (``--backends``): ``onnx``, ``onnx+classical`` (the network with
+classical hints, which adds an SGBM pass), ``sgbm`` and ``bm`` (search range
+``--max-disparity-px``, our defaults otherwise), and on a GPU ``onnx-cuda``,
+``onnx-tensorrt`` and ``tensorrt`` (native, FP16), see :func:`gpu_section`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+
+from stereo_depth_ros.backends import (
+    BackendError,
+    BmParams,
+    SgbmParams,
+    StereoBackend,
+    create_backend,
+    probe_tensorrt,
+)
+from stereo_depth_ros.backends.onnx_backend import CUDA_EP, TENSORRT_EP
+from stereo_depth_ros.backends.preprocessing import Pass, decode_network_outputs, prepare_network_batch
+from stereo_depth_ros.core.pipeline import PipelineConfig, StereoOutput, StereoPipeline
+from stereo_depth_ros.tools.benchmark_metrics import ModelFile, choose_model, summarize_ms
+from stereo_depth_ros.tools.benchmark_scenes import RawStereoInput
+
+__all__ = [
+    "CPU_BACKENDS",
+    "PIPELINE_STAGES",
+    "SpeedSettings",
+    "gpu_section",
+    "message_packer",
+    "speed_section",
+]
+
+#: Stages ``StereoPipeline.process`` reports, in order.
+PIPELINE_STAGES: Final = ("rectify", "hints", "match", "lr_check", "depth", "points")
+CPU_BACKENDS: Final = ("onnx", "onnx+classical", "sgbm", "bm")
+#: Disparity step the OpenCV matchers resolve, px (their fixed point is 1/16 px).
+_OPENCV_DELTA_D_PX: Final = 1.0 / 16.0
+
+
+@dataclass(frozen=True)
+class SpeedSettings:
+    """What the speed section runs.
+
+    Attributes:
+        backends: names of ``CPU_BACKENDS`` to time.
+        max_disparity_px: search range of the classical matchers, px (rounded up to a multiple of 16).
+        warmup: frames run and discarded first, per backend and resolution.
+        frames: frames measured, per backend and resolution.
+        onnx_threads: ONNX Runtime intra-op threads (0 = its default, one per physical core).
+        split_network: also time pre-processing / network / post-processing separately.
+    """
+
+    backends: tuple[str, ...] = CPU_BACKENDS
+    max_disparity_px: int = 192
+    warmup: int = 5
+    frames: int = 50
+    onnx_threads: int = 0
+    split_network: bool = True
+
+    @property
+    def num_disparities(self) -> int:
+        """The classical search range as OpenCV needs it: a multiple of 16, px."""
+        return int(math.ceil(self.max_disparity_px / 16.0)) * 16
+
+
+Packer = Callable[[StereoOutput, StereoBackend], tuple[float, float]]
+
+
+def message_packer() -> tuple[Packer | None, str]:
+    """A function that builds and serializes the node's messages for one output, and a note.
+
+    Returns:
+        (packer, "") where the ROS message packages are importable; otherwise
+        (None, why). The packer returns (pack_ms, serialize_ms).
+    """
+    try:
+        from builtin_interfaces.msg import Time
+        from rclpy.serialization import serialize_message
+
+        from stereo_depth_ros.ros.image_conversion import numpy_to_image
+        from stereo_depth_ros.ros.messages import (
+            camera_info_message,
+            depth_image_message,
+            disparity_image_message,
+            left_rectified_header,
+            point_cloud2_message,
+        )
+    except ImportError as err:
+        return None, f"skipped: ROS message packages not importable ({err})"
+
+    def pack(output: StereoOutput, backend: StereoBackend) -> tuple[float, float]:
+        start = time.perf_counter()
+        rig, stamp = output.camera, Time(sec=1_700_000_000, nanosec=0)
+        header = left_rectified_header(rig, stamp)
+        per_size = getattr(backend, "max_disparity_px_for", None)
+        max_d = float(per_size((rig.height, rig.width)) if per_size else backend.max_disparity_px)
+        messages: list[object] = [
+            disparity_image_message(output.disparity_px, rig, stamp=stamp, min_disparity_px=0.0,
+                                    max_disparity_px=max_d, delta_d_px=_OPENCV_DELTA_D_PX),
+            depth_image_message(output.depth_m, header=header),
+            camera_info_message(rig, stamp=stamp),
+            numpy_to_image(output.confidence, "32FC1", header=header),
+            numpy_to_image(output.left_rect, "rgb8" if output.left_rect.ndim == 3 else "mono8", header=header),
+        ]
+        if output.points is not None:
+            messages.append(point_cloud2_message(output.points.xyz_m, output.points.rgb, header=header))
+        packed = time.perf_counter()
+        for message in messages:
+            serialize_message(message)
+        done = time.perf_counter()
+        return (packed - start) * 1000.0, (done - packed) * 1000.0
+
+    return pack, ""
+
+
+def _make_backend(name: str, settings: SpeedSettings, model: ModelFile | None) -> tuple[StereoBackend, str]:
+    """(backend, hints) of a ``CPU_BACKENDS`` name."""
+    if name in ("onnx", "onnx+classical"):
+        if model is None:
+            raise BackendError("no ONNX model file found")
+        backend = create_backend("onnx", model_path=model.path, providers=["cpu"],
+                                 intra_op_threads=settings.onnx_threads)
+        return backend, "classical" if name == "onnx+classical" else "none"
+    if name == "sgbm":
+        return create_backend("sgbm", params=SgbmParams(num_disparities=settings.num_disparities)), "none"
+    if name == "bm":
+        return create_backend("bm", params=BmParams(num_disparities=settings.num_disparities)), "none"
+    raise BackendError(f"unknown benchmark backend {name!r}; choose from {list(CPU_BACKENDS)}")
+
+
+def time_pipeline(backend: StereoBackend, raw: RawStereoInput, config: PipelineConfig, *, warmup: int,
+                  frames: int, packer: Packer | None) -> dict[str, Any]:
+    """Per-stage timings of the pipeline (and message packing) on one raw pair.
+
+    Returns:
+        {"stages": {stage: TimingStats dict}, "total": TimingStats dict}; stages
+        include "pack" and "serialize" when ``packer`` is given.
+    """
+    pipeline = StereoPipeline(backend, config)
+    samples: dict[str, list[float]] = {}
+    totals: list[float] = []
+    for index in range(warmup + frames):
+        start = time.perf_counter()
+        output = pipeline.process(raw.left, raw.right, raw.rig)
+        stages = dict(output.timings_ms)
+        if packer is not None:
+            stages["pack"], stages["serialize"] = packer(output, backend)
+        elapsed = (time.perf_counter() - start) * 1000.0
+        if index >= warmup:
+            for stage, value in stages.items():
+                samples.setdefault(stage, []).append(value)
+            totals.append(elapsed)
+    return {"stages": {stage: summarize_ms(values).as_dict() for stage, values in samples.items()},
+            "total": summarize_ms(totals).as_dict()}
+
+
+def time_network_split(model: ModelFile, left_rect: np.ndarray, right_rect: np.ndarray, *, threads: int,
+                       warmup: int, frames: int) -> dict[str, Any]:
+    """pre / network / post of one and of two passes, with a CPU session configured as ``OnnxBackend``'s.
+
+    Args:
+        model: the network file.
+        left_rect, right_rect: (H, W, 3) uint8 RGB rectified pair.
+        threads: intra-op threads (0 = ONNX Runtime's default).
+    """
+    import onnxruntime as ort
+
+    from stereo_depth_ros.backends.contract import OUTPUT_CONFIDENCE, OUTPUT_DISPARITY
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(model.path), sess_options=options, providers=["CPUExecutionProvider"])
+    outputs = [OUTPUT_DISPARITY, OUTPUT_CONFIDENCE]
+    samples: dict[str, list[float]] = {}
+    for index in range(warmup + frames):
+        runs: tuple[tuple[str, tuple[Pass, ...]], ...] = (("1", ("left",)), ("2", ("left", "right")))
+        for label, passes in runs:
+            t0 = time.perf_counter()
+            batch = prepare_network_batch(left_rect, right_rect, model_hw=model.input_hw, passes=passes)
+            t1 = time.perf_counter()
+            disparity, confidence = session.run(outputs, batch.feeds)
+            t2 = time.perf_counter()
+            decode_network_outputs(disparity, confidence, batch)
+            t3 = time.perf_counter()
+            if index >= warmup:
+                for stage, value in ((f"pre_batch{label}", t1 - t0), (f"network_batch{label}", t2 - t1),
+                                     (f"post_batch{label}", t3 - t2)):
+                    samples.setdefault(stage, []).append(value * 1000.0)
+    return {stage: summarize_ms(values).as_dict() for stage, values in samples.items()}
+
+
+def speed_section(inputs: Sequence[RawStereoInput], settings: SpeedSettings, models: Sequence[ModelFile], *,
+                  log: Callable[[str], None]) -> dict[str, Any]:
+    """Time every backend at every resolution; ratios are to SGBM at the same resolution in this run.
+
+    Args:
+        inputs: one raw pair per resolution.
+        settings: the section's settings.
+        models: available network files (the one fitting each resolution is used).
+        log: progress lines (stderr).
+    """
+    packer, pack_note = message_packer()
+    resolutions = []
+    for raw in inputs:
+        height, width = raw.left.shape[:2]
+        model = choose_model((height, width), models) if models else None
+        rows: list[dict[str, Any]] = []
+        for name in settings.backends:
+            log(f"speed: {name} at {width}x{height} ({settings.warmup} + {settings.frames} frames)")
+            row: dict[str, Any] = {"backend": name}
+            try:
+                backend, hints = _make_backend(name, settings, model)
+            except BackendError as err:
+                row["skipped"] = f"skipped: {err}"
+                rows.append(row)
+                continue
+            row["describe"] = backend.describe()
+            if name.startswith("onnx") and model is not None:
+                row["model"] = model.path.name
+            config = PipelineConfig(hints=hints)
+            row.update(time_pipeline(backend, raw, config, warmup=settings.warmup, frames=settings.frames,
+                                     packer=packer))
+            if name == "onnx" and settings.split_network and model is not None:
+                left_rect, right_rect = raw.rig.rectify(raw.left, raw.right)
+                row["network_split"] = time_network_split(model, left_rect, right_rect,
+                                                          threads=settings.onnx_threads,
+                                                          warmup=settings.warmup, frames=settings.frames)
+            rows.append(row)
+        _add_ratios(rows)
+        resolutions.append({"size": f"{width}x{height}", "model": model.path.name if model else None,
+                            "backends": rows})
+    return {"warmup": settings.warmup, "frames": settings.frames, "max_disparity_px": settings.max_disparity_px,
+            "classical_num_disparities": settings.num_disparities, "onnx_threads": settings.onnx_threads,
+            "pack_note": pack_note, "resolutions": resolutions}
+
+
+def _add_ratios(rows: list[dict[str, Any]]) -> None:
+    """Median total and match time of each backend divided by SGBM's (same resolution, same run)."""
+    sgbm = next((r for r in rows if r["backend"] == "sgbm" and "total" in r), None)
+    for row in rows:
+        if sgbm is None or "total" not in row:
+            continue
+        row["ratio_to_sgbm"] = {
+            "total": row["total"]["median_ms"] / sgbm["total"]["median_ms"],
+            "match": row["stages"]["match"]["median_ms"] / sgbm["stages"]["match"]["median_ms"],
+        }
+
+
+def gpu_section(inputs: Sequence[RawStereoInput], settings: SpeedSettings, models: Sequence[ModelFile], *,
+                log: Callable[[str], None]) -> dict[str, Any]:
+    """The network on a GPU: ONNX Runtime's CUDA and TensorRT EPs and native TensorRT (FP16).
+
+    Runs only what this machine offers; with none of them it returns
+    {"skipped": "skipped: no GPU ..."}. A backend that fails to start is
+    recorded as "failed: ..." and the others still run.
+    """
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    probe = probe_tensorrt()
+    candidates: list[tuple[str, Callable[[ModelFile], StereoBackend]]] = []
+    if CUDA_EP in available:
+        candidates.append(("onnx-cuda", lambda m: create_backend("onnx", model_path=m.path, providers=["cuda"])))
+    if TENSORRT_EP in available:
+        candidates.append(("onnx-tensorrt", lambda m: create_backend(
+            "onnx", model_path=m.path, providers=["tensorrt", "cuda"], allow_provider_fallback=True,
+            trt_fp16=True)))
+    if probe.available:
+        candidates.append(("tensorrt-fp16", lambda m: create_backend("tensorrt", model_path=m.path,
+                                                                     precision="fp16")))
+    if not candidates or not models:
+        why = (f"ONNX Runtime offers {available}; native TensorRT: {probe.reason.split('. ')[0]}"
+               if not candidates else "no ONNX model file")
+        return {"skipped": f"skipped: no GPU ({why})"}
+    resolutions = []
+    for raw in inputs:
+        height, width = raw.left.shape[:2]
+        model = choose_model((height, width), models)
+        rows = []
+        for name, make in candidates:
+            log(f"gpu: {name} at {width}x{height}")
+            try:
+                backend = make(model)
+            except BackendError as err:
+                rows.append({"backend": name, "skipped": f"failed: {err}"})
+                continue
+            row: dict[str, Any] = {"backend": name, "model": model.path.name, "describe": backend.describe()}
+            row.update(time_pipeline(backend, raw, PipelineConfig(), warmup=settings.warmup,
+                                     frames=settings.frames, packer=None))
+            rows.append(row)
+        resolutions.append({"size": f"{width}x{height}", "model": model.path.name, "backends": rows})
+    gpu = probe.gpu
+    return {"device": f"{gpu.name} (sm {gpu.compute_capability[0]}{gpu.compute_capability[1]})" if gpu else "",
+            "providers": available, "warmup": settings.warmup, "frames": settings.frames,
+            "classical_num_disparities": settings.num_disparities, "resolutions": resolutions}
