@@ -38,6 +38,7 @@ from typing import Any, Final
 import numpy as np
 from builtin_interfaces.msg import Time
 from rclpy.serialization import deserialize_message, serialize_message
+from rosbags.interfaces import MessageDefinitionFormat
 from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer, WriterError
 from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import CameraInfo, Image
@@ -228,11 +229,14 @@ class BagTopic:
         name: fully qualified topic name.
         msgtype: ``package/msg/Name``.
         message_count: messages on it, from the bag's metadata.
+        definition: (message definition text, RIHS01 hash) as stored in the bag, or None
+            when the bag lacks either; lets a copy keep types this machine does not know.
     """
 
     name: str
     msgtype: str
     message_count: int
+    definition: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -315,8 +319,12 @@ class BagReader:
         self.storage = "mcap" if any(p.suffix == ".mcap" for p in self._storage_files()) else "sqlite3"
         self.topics: dict[str, BagTopic] = {}
         for name, info in self._reader.topics.items():
+            digests = {c.digest for c in info.connections if c.digest}
+            definition = ((info.msgdef.data, digests.pop())
+                          if info.msgdef.data and info.msgdef.format != MessageDefinitionFormat.NONE
+                          and len(digests) == 1 else None)
             self.topics[normalize_topic(name)] = BagTopic(name=normalize_topic(name), msgtype=info.msgtype,
-                                                           message_count=int(info.msgcount))
+                                                           message_count=int(info.msgcount), definition=definition)
         self._open = True
 
     def _storage_files(self) -> list[Path]:
@@ -489,11 +497,14 @@ class BagWriter:
         """Messages written so far (all topics)."""
         return sum(self.counts.values())
 
-    def add_topic(self, topic: str, msgtype: str) -> str:
+    def add_topic(self, topic: str, msgtype: str, *, definition: tuple[str, str] | None = None) -> str:
         """Register ``topic`` (idempotent); returns its fully qualified name.
 
+        The definition and hash come from rosbags' Jazzy typestore, else from
+        ``definition`` (text, RIHS01), e.g. ``BagTopic.definition`` of an input bag.
+
         Raises:
-            UnknownMessageTypeError: no definition of ``msgtype`` is known.
+            UnknownMessageTypeError: no definition of ``msgtype`` is known or given.
             BagWriteError: the topic was added with another type, or the bag is closed.
         """
         name = normalize_topic(topic)
@@ -502,7 +513,12 @@ class BagWriter:
                 raise BagWriteError(f"{name} is already {self._msgtypes[name]} in {self.path}, not {msgtype}")
             return name
         self._check_open()
-        msgdef, rihs01 = _definition(msgtype)
+        try:
+            msgdef, rihs01 = _definition(msgtype)
+        except UnknownMessageTypeError:
+            if definition is None:
+                raise
+            msgdef, rihs01 = definition
         try:
             self._connections[name] = self._writer.add_connection(name, msgtype, msgdef=msgdef, rihs01=rihs01)
         except (WriterError, OSError) as err:
@@ -514,11 +530,13 @@ class BagWriter:
         """Serialise ``message`` (an rclpy message object) and write it on ``topic`` at ``log_time_ns``."""
         self.write_raw(topic, message_type_name(message), serialize_message(message), log_time_ns)
 
-    def write_raw(self, topic: str, msgtype: str, data: bytes, log_time_ns: int) -> None:
-        """Write already serialised CDR bytes of ``msgtype`` on ``topic`` at ``log_time_ns`` (>= 0)."""
+    def write_raw(self, topic: str, msgtype: str, data: bytes, log_time_ns: int, *,
+                  definition: tuple[str, str] | None = None) -> None:
+        """Write already serialised CDR bytes of ``msgtype`` on ``topic`` at ``log_time_ns`` (>= 0);
+        ``definition`` as in ``add_topic``."""
         if log_time_ns < 0:
             raise BagWriteError(f"log time must be >= 0 ns, got {log_time_ns} for {topic}")
-        name = self.add_topic(topic, msgtype)
+        name = self.add_topic(topic, msgtype, definition=definition)
         self._check_open()
         try:
             self._writer.write(self._connections[name], int(log_time_ns), data)

@@ -318,7 +318,8 @@ class BagProcessor:
             writer_box: list[BagWriter] = []
 
             def copy_input(message: BagMessage) -> None:
-                writer_box[0].write_raw(message.topic, message.msgtype, message.data, message.log_time_ns)
+                writer_box[0].write_raw(message.topic, message.msgtype, message.data, message.log_time_ns,
+                                        definition=reader.topics[message.topic].definition)
 
             frames = StereoFrameReader(reader, self.topics, queue_size=settings.queue_size,
                                        approximate=settings.approximate_sync,

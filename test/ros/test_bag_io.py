@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
-from rosbags.rosbag2 import Reader
+from rclpy.serialization import serialize_message
+from rosbags.rosbag2 import Reader, Writer
 from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header, String
@@ -340,3 +341,35 @@ def test_storage_files_of_both_formats_open_directly(tmp_path: Path) -> None:
             assert reader.storage == storage and reader.note == ""
             assert len(list(reader.messages())) == 5
         os.remove(lone)
+
+
+THING_MSGDEF = "int32 value\nstring label\n"
+THING_HASH = "RIHS01_" + "ab" * 32
+
+
+def write_bag_with_unknown_type(path: Path) -> None:
+    """A bag with my_pkg/msg/Thing (no Python package, not in the typestore) and a std_msgs/String."""
+    typestore = get_typestore(Stores.ROS2_JAZZY)
+    with Writer(path, version=9) as writer:
+        thing = writer.add_connection("/thing", "my_pkg/msg/Thing", msgdef=THING_MSGDEF, rihs01=THING_HASH)
+        chatter = writer.add_connection("/chatter", "std_msgs/msg/String", typestore=typestore)
+        payload = b"\x00\x01\x00\x00" + (7).to_bytes(4, "little") + (3).to_bytes(4, "little") + b"ab\x00"
+        writer.write(thing, 10, payload)
+        writer.write(chatter, 20, serialize_message(String(data="hello")))
+
+
+def test_unknown_types_are_copied_with_the_input_bags_definition(tmp_path: Path) -> None:
+    write_bag_with_unknown_type(tmp_path / "in")
+    with BagReader(tmp_path / "in") as reader, BagWriter(tmp_path / "copy", storage="mcap") as writer:
+        topic = reader.topics["/thing"]
+        assert topic.definition == (THING_MSGDEF, THING_HASH)
+        for message in reader.messages():
+            if message.topic == "/thing":
+                with pytest.raises(UnknownMessageTypeError, match="my_pkg/msg/Thing"):
+                    message.deserialize()
+            writer.write_raw(message.topic, message.msgtype, message.data, message.log_time_ns,
+                             definition=reader.topics[message.topic].definition)
+    with Reader(tmp_path / "copy") as reader:
+        connection = next(c for c in reader.connections if c.topic == "/thing")
+        assert (connection.msgdef.data, connection.digest) == (THING_MSGDEF, THING_HASH)
+        assert [data for _, _, data in reader.messages([connection])][0][-3:] == b"ab\x00"

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tool_helpers import RATE_HZ, run_tool, start_tool
+from tool_helpers import RATE_HZ, run_tool, start_tool, write_bag_with_unknown_type
 
 from stereo_depth_ros.ros.bag_io import BagReader, stamp_ns
 from stereo_depth_ros.tools.errors import EXIT_CODES
@@ -100,6 +100,16 @@ def test_player_errors_have_documented_exit_codes(synthetic_bag: Path, tmp_path:
     result = run_tool("bag_play", [synthetic_bag, "--topics", "nothing"], env=dds_env)
     assert result.returncode == EXIT_CODES["usage"] and "not in the bag" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_player_skips_topics_of_unknown_types_and_plays_the_rest(tmp_path: Path, dds_env: dict[str, str]) -> None:
+    write_bag_with_unknown_type(tmp_path / "bag")
+    result = run_tool("bag_play", [tmp_path / "bag"], env=dds_env)
+    assert result.returncode == 0, result.stderr
+    assert "skipping /thing: message type 'my_pkg/msg/Thing' is not available in Python" in result.stderr
+    assert "published 1 message(s) on 1 topic(s)" in result.stdout
+    result = run_tool("bag_play", [tmp_path / "bag", "--topics", "thing"], env=dds_env)
+    assert result.returncode == EXIT_CODES["missing_input"] and "nothing to play" in result.stderr
 
 
 @pytest.mark.parametrize("tool", ["bag_play", "bag_record"])

@@ -244,3 +244,19 @@ def test_calibration_round_trip_through_the_output(sgbm_output: Path) -> None:
     calibration = calibration_from_camera_info(info)
     rig = synthetic_rig(SYNTHETIC_WIDTH, SYNTHETIC_HEIGHT)
     np.testing.assert_array_equal(calibration.P, rig.left.P)
+
+
+def test_include_inputs_copies_topics_of_unknown_types_with_their_definition(synthetic_bag: Path,
+                                                                             tmp_path: Path) -> None:
+    bag = tmp_path / "with_thing"
+    definition = ("int32 value\n", "RIHS01_" + "cd" * 32)
+    with BagReader(synthetic_bag) as reader, BagWriter(bag) as writer:
+        for message in reader.messages():
+            writer.write_raw(message.topic, message.msgtype, message.data, message.log_time_ns)
+        writer.write_raw("thing", "my_pkg/msg/Thing", b"\x00\x01\x00\x00\x07\x00\x00\x00", START_TIME_NS,
+                         definition=definition)
+    output = tmp_path / "out"
+    assert main([str(bag), str(output), *SGBM, "--include-inputs"]) == 0
+    with BagReader(output) as reader:
+        assert reader.topics["/thing"].definition == definition
+        assert next(reader.messages(["thing"])).data.endswith(b"\x07\x00\x00\x00")

@@ -35,3 +35,18 @@ def start_tool(module: str, args: Sequence[str | Path], *, env: dict[str, str]) 
     """Start ``python -m stereo_depth_ros.tools.<module> args`` in the background."""
     return subprocess.Popen([sys.executable, "-m", f"stereo_depth_ros.tools.{module}", *map(str, args)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def write_bag_with_unknown_type(path: Path) -> None:
+    """A bag with /thing (my_pkg/msg/Thing: no Python package, not in rosbags' typestore) and /chatter (String)."""
+    from rclpy.serialization import serialize_message
+    from rosbags.rosbag2 import Writer
+    from rosbags.typesys import Stores, get_typestore
+    from std_msgs.msg import String
+
+    with Writer(path, version=9) as writer:
+        thing = writer.add_connection("/thing", "my_pkg/msg/Thing", msgdef="int32 value\n",
+                                      rihs01="RIHS01_" + "cd" * 32)
+        chatter = writer.add_connection("/chatter", "std_msgs/msg/String", typestore=get_typestore(Stores.ROS2_JAZZY))
+        writer.write(thing, 10, b"\x00\x01\x00\x00" + (7).to_bytes(4, "little"))
+        writer.write(chatter, 20, serialize_message(String(data="hello")))
