@@ -365,11 +365,15 @@ class RosPeer:
         return wait_for(ready, timeout_s, f"outputs {topics} stamped {stamp}")
 
     def exchange(self, left: Image, right: Image, *, infos: tuple[CameraInfo, CameraInfo] | None,
-                 topics: Iterable[str] = ALL_OUTPUTS, timeout_s: float = 90.0,
-                 attempts: int = 3) -> tuple[int, dict[str, Any]]:
-        """Send a pair and wait for its outputs; resend with a new stamp if none came (lossy transport)."""
+                 topics: Iterable[str] = ALL_OUTPUTS, timeout_s: float = 90.0, attempts: int = 3,
+                 right_offset_ns: int = 0) -> tuple[int, dict[str, Any]]:
+        """Send a pair and wait for its outputs; resend with a new stamp if none came (lossy transport).
+
+        ``right_offset_ns`` shifts the right image's stamp (approximate sync).
+        """
         for attempt in range(attempts):
-            stamp = self.send_pair(left, right, infos=infos)
+            stamp = self.next_stamp()
+            self.send_pair(left, right, stamp=stamp, right_stamp=stamp + right_offset_ns, infos=infos)
             try:
                 return stamp, self.outputs(stamp, topics, timeout_s / attempts)
             except AssertionError:
