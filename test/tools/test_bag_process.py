@@ -26,9 +26,10 @@ from stereo_depth_ros.ros.bag_io import (
 )
 from stereo_depth_ros.ros.image_conversion import image_to_numpy, matching_image, numpy_to_image
 from stereo_depth_ros.ros.messages import calibration_from_camera_info
+from stereo_depth_ros.ros.parameters import settings_from_values
 from stereo_depth_ros.tools.bag_evaluate import evaluate_bags
 from stereo_depth_ros.tools.bag_from_dataset import synthetic_rig
-from stereo_depth_ros.tools.bag_process import main
+from stereo_depth_ros.tools.bag_process import BagProcessor, main
 from stereo_depth_ros.tools.errors import EXIT_CODES
 
 SGBM = ["--backend", "sgbm", "--max_disparity_px", "64", "--quiet"]
@@ -260,3 +261,34 @@ def test_include_inputs_copies_topics_of_unknown_types_with_their_definition(syn
     with BagReader(output) as reader:
         assert reader.topics["/thing"].definition == definition
         assert next(reader.messages(["thing"])).data.endswith(b"\x07\x00\x00\x00")
+
+
+class _InterruptedOnSecondFrame:
+    """SGBM that behaves as if Ctrl-C arrived during the second frame."""
+
+    def __init__(self) -> None:
+        self._inner = create_backend("sgbm", num_disparities=64)
+        self.name, self.max_disparity_px, self.params = "sgbm", self._inner.max_disparity_px, self._inner.params
+        self.calls = 0
+
+    def match(self, left: np.ndarray, right: np.ndarray, *, hints: object = None) -> object:
+        self.calls += 1
+        if self.calls == 2:
+            raise KeyboardInterrupt
+        return self._inner.match(left, right, hints=hints)
+
+    def match_right(self, left: np.ndarray, right: np.ndarray) -> object:
+        return self._inner.match_right(left, right)
+
+    def describe(self) -> dict[str, str]:
+        return self._inner.describe()
+
+
+def test_interrupt_keeps_the_frames_done_in_a_closed_bag(synthetic_bag: Path, tmp_path: Path) -> None:
+    settings = settings_from_values({"backend": "sgbm", "max_disparity_px": 64})
+    processor = BagProcessor(settings, backend=_InterruptedOnSecondFrame())  # type: ignore[arg-type]
+    summary = processor.run(synthetic_bag, tmp_path / "out", progress=False)
+    assert summary.interrupted and summary.frames == 1
+    assert "(interrupted)" in summary.lines()[0]
+    with BagReader(tmp_path / "out") as reader:
+        assert reader.topics["/disparity"].message_count == 1
