@@ -7,12 +7,20 @@ measured, percentages in [0, 100], bad-1 >= bad-2 >= bad-3, ...).
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import io
+import json
 import math
+import random
 from pathlib import Path
 
 import numpy as np
 import pytest
+from tool_helpers import run_tool
 
+from stereo_depth_ros.tools import benchmark
+from stereo_depth_ros.tools.benchmark_accuracy import METHOD_KEYS
 from stereo_depth_ros.tools.benchmark_metrics import (
     ModelFile,
     check_target,
@@ -24,7 +32,9 @@ from stereo_depth_ros.tools.benchmark_metrics import (
     summarize_ms,
     sustained_rate_hz,
 )
-from stereo_depth_ros.tools.errors import UsageError
+from stereo_depth_ros.tools.benchmark_report import json_safe, render_markdown, targets
+from stereo_depth_ros.tools.benchmark_speed import CPU_BACKENDS, PIPELINE_STAGES
+from stereo_depth_ros.tools.errors import EXIT_CODES, UsageError
 
 NAN, INF = np.nan, np.inf
 
@@ -142,3 +152,187 @@ def test_stamp_is_read_from_serialized_header_without_deserializing() -> None:
     assert stamp_ns_from_cdr(serialization.serialize_message(message)) == 1_700_000_123_456_789_012
     with pytest.raises(ValueError):
         stamp_ns_from_cdr(b"\x00\x01\x00\x00")
+
+
+def test_targets_compare_the_network_as_the_node_runs_it_with_the_issue_bars() -> None:
+    results = {
+        "speed": {"resolutions": [{"size": "640x480", "backends": [
+            {"backend": "sgbm", "total": {"median_ms": 150.0}},
+            {"backend": "onnx", "total": {"median_ms": 130.0},
+             "network_split": {"network_batch1": {"median_ms": 55.0}}}]}]},
+        "node": {"runs": [{"backend": "onnx", "peak_rss_mb": 640.0, "disparity": {"sustained_rate_hz": 12.5}}]},
+        "accuracy": {"motorcycle": {"methods": [
+            {"key": "sgbm_sip", "lr_off": {"bad2": 28.0}},
+            {"key": "onnx", "lr_off": {"bad2": 13.0}, "lr_on": {"bad2_kept": 5.0, "density_percent": 90.0}}]}},
+    }
+    status = {t.name: (t.status, t.measured) for t in targets(results)}
+    assert status["network alone, median at 640x480 (batch 1)"] == ("pass", "55.0 ms")
+    assert status["whole pipeline, median at 640x480 (rectify .. serialize, LR check on)"] == ("short", "130.0 ms")
+    assert status["sustained output rate through the node (disparity)"] == ("pass", "12.50 Hz")
+    assert status["node peak RSS (VmHWM)"] == ("short", "640 MB")
+    assert status["Motorcycle dense bad-2"] == ("pass", "13.0 %")  # <= 28 / 2
+    assert status["Motorcycle after LR check: bad-2 among kept"][0] == "short"  # 5.0 is not < 5
+    assert status["Motorcycle after LR check: density"][0] == "pass"
+    assert not any("classical hints" in name for name in status)  # no such row was measured
+
+
+def test_targets_are_not_measured_rather_than_passed_when_sections_are_missing() -> None:
+    assert {t.status for t in targets({})} == {"n/a"}
+
+
+def test_json_safe_writes_strict_json() -> None:
+    data = {"a": np.float32(1.5), "b": float("nan"), "c": [np.inf, -np.inf], "d": np.int64(3), "e": Path("x")}
+    assert json_safe(data) == {"a": 1.5, "b": None, "c": ["inf", "-inf"], "d": 3, "e": "x"}
+
+
+# ------------------------------------------------------------------ the tool, end to end, tiny
+
+TINY = ["--synthetic-scenes", "1", "--synthetic-size", "256x160", "--synthetic-max-disparity-px", "40",
+        "--sizes", "320x240", "--max-disparity-px", "64", "--warmup", "1", "--frames", "2"]
+
+
+def _strict_json(path: Path) -> dict:
+    def reject(constant: str) -> None:
+        raise AssertionError(f"non-standard JSON constant {constant}")
+    return json.loads(path.read_text(), parse_constant=reject)
+
+
+def _check_metrics(metrics: dict) -> None:
+    for key in ("bad1", "bad2", "bad3", "density_percent", "bad1_kept", "bad2_kept", "bad3_kept"):
+        assert 0.0 <= metrics[key] <= 100.0, key
+    assert metrics["bad1"] >= metrics["bad2"] >= metrics["bad3"]
+    assert metrics["num_gt_px"] > 0 and 0 < metrics["num_kept_px"] <= metrics["num_gt_px"]
+    assert metrics["epe_px"] >= 0.0
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The whole tool without the node section, in this process; (output directory, stdout)."""
+    out_dir = tmp_path_factory.mktemp("benchmark")
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        status = benchmark.main(["--out-dir", str(out_dir), "--no-node", *TINY])
+    assert status == 0
+    return out_dir, stdout.getvalue()
+
+
+def test_tiny_run_reports_accuracy_of_every_method_before_and_after_the_lr_check(tiny_run) -> None:
+    out_dir, _ = tiny_run
+    results = _strict_json(out_dir / "benchmark.json")
+    motorcycle = results["accuracy"]["motorcycle"]
+    assert motorcycle["image_size"] == "741x500" and motorcycle["classical_num_disparities"] == 128
+    assert [m["key"] for m in motorcycle["methods"]] == list(METHOD_KEYS)
+    for method in motorcycle["methods"]:
+        _check_metrics(method["lr_off"])
+        _check_metrics(method["lr_on"])
+        # the check only removes pixels
+        assert method["lr_on"]["density_percent"] <= method["lr_off"]["density_percent"] + 1e-9
+    onnx = motorcycle["methods"][0]
+    assert onnx["lr_off"]["density_percent"] == pytest.approx(100.0)  # the network predicts everywhere
+    sgbm_sip = next(m for m in motorcycle["methods"] if m["key"] == "sgbm_sip")
+    assert sgbm_sip["lr_off"]["density_percent"] < 100.0  # stereo_image_proc's SGBM leaves holes
+    synthetic = results["accuracy"]["synthetic"]
+    assert synthetic["image_size"] == "256x160" and len(synthetic["scenes"]) == 1
+    assert synthetic["classical_num_disparities"] == 48
+    assert synthetic["depth_edges_m"] == [0.0, 1.0, 2.0, 4.0, 8.0, "inf"]
+    for method in synthetic["methods"]:
+        ranges = method["depth_lr_on"]
+        assert len(ranges) == 5 and sum(r["num_gt_px"] for r in ranges) == synthetic["gt_pixels"]
+        for entry in ranges:
+            if entry["density_percent"] is not None:
+                assert 0.0 <= entry["density_percent"] <= 100.0
+            if entry["median_rel_error_percent"] is not None:
+                assert entry["median_rel_error_percent"] >= 0.0 and entry["median_abs_error_m"] >= 0.0
+
+
+def test_tiny_run_times_every_stage_of_every_backend(tiny_run) -> None:
+    out_dir, _ = tiny_run
+    speed = _strict_json(out_dir / "benchmark.json")["speed"]
+    assert (speed["frames"], speed["warmup"], speed["classical_num_disparities"]) == (2, 1, 64)
+    (resolution,) = speed["resolutions"]
+    assert resolution["size"] == "320x240"
+    rows = {row["backend"]: row for row in resolution["backends"]}
+    assert set(rows) == set(CPU_BACKENDS)
+    for name, row in rows.items():
+        assert set(row["stages"]) == set(PIPELINE_STAGES) | {"pack", "serialize"}, name
+        for stats in [*row["stages"].values(), row["total"]]:
+            assert stats["n"] == 2 and 0.0 <= stats["min_ms"] <= stats["median_ms"] <= stats["max_ms"]
+        assert row["total"]["median_ms"] >= row["stages"]["match"]["median_ms"]
+        assert row["ratio_to_sgbm"]["total"] > 0.0
+    assert rows["sgbm"]["ratio_to_sgbm"] == {"total": 1.0, "match": 1.0}
+    split = rows["onnx"]["network_split"]
+    assert set(split) == {f"{part}_batch{n}" for part in ("pre", "network", "post") for n in (1, 2)}
+    assert all(stats["n"] == 2 for stats in split.values())
+
+
+def test_tiny_run_reports_model_gpu_node_and_targets_honestly(tiny_run) -> None:
+    out_dir, stdout = tiny_run
+    results = _strict_json(out_dir / "benchmark.json")
+    assert results["node"] == {"skipped": "skipped: --no-node"}
+    model = results["model"]
+    assert model["files"] and model["parameters"] > 0
+    for entry in model["files"]:
+        assert entry["size_mb"] > 0 and entry["gflops_per_pass"] == pytest.approx(2 * entry["gmacs_per_pass"])
+    assert {r["size"] for r in model["per_resolution"]} == {"320x240", "741x500", "256x160"}
+    if "skipped" in results["gpu"]:
+        assert results["gpu"]["skipped"].startswith("skipped: no GPU")
+    statuses = {t["name"]: t["status"] for t in results["targets"]}
+    assert set(statuses.values()) <= {"pass", "short", "n/a"}
+    # 640x480 and the node were not run: those targets are not measured, never passed
+    assert statuses["network alone, median at 640x480 (batch 1)"] == "n/a"
+    assert statuses["node peak RSS (VmHWM)"] == "n/a"
+    assert statuses["Motorcycle dense bad-2"] in ("pass", "short")
+    assert stdout.startswith("# stereo_depth_ros benchmark") and "## Targets" in stdout
+    assert "skipped: --no-node" in stdout and "| sgbm |" in stdout
+    assert (out_dir / "benchmark.md").read_text() == stdout
+    # the markdown can be regenerated from the JSON alone
+    assert render_markdown(results) + "\n" == stdout
+    if results.get("plots"):
+        assert all((out_dir / name).stat().st_size > 0 for name in results["plots"])
+
+
+def test_bad_arguments_exit_with_the_usage_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert benchmark.main(["--out-dir", str(tmp_path), "--sections", "accuracy,nonsense"]) == EXIT_CODES["usage"]
+    assert "nonsense" in capsys.readouterr().err
+    assert benchmark.main(["--out-dir", str(tmp_path), "--sizes", "160x120", "--backends", "sgbm"]) == \
+        EXIT_CODES["usage"]
+    assert "search range" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ the node section (subprocesses)
+
+def test_node_section_is_skipped_when_the_node_is_missing(tmp_path: Path) -> None:
+    result = run_tool("benchmark", ["--out-dir", tmp_path, "--sections", "node",
+                                    "--node-executable", tmp_path / "no_such_node"])
+    assert result.returncode == 0, result.stderr
+    assert "skipped: node executable" in result.stdout
+    assert _strict_json(tmp_path / "benchmark.json")["node"]["skipped"].startswith("skipped: node executable")
+
+
+@pytest.fixture(scope="module")
+def benchmark_domain_id() -> str:
+    """A ROS_DOMAIN_ID in 150-199 (the benchmark's range on the shared machine)."""
+    return str(random.SystemRandom().randint(150, 199))
+
+
+def test_node_section_measures_latency_rate_and_memory_of_a_short_run(tmp_path: Path,
+                                                                      benchmark_domain_id: str) -> None:
+    if importlib.util.find_spec("stereo_depth_ros.ros.node") is None:
+        pytest.skip("the node module is not in this checkout")
+    result = run_tool("benchmark", ["--out-dir", tmp_path, "--sections", "node", "--node-backends", "sgbm",
+                                    "--node-size", "320x240", "--max-disparity-px", "64", "--node-rate-hz", "10",
+                                    "--node-seconds", "3", "--node-warmup-s", "1",
+                                    "--ros-domain-id", benchmark_domain_id], timeout=300.0)
+    assert result.returncode == 0, result.stderr
+    node = _strict_json(tmp_path / "benchmark.json")["node"]
+    assert node["environment"]["ROS_DOMAIN_ID"] == benchmark_domain_id
+    assert node["environment"]["FASTDDS_BUILTIN_TRANSPORTS"]
+    (run,) = node["runs"]
+    assert "failed" not in run, run["failed"]
+    assert run["parameters"]["backend"] == "sgbm" and run["exit_status"] == 0
+    assert run["published_pairs"] > 0 and run["peak_rss_mb"] >= run["rss_mb"] > 0
+    for topic in ("disparity", "points2"):
+        assert 0 < run[topic]["received"] <= run["published_pairs"]
+        assert run[topic]["latency"]["n"] == run[topic]["received"] == len(run[topic]["latencies_ms"])
+        assert run[topic]["latency"]["min_ms"] > 0.0  # arrives after it was stamped
+    assert "| sgbm |" in result.stdout
