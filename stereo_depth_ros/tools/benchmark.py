@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line (every count and size is configurable so tests can run a tiny version)."""
     parser = argparse.ArgumentParser(prog=TOOL, description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--out-dir", type=Path, default=Path("benchmark_results"),
+    parser.add_argument("--out-dir", type=Path, default=Path("out/benchmark"),
                         help="where benchmark.json, benchmark.md, PNG plots and node logs go")
     parser.add_argument("--sections", type=_csv, default=SECTIONS, help=f"comma-separated subset of {SECTIONS}")
     parser.add_argument("--no-node", action="store_true", help="skip the end-to-end node section")
