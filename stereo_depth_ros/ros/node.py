@@ -285,7 +285,7 @@ class StereoDepthNode(Node):
     def _warn_about_lidar_hints(self, hints: str) -> None:
         if hints in ("lidar", "both"):
             self.get_logger().warning(
-                f"hints={hints!r}: LiDAR projection is not implemented yet, so no LiDAR hints are used"
+                f"hints={hints!r}: the node has no LiDAR input yet, so no LiDAR hints are used"
                 + (" (classical hints still are)" if hints == "both" else ""))
 
     @staticmethod

@@ -156,7 +156,7 @@ PARAMETERS: Final[tuple[ParameterSpec, ...]] = (
     ParameterSpec("intra_op_threads", 0, "integer", "ONNX Runtime threads inside one operator; 0 = its default "
                   "(one per physical core)", unit="threads", minimum=0, maximum=256),
     ParameterSpec("max_disparity_px", 128, "integer", "Disparity search range of sgbm and bm, rounded up to a "
-                  "multiple of 16 and kept below the image width; the learned backends use their model's own "
+                  "multiple of 16; must stay below the image width. The learned backends use their model's own "
                   "limit (scaled to the input size) and ignore it", unit="px", minimum=16, maximum=1024),
     # Input.
     ParameterSpec("rectify", True, "bool", "Rectify the raw images with their CameraInfo; false = the inputs "
@@ -181,8 +181,8 @@ PARAMETERS: Final[tuple[ParameterSpec, ...]] = (
                   "rate and latency windows it reports", unit="s", minimum=0.1, maximum=60.0),
     # Post-processing (dynamic).
     ParameterSpec("hints", "none", "string", "Sparse disparity hints fed to the learned backends: none, "
-                  "classical (confident SGBM pixels), lidar or both; LiDAR projection is not implemented yet, "
-                  "so lidar adds no hints (a warning is logged)", choices=HINT_SOURCES, dynamic=True),
+                  "classical (confident SGBM pixels), lidar or both; the node has no LiDAR input yet, so lidar "
+                  "adds no hints (a warning is logged)", choices=HINT_SOURCES, dynamic=True),
     ParameterSpec("lr_check", True, "bool", "Invalidate pixels whose left- and right-view disparities "
                   "disagree (doubles the matching work)", dynamic=True),
     ParameterSpec("lr_max_diff_px", 1.0, "double", "Largest left-right disagreement kept by lr_check",
