@@ -1,6 +1,6 @@
-"""Console tools: the demo and the rosbag2 tools (``stereo_bag_*``).
+"""Console tools: the demo, the benchmark (``benchmark_*``) and the rosbag2 tools (``stereo_bag_*``).
 
-Each tool is a thin ``main(argv) -> exit code`` over library functions that
+Each bag tool is a thin ``main(argv) -> exit code`` over library functions that
 tests and other tools call directly:
 
 * ``bag_from_dataset``: stereo images (Middlebury Motorcycle, synthetic scenes,

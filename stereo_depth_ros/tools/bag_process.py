@@ -18,7 +18,6 @@ every input message too (ground truth included), so one bag holds both.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -30,7 +29,6 @@ import numpy as np
 import yaml
 from builtin_interfaces.msg import Time
 
-from stereo_depth_ros.backends import create_backend
 from stereo_depth_ros.backends.base import StereoBackend
 from stereo_depth_ros.backends.errors import BackendError, BackendUnavailableError
 from stereo_depth_ros.core.camera_model import StereoCameraModel
@@ -56,12 +54,12 @@ from stereo_depth_ros.ros.messages import (
     left_rectified_header,
     point_cloud2_message,
 )
+from stereo_depth_ros.ros.node import create_backend as node_create_backend
 from stereo_depth_ros.ros.parameters import (
     PARAMETERS,
     NodeSettings,
     ParameterSpec,
     pipeline_config,
-    resolve_model_path,
     settings_from_values,
 )
 from stereo_depth_ros.tools.errors import EXIT_CODES, NoStereoFramesError, UsageError, run_tool
@@ -72,10 +70,12 @@ __all__ = [
     "OUTPUT_TOPICS",
     "BagProcessor",
     "ProcessSummary",
+    "add_parameter_options",
     "backend_from_settings",
     "disparity_range_px",
     "main",
     "output_messages",
+    "settings_from_args",
     "settings_from_file",
 ]
 
@@ -95,20 +95,12 @@ _FRAME_ERRORS: Final = (RosLayerError, StereoDepthError, BackendError, ValueErro
 
 
 def backend_from_settings(settings: NodeSettings) -> StereoBackend:
-    """The matcher the node builds for ``settings`` (same choices: search range rounded up to 16 px for
-    sgbm/bm, bundled model when model_path is empty, execution providers and threads for onnx).
+    """The matcher the node builds for ``settings`` (its own ``ros.node.create_backend``).
 
     Raises:
         BackendError: e.g. a missing model file or an unavailable execution provider.
     """
-    if settings.backend in ("sgbm", "bm"):
-        return create_backend(settings.backend, num_disparities=int(math.ceil(settings.max_disparity_px / 16.0)) * 16)
-    options: dict[str, Any] = {"model_path": resolve_model_path(settings)}
-    if settings.backend == "onnx":
-        auto = tuple(settings.execution_providers) == ("auto",)
-        options.update(providers=None if auto else list(settings.execution_providers),
-                       intra_op_threads=settings.intra_op_threads)
-    return create_backend(settings.backend, **options)
+    return node_create_backend(settings)
 
 
 def disparity_range_px(backend: StereoBackend, rig: StereoCameraModel) -> tuple[float, float, float]:
