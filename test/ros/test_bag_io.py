@@ -22,7 +22,6 @@ from stereo_depth_ros.ros.bag_io import (
     BagReader,
     BagWriter,
     StereoFrameReader,
-    StereoTopics,
     camera_info_from_calibration,
     message_class,
     message_type_name,
