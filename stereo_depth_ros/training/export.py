@@ -73,6 +73,11 @@ def export_onnx(net: StereoNet, width: int, height: int, path: Path, model_versi
     metadata = {"max_disparity": str(net.config.max_disparity), "input_height": str(height),
                 "input_width": str(width), "model_version": model_version}
     onnx.helper.set_model_props(model, metadata)
+    for output in model.graph.output:   # upsampling by scale factor leaves H, W symbolic
+        dims = output.type.tensor_type.shape.dim
+        dims[0].dim_param = "batch"
+        for dim, value in zip(dims[1:], (1, height, width)):
+            dim.dim_value = value
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, str(path))
     import onnxruntime

@@ -60,11 +60,14 @@ def _pad_to_multiple(image: np.ndarray, multiple: int = 32) -> np.ndarray:
 @torch.no_grad()
 def predict(net: StereoNet, left: np.ndarray, right: np.ndarray,
             hints: np.ndarray | None = None) -> np.ndarray:
-    """Disparity (H, W) float32 px for uint8 RGB images of any size (eager PyTorch)."""
+    """Disparity (H, W) float32 px for uint8 RGB images of any size (eager PyTorch).
+
+    ``hints``: optional (H, W) float32 px, NaN where there is no hint.
+    """
     height, width = left.shape[:2]
     tensors = [torch.from_numpy(_pad_to_multiple(image).astype(np.float32) / 255.0).permute(2, 0, 1)[None]
                for image in (left, right)]
-    hint_map = np.zeros((height, width), np.float32) if hints is None else hints
+    hint_map = np.full((height, width), np.nan, np.float32) if hints is None else hints
     mask = np.isfinite(hint_map)
     hint_tensor = torch.from_numpy(_pad_to_multiple(np.where(mask, hint_map, 0.0).astype(np.float32)))[None, None]
     mask_tensor = torch.from_numpy(_pad_to_multiple(mask.astype(np.float32)))[None, None]
@@ -112,7 +115,10 @@ def _save_checkpoint(path: Path, net: StereoNet, optimiser: torch.optim.Optimize
 def train(config: TrainConfig, run_dir: Path, *, threads: int = 2, num_workers: int = 1,
           checkpoint_minutes: float = 5.0, eval_every: int = 500, log_every: int = 25,
           max_minutes: float | None = None, cache_root: Path | None = None) -> Path:
-    """Train (or resume) until ``config.steps`` or ``max_minutes``; returns ``last.pt``."""
+    """Train (or resume) until ``config.steps`` or ``max_minutes``; returns ``last.pt``.
+
+    ``eval_every`` <= 0 turns the held-out evaluation off.
+    """
     torch.set_num_threads(threads)
     torch.manual_seed(config.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -160,7 +166,7 @@ def train(config: TrainConfig, run_dir: Path, *, threads: int = 2, num_workers: 
                 log.flush()
                 print(f"step {step}/{config.steps} loss {record['total']:.3f} full {record['full']:.3f} "
                       f"ce {record['cross_entropy']:.3f} lr {record['lr']:.2e} {elapsed / 60:.1f} min", flush=True)
-            if step % eval_every == 0 or step == config.steps:
+            if eval_every > 0 and (step % eval_every == 0 or step == config.steps):
                 metrics = evaluate(net)
                 log.write(json.dumps({"step": step, "eval": metrics}) + "\n")
                 log.flush()

@@ -1,0 +1,105 @@
+"""Few-step training lowers the loss; runs resume; export matches PyTorch."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import pytest
+import torch
+
+from stereo_depth_ros.backends.contract import read_onnx_contract
+from stereo_depth_ros.core.hints import ClassicalHintConfig
+from stereo_depth_ros.training.dataset import AugmentConfig, DataConfig, SyntheticStereoDataset
+from stereo_depth_ros.training.export import export_onnx, load_checkpoint
+from stereo_depth_ros.training.losses import stereo_loss, two_hot_cross_entropy
+from stereo_depth_ros.training.model import StereoNet, StereoNetConfig
+from stereo_depth_ros.training.synthetic import SceneConfig
+from stereo_depth_ros.training.train import TrainConfig, train
+
+TINY = TrainConfig(
+    steps=4, batch_size=2, warmup_steps=1,
+    model=StereoNetConfig(max_disparity=32),
+    data=DataConfig(num_scenes=3, scene=SceneConfig(height=96, width=192, max_disparity_px=24, max_layers=6),
+                    augment=AugmentConfig(crop_height=64, crop_width=128, scale_range=(0.9, 1.0)),
+                    hints=ClassicalHintConfig(max_disparity_px=32)))
+
+
+def _batch(config: TrainConfig, cache: Path) -> dict[str, torch.Tensor]:
+    dataset = SyntheticStereoDataset(config.data, config.model.max_disparity, cache)
+    samples = [dataset[i] for i in range(config.batch_size)]
+    return {key: torch.from_numpy(np.stack([s[key] for s in samples])) for key in samples[0]}
+
+
+def test_a_few_steps_on_one_batch_lower_the_loss(tmp_path):
+    torch.manual_seed(0)
+    net = StereoNet(TINY.model)
+    batch = _batch(TINY, tmp_path)
+    optimiser = torch.optim.Adam(net.parameters(), lr=2e-3)
+    losses = []
+    for _ in range(25):
+        out = net(batch["left"], batch["right"], batch["hint_disparity"], batch["hint_mask"])
+        loss = stereo_loss(out, batch["disparity"])["total"]
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
+
+
+def test_two_hot_cross_entropy_is_lowest_at_the_true_fractional_bin():
+    target = torch.full((1, 1, 1, 1), 2.25)
+    peaked = torch.full((1, 8, 1, 1), -10.0)
+    peaked[0, 2], peaked[0, 3] = np.log(0.75), np.log(0.25)
+    wrong = torch.roll(peaked, 3, dims=1)
+    assert two_hot_cross_entropy(peaked, target) < two_hot_cross_entropy(wrong, target)
+    nan_target = torch.full((1, 1, 1, 1), float("nan"))
+    assert two_hot_cross_entropy(peaked, nan_target) == 0.0
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights_as_an_uninterrupted_one(tmp_path):
+    interrupted = tmp_path / "interrupted"
+    train(TINY, interrupted, num_workers=0, eval_every=0, cache_root=tmp_path, max_minutes=0.0)
+    assert torch.load(interrupted / "last.pt", weights_only=False)["step"] == 1
+    train(TINY, interrupted, num_workers=0, eval_every=0, cache_root=tmp_path)
+    straight = train(TINY, tmp_path / "straight", num_workers=0, eval_every=0, cache_root=tmp_path)
+    resumed_state = torch.load(interrupted / "last.pt", weights_only=False)
+    straight_state = torch.load(straight, weights_only=False)
+    assert resumed_state["step"] == straight_state["step"] == TINY.steps
+    for name, value in straight_state["model"].items():
+        assert torch.allclose(resumed_state["model"][name].float(), value.float(), atol=1e-4), name
+
+
+def test_resuming_with_another_configuration_is_refused(tmp_path):
+    run = tmp_path / "run"
+    train(TrainConfig(**{**TINY.__dict__, "steps": 2}), run, num_workers=0, eval_every=0, cache_root=tmp_path)
+    with pytest.raises(ValueError, match="another configuration"):
+        train(TINY, run, num_workers=0, eval_every=0, cache_root=tmp_path)
+
+
+def test_training_to_the_end_writes_checkpoint_and_log(tmp_path):
+    path = train(TINY, tmp_path / "run", num_workers=0, eval_every=0, log_every=1, cache_root=tmp_path)
+    state = torch.load(path, weights_only=False)
+    assert state["step"] == TINY.steps
+    assert state["config"]["model"]["max_disparity"] == 32
+    lines = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [1, 2, 3, 4]
+    assert all(np.isfinite(line["total"]) for line in lines)
+
+
+def test_export_follows_the_contract_and_matches_pytorch(tmp_path):
+    path = train(TINY, tmp_path / "run", num_workers=0, eval_every=0, cache_root=tmp_path)
+    net, _ = load_checkpoint(path)
+    onnx_path = tmp_path / "net.onnx"
+    report = export_onnx(net, 128, 96, onnx_path, "test")
+    assert report["max_abs_diff_vs_torch_px"] < 1e-3 or report["fraction_within_1e-3_px"] > 0.999
+    metadata, _, _ = read_onnx_contract(onnx_path)      # raises unless the contract holds
+    assert metadata.input_hw == (96, 128)
+    assert metadata.max_disparity_px == 32
+    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    zeros = np.zeros((2, 1, 96, 128), np.float32)
+    images = np.random.default_rng(0).random((2, 3, 96, 128), dtype=np.float32)
+    disparity, confidence = session.run(None, {"left": images, "right": images[::-1].copy(),
+                                               "hint_disparity": zeros, "hint_mask": zeros})
+    assert disparity.shape == (2, 1, 96, 128) and confidence.shape == (2, 1, 96, 128)
+    assert np.all(disparity >= 0) and np.all((confidence >= 0) & (confidence <= 1))
