@@ -58,7 +58,8 @@ def generate_launch_description() -> LaunchDescription:
                               description="Overrides params_file when set: " + PARAMETERS_BY_NAME["backend"].summary()),
         DeclareLaunchArgument("model_path", default_value="", description="Overrides params_file when set: "
                               + PARAMETERS_BY_NAME["model_path"].summary()),
-        DeclareLaunchArgument("use_rviz", default_value="false", description="Start RViz with config/stereo_depth.rviz"),
+        DeclareLaunchArgument("use_rviz", default_value="false",
+                              description="Start RViz with config/stereo_depth.rviz"),
         DeclareLaunchArgument("rviz_fixed_frame", default_value="left_camera_optical_frame",
                               description="RViz fixed frame: the frame_id of the left CameraInfo"),
         DeclareLaunchArgument("use_sim_time", default_value="false", description="Use /clock (bag playback)"),

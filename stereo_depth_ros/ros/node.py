@@ -369,7 +369,7 @@ class StereoDepthNode(Node):
             with self._condition:
                 while self._pending is None and not self._stopping:
                     self._condition.wait()
-                if self._stopping:
+                if self._stopping or self._pending is None:
                     return
                 pair, self._pending = self._pending, None
             try:
@@ -388,7 +388,7 @@ class StereoDepthNode(Node):
             CalibrationError: the two calibrations do not form a rectified rig.
         """
         inputs = (pair.left_info, pair.right_info, rectify)
-        if self._rig_inputs is None or any(a is not b for a, b in zip(inputs, self._rig_inputs)):
+        if self._rig_inputs is None or any(a is not b for a, b in zip(inputs, self._rig_inputs, strict=True)):
             self._rig_inputs = inputs
             try:
                 self._rig = StereoCameraModel.from_calibrations(pair.left_info, pair.right_info,
@@ -592,7 +592,7 @@ class StereoDepthNode(Node):
 
 def main(args: Sequence[str] | None = None) -> int:
     """Console entry point: ``stereo_depth_node [--ros-args ...]``; returns the exit status."""
-    rclpy.init(args=args)
+    rclpy.init(args=None if args is None else list(args))
     node = None
     status = 0
     try:

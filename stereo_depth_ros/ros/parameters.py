@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Final, Literal, cast
 
 from stereo_depth_ros.core.pipeline import HINT_SOURCES, PipelineConfig
 from stereo_depth_ros.ros.errors import RosLayerError
@@ -138,6 +138,8 @@ def _value_problem(spec: ParameterSpec, value: object) -> str | None:
             return f"{spec.name} must be a non-empty list of strings, got {value!r}"
         if spec.choices is not None and any(item not in spec.choices for item in items):
             return f"{spec.name}={items!r}: items must be from {list(spec.choices)}"
+        if "auto" in items and len(items) > 1:
+            return f"{spec.name}={items!r}: 'auto' cannot be combined with explicit providers"
     elif spec.choices is not None and value not in spec.choices:
         return f"{spec.name}={value!r} is not one of {list(spec.choices)}"
     return None
@@ -289,7 +291,7 @@ def settings_from_values(values: Mapping[str, object]) -> NodeSettings:
         if spec.type == "double":
             merged[spec.name] = float(merged[spec.name])  # type: ignore[arg-type]
         elif spec.type == "string_array":
-            merged[spec.name] = tuple(merged[spec.name])  # type: ignore[call-overload]
+            merged[spec.name] = tuple(cast(Iterable[str], merged[spec.name]))
     return NodeSettings(**merged)  # type: ignore[arg-type]
 
 

@@ -229,14 +229,15 @@ class StereoSynchronizer(Generic[ImageT, InfoT]):
         dropped = (self._drop_while(other, lambda queued_ns: queued_ns <= partner_ns)
                    + self._drop_while(own, lambda queued_ns: queued_ns <= stamp_ns))
         self._counts["unmatched"] += dropped
-        missing = tuple(s for s in SIDES if self._info[s] is None)
-        if missing:
+        left_info, right_info = self._info["left"], self._info["right"]
+        if left_info is None or right_info is None:
             self._counts["without_info"] += 1
+            missing = tuple(s for s in SIDES if self._info[s] is None)
             return SyncResult(time_jump=time_jump, dropped=dropped, missing_info=missing)
         left, right = ((stamp_ns, image), (partner_ns, partner_image)) if side == "left" \
             else ((partner_ns, partner_image), (stamp_ns, image))
         pair = StereoPair(stamp_ns=left[0], right_stamp_ns=right[0], left_image=left[1], right_image=right[1],
-                          left_info=self._info["left"], right_info=self._info["right"])  # type: ignore[arg-type]
+                          left_info=left_info, right_info=right_info)
         self._counts["pairs"] += 1
         return SyncResult(pair=pair, time_jump=time_jump, dropped=dropped)
 

@@ -91,7 +91,7 @@ class Rig:
     def rectified_infos(self) -> tuple[CameraInfo, CameraInfo]:
         """CameraInfo of already rectified images (K = P[:, :3], no distortion, R = I)."""
         infos = []
-        for p, frame in zip(self.projections(), (self.frame_id, "stereo_right_optical")):
+        for p, frame in zip(self.projections(), (self.frame_id, "stereo_right_optical"), strict=True):
             infos.append(CameraInfo(header=Header(frame_id=frame), width=self.width, height=self.height,
                                     distortion_model="plumb_bob", d=[0.0] * 5, k=p[:, :3].flatten().tolist(),
                                     r=np.eye(3).flatten().tolist(), p=p.flatten().tolist()))
@@ -325,7 +325,7 @@ class RosPeer:
         wait_for(connected, timeout_s, "the node's subscriptions and publishers")
 
     def send_infos(self, infos: tuple[CameraInfo, CameraInfo], stamp: int) -> None:
-        for side, info in zip(("left", "right"), infos):
+        for side, info in zip(("left", "right"), infos, strict=True):
             info.header.stamp = to_time(stamp)
             self.info_pubs[side].publish(info)
 

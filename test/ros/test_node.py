@@ -206,34 +206,61 @@ def _truncated(image: Image) -> Image:
                  step=image.step, data=bytes(image.data)[: len(image.data) // 2])
 
 
-BadInput = Callable[[Image, Image, tuple[CameraInfo, CameraInfo]], tuple[Image, Image, tuple[CameraInfo, CameraInfo]]]
+# name: (make the bad input, diagnostics part, text it shows, whether output continues)
+Infos = tuple[CameraInfo, CameraInfo]
+BadInput = Callable[[Image, Image, Infos], tuple[Image, Image, Infos]]
+
+
+def _images(left: np.ndarray, right: np.ndarray, encoding: str) -> tuple[Image, Image]:
+    return image_message(left, encoding, RIG.frame_id), image_message(right, encoding, "")
+
+
+def _unsupported_encoding(left: Image, right: Image, infos: Infos) -> tuple[Image, Image, Infos]:
+    zeros = np.zeros((RIG.height, RIG.width), np.uint16)
+    return (*_images(zeros, zeros, "16UC1"), infos)
+
+
+def _sizes_differ(left: Image, right: Image, infos: Infos) -> tuple[Image, Image, Infos]:
+    return left, image_message(scene(0).right[:, :440], "rgb8", ""), infos
+
+
+def _encodings_differ(left: Image, right: Image, infos: Infos) -> tuple[Image, Image, Infos]:
+    return left, image_message(scene(0).right[..., 0].copy(), "mono8", ""), infos
+
+
+def _half_size(left: Image, right: Image, infos: Infos) -> tuple[Image, Image, Infos]:
+    return (*_images(scene(0).left[::2, ::2], scene(0).right[::2, ::2], "rgb8"), infos)
+
+
+def _truncated_left(left: Image, right: Image, infos: Infos) -> tuple[Image, Image, Infos]:
+    return _truncated(left), right, infos
+
+
+def _empty(left: Image, right: Image, infos: Infos) -> tuple[Image, Image, Infos]:
+    return Image(header=left.header, encoding="rgb8"), Image(header=right.header, encoding="rgb8"), infos
+
+
+def _left_info(change: Callable[[CameraInfo], CameraInfo]) -> BadInput:
+    return lambda left, right, infos: (left, right, (change(infos[0]), infos[1]))
+
+
+def _right_info(change: Callable[[CameraInfo], CameraInfo]) -> BadInput:
+    return lambda left, right, infos: (left, right, (infos[0], change(infos[1])))
+
 
 # name: (make the bad input, diagnostics part, text it shows, whether output continues)
 BAD_INPUTS: dict[str, tuple[BadInput, str, str, bool]] = {
-    "unsupported encoding": (
-        lambda l, r, i: (image_message(np.zeros((RIG.height, RIG.width), np.uint16), "16UC1", RIG.frame_id),
-                         image_message(np.zeros((RIG.height, RIG.width), np.uint16), "16UC1", ""), i),
-        "input", "cannot match on '16UC1'", False),
-    "left and right sizes differ": (
-        lambda l, r, i: (l, image_message(scene(0).right[:, :440], "rgb8", ""), i),
-        "input", "but right image is 440x320", False),
-    "left and right encodings differ": (
-        lambda l, r, i: (l, image_message(scene(0).right[..., 0].copy(), "mono8", ""), i),
-        "input", "but right image is 448x320 'mono8'", False),
+    "unsupported encoding": (_unsupported_encoding, "input", "cannot match on '16UC1'", False),
+    "left and right sizes differ": (_sizes_differ, "input", "but right image is 440x320", False),
+    "left and right encodings differ": (_encodings_differ, "input", "but right image is 448x320 'mono8'", False),
     "image size differs from the calibration": (
-        lambda l, r, i: (image_message(scene(0).left[::2, ::2], "rgb8", RIG.frame_id),
-                         image_message(scene(0).right[::2, ::2], "rgb8", ""), i),
-        "input", "images are 224x160 px but camera_info says 448x320 px", False),
-    "truncated data": (lambda l, r, i: (_truncated(l), r, i), "input", "truncated", False),
-    "empty image": (
-        lambda l, r, i: (Image(header=l.header, encoding="rgb8"), Image(header=r.header, encoding="rgb8"), i),
-        "input", "images are 0x0 px", False),
-    "zero fx in the left camera_info": (
-        lambda l, r, i: (l, r, (_zero_fx(i[0]), i[1])), "calibration", "FocalLengthError", True),
-    "NaN in the left camera_info": (
-        lambda l, r, i: (l, r, (_nan_k(i[0]), i[1])), "calibration", "NonFiniteCalibrationError", True),
+        _half_size, "input", "images are 224x160 px but camera_info says 448x320 px", False),
+    "truncated data": (_truncated_left, "input", "truncated", False),
+    "empty image": (_empty, "input", "images are 0x0 px", False),
+    "zero fx in the left camera_info": (_left_info(_zero_fx), "calibration", "FocalLengthError", True),
+    "NaN in the left camera_info": (_left_info(_nan_k), "calibration", "NonFiniteCalibrationError", True),
     "wrong-sign Tx in the right camera_info": (
-        lambda l, r, i: (l, r, (i[0], _wrong_sign_tx(i[1]))), "calibration", "BaselineSignError", False),
+        _right_info(_wrong_sign_tx), "calibration", "BaselineSignError", False),
 }
 
 

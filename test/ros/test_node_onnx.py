@@ -16,7 +16,6 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 from stereo_node_harness import (
-    ALL_OUTPUTS,
     OUTPUT_TYPES,
     NodeProcess,
     Rig,

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 from stereo_node_harness import (
-    ALL_OUTPUTS,
     NodeProcess,
     Rig,
     RosPeer,

@@ -119,6 +119,7 @@ def test_values_reach_the_pipeline_config() -> None:
     ({"lr_check": 1}, "must be a bool"),
     ({"queue_size": True}, "must be a integer"),
     ({"execution_providers": []}, "non-empty"),
+    ({"execution_providers": ["auto", "cuda"]}, "cannot be combined"),
     ({"min_depth_m": 5.0, "max_depth_m": 2.0}, "less than"),
     ({"min_depth_m": 200.0}, "less than"),
     ({"no_such_parameter": 1}, "unknown"),

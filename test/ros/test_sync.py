@@ -101,7 +101,9 @@ def test_approximate_sync_with_jitter_pairs_every_frame() -> None:
     for index, jitter in enumerate(jitter_ms):
         left_ns = 1000 * MS + index * 50 * MS
         right_ns = left_ns + jitter * MS
-        first, second = (("left", left_ns), ("right", right_ns)) if index % 2 else (("right", right_ns), ("left", left_ns))
+        first, second = ("left", left_ns), ("right", right_ns)
+        if index % 2 == 0:
+            first, second = second, first
         sync.add_image(first[0], first[1], f"{first[0]}{index}")  # type: ignore[arg-type]
         pair = sync.add_image(second[0], second[1], f"{second[0]}{index}").pair  # type: ignore[arg-type]
         assert pair is not None
@@ -139,7 +141,8 @@ def test_stamps_going_backwards_reset_the_queues_and_report_a_time_jump() -> Non
     sync.add_image("left", 1003 * MS, "L3")  # waiting for its partner
     result = sync.add_image("left", 5 * MS, "L-loop")  # the bag starts again
     assert result.time_jump is not None
-    assert (result.time_jump.side, result.time_jump.previous_stamp_ns, result.time_jump.stamp_ns) == ("left", 1003 * MS, 5 * MS)
+    jump = result.time_jump
+    assert (jump.side, jump.previous_stamp_ns, jump.stamp_ns) == ("left", 1003 * MS, 5 * MS)
     assert result.time_jump.discarded == 1
     assert sync.counters.time_jumps == 1
     pair = sync.add_image("right", 5 * MS, "R-loop").pair  # pairing goes on after the jump
