@@ -32,7 +32,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
@@ -222,8 +221,3 @@ def evaluate_dataset(scenes: Sequence[BenchmarkScene], settings: AccuracySetting
         summary["lidar_hints"] = {"fraction": settings.lidar_fraction, "noise_px": settings.lidar_noise_px,
                                   "seed": settings.seed}
     return summary, maps
-
-
-def model_files_note(models: Sequence[ModelFile]) -> str:
-    """One line naming the available network files, for logs."""
-    return ", ".join(Path(m.path).name for m in models) or "none"

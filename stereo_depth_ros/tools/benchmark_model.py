@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from stereo_depth_ros.backends.contract import ModelMetadata, parse_model_metadata
-from stereo_depth_ros.backends.errors import BackendError
+from stereo_depth_ros.backends.errors import BackendError, ModelError
 from stereo_depth_ros.tools.benchmark_metrics import ModelFile, choose_model
 
 __all__ = ["CARD_NAME", "find_models", "model_section"]
@@ -31,7 +31,7 @@ def _read_metadata(path: Path) -> ModelMetadata:
     Runtime session); the full I/O check is the backend's, when it loads the file.
 
     Raises:
-        BackendError: unreadable file or missing contract keys.
+        ModelError: unreadable file or missing contract keys.
     """
     try:
         import onnx
@@ -45,7 +45,7 @@ def _read_metadata(path: Path) -> ModelMetadata:
         try:
             session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         except failures as err:
-            raise BackendError(f"{path}: ONNX Runtime cannot load it ({err})") from err
+            raise ModelError(f"{path}: ONNX Runtime cannot load it ({err})") from err
         props = dict(session.get_modelmeta().custom_metadata_map)
     else:
         from google.protobuf.message import DecodeError
@@ -53,7 +53,7 @@ def _read_metadata(path: Path) -> ModelMetadata:
         try:
             model = onnx.load(str(path), load_external_data=False)
         except (DecodeError, OSError, ValueError) as err:
-            raise BackendError(f"{path}: not a readable ONNX file ({err})") from err
+            raise ModelError(f"{path}: not a readable ONNX file ({err})") from err
         props = {prop.key: prop.value for prop in model.metadata_props}
     return parse_model_metadata(props, source=str(path))
 

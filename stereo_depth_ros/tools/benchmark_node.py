@@ -329,7 +329,8 @@ def node_section(raw: RawStereoInput, settings: NodeRunSettings, model: ModelFil
         settings: the section's settings.
         model: the network file for the stream's size (onnx runs), or None.
         out_dir: where parameter files and node logs go (``node_<backend>/``).
-        ros_domain_id: DDS domain for both processes; None = the environment's.
+        ros_domain_id: DDS domain for both processes; None = the environment's. The DDS
+            variables of :func:`dds_environment` are set in this process's environment.
         log: progress lines (stderr).
     """
     executable = find_node_executable(settings.executable)

@@ -346,7 +346,8 @@ def write_plots(results: Mapping[str, Any], maps: Mapping[str, Mapping[str, np.n
     if synthetic and synthetic.get("depth_edges_m"):
         figure, axes = plt.subplots(figsize=(7, 4))
         edges = synthetic["depth_edges_m"]
-        names = [f"{lo:g}-{hi}" for lo, hi in zip(edges, edges[1:], strict=False)]
+        names = [f"{lo:g}-{hi if isinstance(hi, str) else format(hi, 'g')}"
+                 for lo, hi in zip(edges, edges[1:], strict=False)]
         for method in synthetic["methods"]:
             errors = [_number(e.get("median_rel_error_percent")) or np.nan for e in method.get("depth_lr_on", [])]
             axes.plot(names, errors, marker="o", label=method["label"])
