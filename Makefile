@@ -28,5 +28,5 @@ install: $(STAMP)
 # torch is pinned on the command line too, so pip never picks a CUDA build.
 $(STAMP): setup.py package.xml Makefile
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install torch==2.13.0 -e '.[test,training]' $(ROS_WHEELS)
+	$(VENV)/bin/python -m pip install torch==2.13.0 -e '.[test,training,benchmark]' $(ROS_WHEELS)
 	touch $@

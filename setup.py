@@ -39,6 +39,8 @@ setup(
         "test": ["pytest"],
         # torch.onnx.export's default (dynamo) exporter needs onnxscript.
         "training": ["torch==2.13.0", "onnxscript"],
+        # PNG plots of the benchmark report.
+        "benchmark": ["matplotlib"],
     },
     zip_safe=True,
     entry_points={

@@ -345,7 +345,8 @@ class OnnxBackend:
         """Left- and right-view disparity in one session run with N = 2.
 
         Entry 0 is the normal pass (with hints), entry 1 the mirrored pass on
-        (fliplr(right), fliplr(left)) without hints, mirrored back. The pair
+        (fliplr(right), fliplr(left)) with the hints moved into the right view,
+        mirrored back. The pair
         is resized once for both. Cost: the network does twice the work of
         :meth:`match` (about 2x on CPU, usually less on a GPU that one image
         does not saturate) and needs twice the activation memory; it saves a

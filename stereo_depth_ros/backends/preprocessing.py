@@ -395,6 +395,29 @@ class NetworkBatch:
     passes: tuple[Pass, ...]
 
 
+def hints_in_right_view(hints_px: np.ndarray) -> np.ndarray:
+    """Move left-frame hints to the right view: the same points, seen by the right camera.
+
+    A hint d at left pixel (y, x) lands on right pixel (y, round(x - d)) with the
+    same value (d = x_left - x_right); where several land on one pixel the nearest
+    (largest d) wins, as the nearer surface hides the other.
+
+    Args:
+        hints_px: (H, W) float32 left-frame hints, px, NaN = no hint.
+    Returns:
+        (H, W) float32 right-frame hints, px, NaN = no hint.
+    """
+    rows, columns = np.nonzero(np.isfinite(hints_px))
+    values = hints_px[rows, columns]
+    target = np.rint(columns - values).astype(np.int64)
+    inside = target >= 0
+    rows, target, values = rows[inside], target[inside], values[inside]
+    order = np.argsort(values, kind="stable")      # nearest written last
+    right = np.full(hints_px.shape, np.nan, dtype=np.float32)
+    right[rows[order], target[order]] = values[order]
+    return right
+
+
 def prepare_network_batch(left: np.ndarray, right: np.ndarray, *,
                           model_hw: tuple[int, int],
                           passes: tuple[Pass, ...] = ("left",),
@@ -403,8 +426,10 @@ def prepare_network_batch(left: np.ndarray, right: np.ndarray, *,
     """Validate a pair and build the network feeds for the requested passes.
 
     The ``"left"`` pass feeds (left, right) and the hints; the ``"right"``
-    pass feeds (mirror(right), mirror(left)) with no hints (hints live in the
-    left frame). The pair is resized once and shared by both passes.
+    pass feeds (mirror(right), mirror(left)) and the hints moved into the right
+    view (:func:`hints_in_right_view`) and mirrored, so that both views are
+    guided alike and the left-right check compares like with like. The pair is
+    resized once and shared by both passes.
 
     Args:
         left: (H, W) uint8 grey or (H, W, 3) uint8 RGB, left rectified image.
@@ -424,10 +449,13 @@ def prepare_network_batch(left: np.ndarray, right: np.ndarray, *,
     if not passes or any(p not in ("left", "right") for p in passes):
         raise InputError(f"passes must be a non-empty tuple of 'left'/'right', got {passes}")
     fit = compute_fit(left.shape[:2], model_hw)
-    hint_disparity = hint_mask = None
+    hint_disparity = hint_mask = right_hint_disparity = right_hint_mask = None
     if hints is not None:
         hints_px = validate_hints(hints.disparity_px, fit.input_hw)
         hint_disparity, hint_mask = fit_hints(hints_px, fit)
+        if "right" in passes:
+            mirrored = np.ascontiguousarray(hints_in_right_view(hints_px)[:, ::-1])
+            right_hint_disparity, right_hint_mask = fit_hints(mirrored, fit)
     left_small = resize_to_fit(to_rgb(left), fit)
     right_small = resize_to_fit(to_rgb(right), fit)
     lefts, rights, hint_ds, hint_ms = [], [], [], []
@@ -441,8 +469,8 @@ def prepare_network_batch(left: np.ndarray, right: np.ndarray, *,
         else:
             lefts.append(pad_to_model(np.ascontiguousarray(right_small[:, ::-1]), fit))
             rights.append(pad_to_model(np.ascontiguousarray(left_small[:, ::-1]), fit))
-            hint_ds.append(zeros)
-            hint_ms.append(zeros)
+            hint_ds.append(zeros if right_hint_disparity is None else right_hint_disparity)
+            hint_ms.append(zeros if right_hint_mask is None else right_hint_mask)
     feeds = {
         INPUT_LEFT: to_nchw_float(lefts),
         INPUT_RIGHT: to_nchw_float(rights),

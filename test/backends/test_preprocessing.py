@@ -8,6 +8,7 @@ import pytest
 from stereo_depth_ros.backends.base import SparseHints
 from stereo_depth_ros.backends.errors import InputError, ModelError
 from stereo_depth_ros.backends.preprocessing import (
+    hints_in_right_view,
     compute_fit,
     decode_network_outputs,
     fit_hints,
@@ -210,7 +211,23 @@ def test_prepare_network_batch_mirrors_the_resized_pair_then_pads_right() -> Non
     np.testing.assert_array_equal(batch.feeds["left"][1, :, :, 83:],  # padded on the right
                                   np.repeat(batch.feeds["left"][1, :, :, 82:83], 13, axis=2))
     assert batch.feeds["hint_mask"][0].sum() == 1.0
-    assert batch.feeds["hint_mask"][1].sum() == 0.0  # hints are left-frame only
+    # the right pass gets the same point, moved into the (mirrored) right view
+    assert batch.feeds["hint_mask"][1].sum() == 1.0
+    assert batch.feeds["hint_disparity"][1].max() == batch.feeds["hint_disparity"][0].max()
+    left_column = np.argwhere(batch.feeds["hint_mask"][0, 0])[0][1]
+    right_column = np.argwhere(batch.feeds["hint_mask"][1, 0])[0][1]
+    assert right_column > left_column  # mirrored: x_r = x - d lies further from the left edge
+
+
+def test_hints_move_to_the_right_view_at_x_minus_d_and_the_nearest_wins() -> None:
+    hints = np.full((4, 12), np.nan, np.float32)
+    hints[1, 9] = 3.0     # -> right column 6
+    hints[2, 8] = 2.0     # -> 6, hidden behind the nearer hint below
+    hints[2, 10] = 4.0    # -> 6
+    hints[3, 1] = 5.0     # -> -4: outside the right image, dropped
+    right = hints_in_right_view(hints)
+    assert right[1, 6] == 3.0 and right[2, 6] == 4.0
+    assert np.isfinite(right).sum() == 2
 
 
 def test_decode_marks_negative_and_non_finite_disparity_invalid() -> None:
