@@ -365,21 +365,30 @@ class RosPeer:
         return wait_for(ready, timeout_s, f"outputs {topics} stamped {stamp}")
 
     def exchange(self, left: Image, right: Image, *, infos: tuple[CameraInfo, CameraInfo] | None,
-                 topics: Iterable[str] = ALL_OUTPUTS, timeout_s: float = 90.0, attempts: int = 3,
+                 topics: Iterable[str] = ALL_OUTPUTS, timeout_s: float = 90.0, resend_s: float = 5.0,
                  right_offset_ns: int = 0) -> tuple[int, dict[str, Any]]:
-        """Send a pair and wait for its outputs; resend with a new stamp if none came (lossy transport).
+        """Send a pair and wait for its outputs; returns (left stamp, {topic: message}).
 
+        Best-effort transport may lose a pair (typically the first ones, while Fast DDS
+        still sets up its large-data connection), so the pair is sent again with a new
+        stamp every ``resend_s`` until the outputs of one of the stamps sent are complete.
         ``right_offset_ns`` shifts the right image's stamp (approximate sync).
         """
-        for attempt in range(attempts):
+        topics = tuple(topics)
+        sent: list[int] = []
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
             stamp = self.next_stamp()
             self.send_pair(left, right, stamp=stamp, right_stamp=stamp + right_offset_ns, infos=infos)
-            try:
-                return stamp, self.outputs(stamp, topics, timeout_s / attempts)
-            except AssertionError:
-                if attempt == attempts - 1:
-                    raise
-        raise AssertionError("unreachable")
+            sent.append(stamp)
+            resend_at = min(deadline, time.monotonic() + resend_s)
+            while time.monotonic() < resend_at:
+                for candidate in sent:
+                    found = {topic: self.output(topic, candidate) for topic in topics}
+                    if all(msg is not None for msg in found.values()):
+                        return candidate, found
+                time.sleep(0.05)
+        raise AssertionError(f"timed out after {timeout_s} s waiting for outputs {topics} of stamps {sent}")
 
     def diagnostics(self) -> dict[str, Diagnostic]:
         with self._lock:
