@@ -67,6 +67,7 @@ from rclpy.qos import (
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from stereo_msgs.msg import DisparityImage
 
+from stereo_depth_ros.backends import create_backend
 from stereo_depth_ros.backends.base import StereoBackend
 from stereo_depth_ros.backends.errors import BackendError
 from stereo_depth_ros.core.camera_model import CameraCalibration, StereoCameraModel
@@ -100,7 +101,7 @@ try:  # Galactic and newer
 except ImportError:  # pragma: no cover
     ExternalShutdownException = RuntimeError  # type: ignore[misc, assignment]
 
-__all__ = ["NODE_NAME", "StereoDepthNode", "create_backend", "main"]
+__all__ = ["NODE_NAME", "StereoDepthNode", "backend_from_settings", "main"]
 
 NODE_NAME: Final = "stereo_depth_node"
 #: A repeated problem of one kind is logged at most once per this many seconds.
@@ -114,30 +115,21 @@ _NS_PER_S: Final = 1_000_000_000
 Pair = StereoPair[Image, CameraCalibration]
 
 
-def create_backend(settings: NodeSettings) -> StereoBackend:
-    """The matcher ``settings.backend`` names, configured from the settings.
+def backend_from_settings(settings: NodeSettings) -> StereoBackend:
+    """The matcher ``settings.backend`` names, built by ``backends.create_backend`` from the settings.
 
     Raises:
         BackendError: (a subclass of) the backend's own error, e.g. a missing model or an
             unavailable execution provider; the node does not start without a backend.
     """
-    # TODO(backends owner): use stereo_depth_ros.backends.create_backend once it lands.
     if settings.backend in ("sgbm", "bm"):
-        from stereo_depth_ros.backends.sgbm_backend import BmBackend, BmParams, SgbmBackend, SgbmParams
-
-        num_disparities = int(math.ceil(settings.max_disparity_px / 16.0)) * 16
-        if settings.backend == "sgbm":
-            return SgbmBackend(SgbmParams(num_disparities=num_disparities))
-        return BmBackend(BmParams(num_disparities=num_disparities))
-    model_path = resolve_model_path(settings)
-    if settings.backend == "tensorrt":
-        from stereo_depth_ros.backends.tensorrt_backend import TensorRtBackend
-
-        return TensorRtBackend(model_path)
-    from stereo_depth_ros.backends.onnx_backend import OnnxBackend
-
-    providers = None if tuple(settings.execution_providers) == ("auto",) else list(settings.execution_providers)
-    return OnnxBackend(model_path, providers=providers, intra_op_threads=settings.intra_op_threads)
+        return create_backend(settings.backend, num_disparities=int(math.ceil(settings.max_disparity_px / 16.0)) * 16)
+    options: dict[str, object] = {"model_path": resolve_model_path(settings)}
+    if settings.backend == "onnx":
+        auto = tuple(settings.execution_providers) == ("auto",)
+        options.update(providers=None if auto else list(settings.execution_providers),
+                       intra_op_threads=settings.intra_op_threads)
+    return create_backend(settings.backend, **options)
 
 
 def _stamp_ns(msg: Image) -> int:
@@ -197,7 +189,7 @@ class StereoDepthNode(Node):
         self._throttle = _Throttle(LOG_THROTTLE_S)
         self._warn_about_lidar_hints(self._settings.hints)
 
-        self._backend = create_backend(self._settings)
+        self._backend = backend_from_settings(self._settings)
         self._backend_facts = {key: str(value) for key, value in self._backend.describe().items()}
         self._pipeline = StereoPipeline(self._backend, pipeline_config(self._settings))
         self.get_logger().info(
