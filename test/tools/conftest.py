@@ -6,6 +6,12 @@ team's range is 200-249, but Fast DDS cannot compute its ports for domains above
 232), with Fast DDS's LARGE_DATA transport so 640x480 images are not lost.
 """
 
+# ROS_DOMAIN_ID ranges of the test suites, disjoint so suites running at the same time never share a domain
+# (Fast DDS cannot use ids above 232):
+#   test/ros                       100-149
+#   test/tools/test_benchmark.py   150-199
+#   test/tools (other DDS tests)   200-232
+
 from __future__ import annotations
 
 import os
