@@ -75,15 +75,9 @@ from stereo_depth_ros.core.errors import CalibrationError, ImageShapeError, Ster
 from stereo_depth_ros.core.pipeline import StereoOutput, StereoPipeline
 from stereo_depth_ros.ros.diagnostics import Level, NodeStatistics, StatusReport, diagnostic_array
 from stereo_depth_ros.ros.errors import ImageConversionError, RosLayerError
-from stereo_depth_ros.ros.image_conversion import matching_image, numpy_to_image
-from stereo_depth_ros.ros.messages import (
-    calibration_from_camera_info,
-    camera_info_message,
-    depth_image_message,
-    disparity_image_message,
-    left_rectified_header,
-    point_cloud2_message,
-)
+from stereo_depth_ros.ros.image_conversion import matching_image
+from stereo_depth_ros.ros.messages import calibration_from_camera_info
+from stereo_depth_ros.ros.outputs import OUTPUT_TOPICS, disparity_range_px, output_messages
 from stereo_depth_ros.ros.parameters import (
     PARAMETERS,
     PARAMETERS_BY_NAME,
@@ -108,8 +102,6 @@ NODE_NAME: Final = "stereo_depth_node"
 LOG_THROTTLE_S: Final = 5.0
 #: How long shutdown waits for an inference in progress, s.
 WORKER_JOIN_TIMEOUT_S: Final = 1.5
-#: Disparity step of OpenCV's fixed-point matchers, px.
-OPENCV_DISPARITY_STEP_PX: Final = 1.0 / 16.0
 _NS_PER_S: Final = 1_000_000_000
 
 Pair = StereoPair[Image, CameraCalibration]
@@ -216,12 +208,10 @@ class StereoDepthNode(Node):
             history=HistoryPolicy.KEEP_LAST, depth=settings.output_qos_depth,
             reliability=(ReliabilityPolicy.RELIABLE if settings.output_qos_reliability == "reliable"
                          else ReliabilityPolicy.BEST_EFFORT))
-        self._disparity_pub = self.create_publisher(DisparityImage, "disparity", output_qos)
-        self._depth_pub = self.create_publisher(Image, "depth", output_qos)
-        self._depth_info_pub = self.create_publisher(CameraInfo, "depth/camera_info", output_qos)
-        self._confidence_pub = self.create_publisher(Image, "confidence", output_qos)
-        self._points_pub = self.create_publisher(PointCloud2, "points2", output_qos)
-        self._rect_pub = self.create_publisher(Image, "left/image_rect", output_qos)
+        output_types: dict[str, type] = {"disparity": DisparityImage, "depth": Image, "depth_info": CameraInfo,
+                                         "confidence": Image, "points": PointCloud2, "rectified": Image}
+        self._output_pubs = {OUTPUT_TOPICS[role]: self.create_publisher(msg_type, OUTPUT_TOPICS[role], output_qos)
+                             for role, msg_type in output_types.items()}
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
 
         input_qos = self._input_qos(settings)
@@ -458,35 +448,11 @@ class StereoDepthNode(Node):
         self._stats.clear("sync")
         self._resolved("processing", "processing succeeds again")
 
-    def _disparity_range_px(self, rig: StereoCameraModel) -> tuple[float, float, float]:
-        """(min, max, step) of the disparities the backend can report, px of the rectified input."""
-        params = getattr(self._backend, "params", None)
-        if params is not None and hasattr(params, "min_disparity"):  # OpenCV matchers
-            low = float(params.min_disparity)
-            return low, low + float(params.num_disparities), OPENCV_DISPARITY_STEP_PX
-        scaled = getattr(self._backend, "max_disparity_px_for", None)
-        high = float(scaled((rig.height, rig.width))) if scaled is not None else float(self._backend.max_disparity_px)
-        return 0.0, high, 0.0  # a regression network: continuous disparities
-
     def _publish(self, output: StereoOutput, pair: Pair, settings: NodeSettings) -> None:
-        rig = output.camera
-        stamp = pair.left_image.header.stamp
-        header = left_rectified_header(rig, stamp)
-        low, high, step = self._disparity_range_px(rig)
-        self._disparity_pub.publish(disparity_image_message(
-            output.disparity_px, rig, stamp=stamp, min_disparity_px=low, max_disparity_px=high, delta_d_px=step))
-        if settings.publish_depth:
-            self._depth_pub.publish(depth_image_message(output.depth_m, header=header,
-                                                        encoding=settings.depth_encoding))
-            self._depth_info_pub.publish(camera_info_message(rig, stamp=stamp))
-        if settings.publish_confidence:
-            self._confidence_pub.publish(numpy_to_image(output.confidence.astype(np.float32), "32FC1", header=header))
-        if settings.publish_points and output.points is not None:
-            self._points_pub.publish(point_cloud2_message(output.points.xyz_m, output.points.rgb, header=header,
-                                                          avoid_padding=settings.avoid_point_cloud_padding))
-        if settings.publish_rectified:
-            encoding = "rgb8" if output.left_rect.ndim == 3 else "mono8"
-            self._rect_pub.publish(numpy_to_image(np.ascontiguousarray(output.left_rect), encoding, header=header))
+        messages = output_messages(output, stamp=pair.left_image.header.stamp, settings=settings,
+                                   disparity_range=disparity_range_px(self._backend, output.camera))
+        for topic, message in messages.items():
+            self._output_pubs[topic].publish(message)
 
     # ---------------------------------------------------------------- diagnostics
 

@@ -27,7 +27,6 @@ from typing import Any, Final
 
 import numpy as np
 import yaml
-from builtin_interfaces.msg import Time
 
 from stereo_depth_ros.backends.base import StereoBackend
 from stereo_depth_ros.backends.errors import BackendError, BackendUnavailableError
@@ -45,16 +44,10 @@ from stereo_depth_ros.ros.bag_io import (
     normalize_topic,
 )
 from stereo_depth_ros.ros.errors import RosLayerError
-from stereo_depth_ros.ros.image_conversion import matching_image, numpy_to_image
-from stereo_depth_ros.ros.messages import (
-    calibration_from_camera_info,
-    camera_info_message,
-    depth_image_message,
-    disparity_image_message,
-    left_rectified_header,
-    point_cloud2_message,
-)
-from stereo_depth_ros.ros.node import create_backend as node_create_backend
+from stereo_depth_ros.ros.image_conversion import matching_image
+from stereo_depth_ros.ros.messages import calibration_from_camera_info
+from stereo_depth_ros.ros.node import backend_from_settings as node_backend_from_settings
+from stereo_depth_ros.ros.outputs import disparity_range_px, output_messages
 from stereo_depth_ros.ros.parameters import (
     PARAMETERS,
     NodeSettings,
@@ -67,84 +60,32 @@ from stereo_depth_ros.tools.previews import depth_preview, disparity_preview, wr
 
 __all__ = [
     "OFFLINE_PARAMETERS",
-    "OUTPUT_TOPICS",
     "BagProcessor",
     "ProcessSummary",
     "add_parameter_options",
     "backend_from_settings",
-    "disparity_range_px",
     "main",
-    "output_messages",
     "settings_from_args",
     "settings_from_file",
 ]
 
-#: The node's output topics (relative names), by role.
-OUTPUT_TOPICS: Final = {"disparity": "disparity", "depth": "depth", "depth_info": "depth/camera_info",
-                        "confidence": "confidence", "points": "points2", "rectified": "left/image_rect"}
 #: Node parameters that mean nothing offline (QoS, diagnostics period).
 _ONLINE_ONLY: Final = frozenset({"input_qos", "output_qos_reliability", "output_qos_depth",
                                  "diagnostics_period_seconds"})
 #: Node parameters that are options of this tool.
 OFFLINE_PARAMETERS: Final[tuple[ParameterSpec, ...]] = tuple(p for p in PARAMETERS if p.name not in _ONLINE_ONLY)
-#: Disparity step of OpenCV's fixed-point matchers, px (as the node reports it).
-_OPENCV_DISPARITY_STEP_PX: Final = 1.0 / 16.0
 _NODE_SECTIONS: Final = ("/**", "stereo_depth_node", "/stereo_depth_node")
 #: What one frame's processing may raise (as the node catches it): bad images or calibration, backend failures.
 _FRAME_ERRORS: Final = (RosLayerError, StereoDepthError, BackendError, ValueError)
 
 
 def backend_from_settings(settings: NodeSettings) -> StereoBackend:
-    """The matcher the node builds for ``settings`` (its own ``ros.node.create_backend``).
+    """The matcher the node builds for ``settings`` (its own ``ros.node.backend_from_settings``).
 
     Raises:
         BackendError: e.g. a missing model file or an unavailable execution provider.
     """
-    return node_create_backend(settings)
-
-
-def disparity_range_px(backend: StereoBackend, rig: StereoCameraModel) -> tuple[float, float, float]:
-    """(min, max, step) of the disparities ``backend`` reports on ``rig``'s images, px (as the node states them
-    in DisparityImage): the OpenCV matchers' search range in 1/16 px steps, or the network's range, continuous."""
-    params = getattr(backend, "params", None)
-    if params is not None and hasattr(params, "min_disparity"):
-        low = float(params.min_disparity)
-        return low, low + float(params.num_disparities), _OPENCV_DISPARITY_STEP_PX
-    scaled = getattr(backend, "max_disparity_px_for", None)
-    high = float(scaled((rig.height, rig.width))) if scaled is not None else float(backend.max_disparity_px)
-    return 0.0, high, 0.0
-
-
-def output_messages(output: StereoOutput, *, stamp: Time, settings: NodeSettings,
-                    disparity_range: tuple[float, float, float]) -> list[tuple[str, object]]:
-    """The node's output messages for one processed frame, as (relative topic, message) pairs.
-
-    Args:
-        output: the pipeline's result.
-        stamp: the left image's stamp.
-        settings: decide depth encoding, point padding and which outputs exist (``publish_*``).
-        disparity_range: (min, max, step) px from ``disparity_range_px``.
-    """
-    rig = output.camera
-    header = left_rectified_header(rig, stamp)
-    low, high, step = disparity_range
-    messages: list[tuple[str, object]] = [(OUTPUT_TOPICS["disparity"], disparity_image_message(
-        output.disparity_px, rig, stamp=stamp, min_disparity_px=low, max_disparity_px=high, delta_d_px=step))]
-    if settings.publish_depth:
-        messages.append((OUTPUT_TOPICS["depth"], depth_image_message(output.depth_m, header=header,
-                                                                     encoding=settings.depth_encoding)))
-        messages.append((OUTPUT_TOPICS["depth_info"], camera_info_message(rig, stamp=stamp)))
-    if settings.publish_confidence:
-        messages.append((OUTPUT_TOPICS["confidence"],
-                         numpy_to_image(output.confidence.astype(np.float32), "32FC1", header=header)))
-    if settings.publish_points and output.points is not None:
-        messages.append((OUTPUT_TOPICS["points"], point_cloud2_message(
-            output.points.xyz_m, output.points.rgb, header=header, avoid_padding=settings.avoid_point_cloud_padding)))
-    if settings.publish_rectified:
-        encoding = "rgb8" if output.left_rect.ndim == 3 else "mono8"
-        messages.append((OUTPUT_TOPICS["rectified"],
-                         numpy_to_image(np.ascontiguousarray(output.left_rect), encoding, header=header)))
-    return messages
+    return node_backend_from_settings(settings)
 
 
 def settings_from_file(path: str | Path) -> dict[str, object]:
@@ -361,8 +302,9 @@ class BagProcessor:
             print(f"stereo_bag_process: frame at {frame.stamp_ns / 1e9:.3f} s skipped: {err}", file=sys.stderr)
             return
         stamp = frame.left_image.header.stamp
-        for topic, message in output_messages(output, stamp=stamp, settings=self.settings,
-                                              disparity_range=disparity_range_px(self.backend, output.camera)):
+        messages = output_messages(output, stamp=stamp, settings=self.settings,
+                                   disparity_range=disparity_range_px(self.backend, output.camera))
+        for topic, message in messages.items():
             writer.write(self._output_topic(topic), message, frame.log_time_ns)
         summary.frames += 1
         summary.invalid_fraction_sum += float(np.isnan(output.disparity_px).mean())
