@@ -24,6 +24,10 @@ from stereo_depth_ros.tools.bag_process import main as process_main
 OUTPUTS = ["disparity", "depth", "depth/camera_info", "confidence", "points2", "left/image_rect"]
 INPUTS = ["left/image_raw", "right/image_raw", "left/camera_info", "right/camera_info"]
 PARAMETERS = {"backend": "sgbm", "max_disparity_px": "64"}
+# Reliable input and a pause for discovery before playing: the node's and the recorder's readers are matched
+# to their writers a moment after the graph shows them, and a loaded CI machine widens that moment.
+NODE_ONLY_PARAMETERS = {"input_qos": "reliable"}
+DISCOVERY_DELAY_S = "3"
 
 
 def wait_for_lines(process: subprocess.Popen[str], texts: list[str], timeout_s: float) -> None:
@@ -66,7 +70,8 @@ def test_live_node_outputs_equal_offline_processing(synthetic_bag: Path, tmp_pat
     options = [f"--{key}={value}" for key, value in PARAMETERS.items()]
     assert process_main([str(synthetic_bag), str(offline), "--quiet", *options]) == 0
 
-    node_args = [arg for key, value in PARAMETERS.items() for arg in ("-p", f"{key}:={value}")]
+    node_args = [arg for key, value in {**PARAMETERS, **NODE_ONLY_PARAMETERS}.items()
+                 for arg in ("-p", f"{key}:={value}")]
     node = subprocess.Popen([sys.executable, "-m", "stereo_depth_ros.ros.node", "--ros-args", *node_args],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dds_env)
     live = tmp_path / "live"
@@ -75,7 +80,7 @@ def test_live_node_outputs_equal_offline_processing(synthetic_bag: Path, tmp_pat
     try:
         wait_for_lines(recorder, [f"recording /{topic} " for topic in OUTPUTS], timeout_s=120)
         player = run_tool("bag_play", [synthetic_bag, "--topics", *INPUTS, "--rate", "0.5",
-                                       "--wait-for-subscribers", "120"], env=dds_env, timeout=240)
+                                       "--wait-for-subscribers", "120", "--delay", DISCOVERY_DELAY_S], env=dds_env, timeout=240)
         assert player.returncode == 0, player.stderr
         recorder_out, recorder_err = recorder.communicate(timeout=120)
         assert recorder.returncode == 0, recorder_err
