@@ -4,8 +4,19 @@ Imports rclpy and message packages; turns messages into the core's arrays and
 calibration dataclasses and back, and holds no geometry of its own.
 """
 
-from stereo_depth_ros.ros.errors import ImageConversionError, RosLayerError, UnsupportedCameraInfoError
-from stereo_depth_ros.ros.image_conversion import ENCODINGS, byte_array, image_to_numpy, matching_image, numpy_to_image
+from stereo_depth_ros.ros.errors import (
+    ImageConversionError,
+    PointCloudConversionError,
+    RosLayerError,
+    UnsupportedCameraInfoError,
+)
+from stereo_depth_ros.ros.image_conversion import (
+    ENCODINGS,
+    byte_array,
+    image_to_numpy,
+    matching_image,
+    numpy_to_image,
+)
 from stereo_depth_ros.ros.messages import (
     DEPTH_ENCODINGS,
     calibration_from_camera_info,
@@ -15,11 +26,13 @@ from stereo_depth_ros.ros.messages import (
     left_rectified_header,
     point_cloud2_message,
 )
+from stereo_depth_ros.ros.point_cloud_reading import point_cloud_xyz
 
 __all__ = [
     "DEPTH_ENCODINGS",
     "ENCODINGS",
     "ImageConversionError",
+    "PointCloudConversionError",
     "RosLayerError",
     "UnsupportedCameraInfoError",
     "byte_array",
@@ -32,4 +45,5 @@ __all__ = [
     "matching_image",
     "numpy_to_image",
     "point_cloud2_message",
+    "point_cloud_xyz",
 ]

@@ -60,3 +60,19 @@ class StereoFrameError(RosLayerError):
 
 class TopicTypeError(BagReadError):
     """A topic holds another message type than the tool needs (e.g. CompressedImage for Image)."""
+
+
+class PointCloudConversionError(RosLayerError):
+    """A sensor_msgs/PointCloud2 cannot be read: missing x/y/z fields, unsupported datatypes, truncated data."""
+
+
+class LidarHintError(RosLayerError):
+    """A LiDAR cloud cannot guide this stereo pair (``ros.lidar_input``); the pair is matched without it."""
+
+
+class LidarStampError(LidarHintError):
+    """The cloud's stamp is farther from the image's than ``lidar_stamp_tolerance_s``."""
+
+
+class LidarFrameError(LidarHintError):
+    """The cloud's frame_id is not the one ``lidar_frame_id`` (or the identity ``lidar_transform``) expects."""
