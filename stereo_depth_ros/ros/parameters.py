@@ -13,7 +13,7 @@ choices, description, read-only or dynamic). It drives:
   (``pipeline_config``).
 
 Names carry their unit (``min_depth_m``, ``lr_max_diff_px``). Dynamic
-parameters (post-processing and output toggles) may change while the node
+parameters (hints, post-processing and output toggles) may change while the node
 runs; read-only ones (backend, topics, QoS, sync) are fixed at start-up.
 
 No rclpy at import time: tools and tests read the schema without ROS;
@@ -22,6 +22,7 @@ No rclpy at import time: tools and tests read the schema without ROS;
 
 from __future__ import annotations
 
+import array
 import math
 import sys
 from collections.abc import Iterable, Mapping
@@ -39,10 +40,12 @@ __all__ = [
     "BACKENDS",
     "BUNDLED_MODEL_NAME",
     "DEPTH_ENCODINGS",
+    "DEPTH_RANGES",
     "INPUT_QOS_PROFILES",
     "OUTPUT_QOS_RELIABILITIES",
     "PARAMETERS",
     "PARAMETERS_BY_NAME",
+    "QUATERNION_NORM_TOLERANCE",
     "NodeSettings",
     "ParameterSpec",
     "ParameterType",
@@ -56,8 +59,8 @@ __all__ = [
     "settings_from_values",
 ]
 
-ParameterType = Literal["bool", "integer", "double", "string", "string_array"]
-Value = bool | int | float | str | tuple[str, ...]
+ParameterType = Literal["bool", "integer", "double", "string", "string_array", "double_array"]
+Value = bool | int | float | str | tuple[str, ...] | tuple[float, ...]
 
 BACKENDS: Final = ("onnx", "tensorrt", "sgbm", "bm")
 DEPTH_ENCODINGS: Final = ("32FC1", "16UC1")
@@ -68,7 +71,12 @@ PACKAGE: Final = "stereo_depth_ros"
 
 _PYTHON_TYPES: Final[dict[str, tuple[type, ...]]] = {
     "bool": (bool,), "integer": (int,), "double": (float, int), "string": (str,), "string_array": (tuple, list),
+    "double_array": (tuple, list, array.array),
 }
+#: ``lidar_transform`` is x y z qx qy qz qw; the quaternion's norm may differ from 1 by this much.
+QUATERNION_NORM_TOLERANCE: Final = 0.01
+#: (minimum, maximum) parameter pairs checked together: the minimum must be less.
+DEPTH_RANGES: Final = (("min_depth_m", "max_depth_m"), ("lidar_min_depth_m", "lidar_max_depth_m"))
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,7 @@ class ParameterSpec:
         unit: unit of the value ("" when it has none), e.g. "px", "m", "s".
         minimum, maximum: inclusive range of an integer or double (None = unbounded on that side).
         choices: allowed strings (for string arrays: allowed items), or None.
+        size: number of items of an array parameter (None = any non-zero number).
         dynamic: may change while the node runs; False = read-only after start-up.
     """
 
@@ -94,6 +103,7 @@ class ParameterSpec:
     minimum: float | None = None
     maximum: float | None = None
     choices: tuple[str, ...] | None = None
+    size: int | None = None
     dynamic: bool = False
 
     def __post_init__(self) -> None:
@@ -112,6 +122,8 @@ class ParameterSpec:
             parts.append(f"Range: [{low}, {high}].")
         if self.choices is not None:
             parts.append(f"One of: {', '.join(self.choices)}.")
+        if self.size is not None:
+            parts.append(f"{self.size} values.")
         parts.append("Dynamic." if self.dynamic else "Read-only (set at start-up).")
         return " ".join(parts)
 
@@ -140,8 +152,18 @@ def _value_problem(spec: ParameterSpec, value: object) -> str | None:
             return f"{spec.name}={items!r}: items must be from {list(spec.choices)}"
         if "auto" in items and len(items) > 1:
             return f"{spec.name}={items!r}: 'auto' cannot be combined with explicit providers"
+    elif spec.type == "double_array":
+        items = list(value)  # type: ignore[call-overload]
+        if not items or not all(isinstance(item, (float, int)) and not isinstance(item, bool) for item in items):
+            return f"{spec.name} must be a non-empty list of numbers, got {value!r}"
+        if not all(math.isfinite(item) for item in items):
+            return f"{spec.name} must be finite, got {items!r}"
     elif spec.choices is not None and value not in spec.choices:
         return f"{spec.name}={value!r} is not one of {list(spec.choices)}"
+    if spec.size is not None and spec.type.endswith("_array"):
+        items = list(value)  # type: ignore[call-overload]
+        if len(items) != spec.size:
+            return f"{spec.name} must have {spec.size} values, got {len(items)}: {items!r}"
     return None
 
 
@@ -181,10 +203,27 @@ PARAMETERS: Final[tuple[ParameterSpec, ...]] = (
                   "invalid) or 16UC1 (millimetres, 0 invalid; REP 118)", choices=DEPTH_ENCODINGS),
     ParameterSpec("diagnostics_period_seconds", 1.0, "double", "Period of the /diagnostics status and of the "
                   "rate and latency windows it reports", unit="s", minimum=0.1, maximum=60.0),
-    # Post-processing (dynamic).
-    ParameterSpec("hints", "none", "string", "Sparse disparity hints fed to the learned backends: none, "
-                  "classical (confident SGBM pixels), lidar or both; the node has no LiDAR input yet, so lidar "
-                  "adds no hints (a warning is logged)", choices=HINT_SOURCES, dynamic=True),
+    # Hints and post-processing (dynamic).
+    ParameterSpec("hints", "none", "string", "Sparse disparity hints fed to the learned backends (sgbm and bm "
+                  "ignore them): none, classical (confident SGBM pixels), lidar (the PointCloud2 on hints/points "
+                  "nearest in time, projected into the left image; see the lidar_ parameters) or both (LiDAR "
+                  "where it has a point, classical elsewhere); a pair without a usable cloud is matched without "
+                  "LiDAR hints and a warning is logged", choices=HINT_SOURCES, dynamic=True),
+    ParameterSpec("lidar_frame_id", "", "string", "Expected frame_id of the clouds on hints/points; clouds in "
+                  "other frames are dropped with a warning, except clouds in the left camera's frame while "
+                  "lidar_transform is the identity; empty = any frame_id is accepted", dynamic=True),
+    ParameterSpec("lidar_transform", (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0), "double_array", "Pose of the LiDAR "
+                  "frame in the left camera's raw optical frame (camera_T_lidar, maps LiDAR points to camera "
+                  "points): x y z in metres, then the rotation as a unit quaternion qx qy qz qw (write every value "
+                  "with a decimal point); the identity means the clouds are already in the left camera's optical "
+                  "frame", unit="m (x y z), quaternion", size=7, dynamic=True),
+    ParameterSpec("lidar_stamp_tolerance_s", 0.05, "double", "Largest difference between a cloud's stamp and "
+                  "the stereo pair's for the cloud to guide that pair; the nearest cloud in time is used",
+                  unit="s", minimum=0.0, maximum=10.0, dynamic=True),
+    ParameterSpec("lidar_min_depth_m", 0.1, "double", "LiDAR points nearer than this (depth along the left "
+                  "rectified optical axis) give no hint", unit="m", minimum=0.0, maximum=1000.0, dynamic=True),
+    ParameterSpec("lidar_max_depth_m", 100.0, "double", "LiDAR points farther than this give no hint; must "
+                  "exceed lidar_min_depth_m", unit="m", minimum=0.01, maximum=10000.0, dynamic=True),
     ParameterSpec("lr_check", True, "bool", "Invalidate pixels whose left- and right-view disparities "
                   "disagree (doubles the matching work)", dynamic=True),
     ParameterSpec("lr_max_diff_px", 1.0, "double", "Largest left-right disagreement kept by lr_check",
@@ -230,6 +269,11 @@ class NodeSettings:
     depth_encoding: str
     diagnostics_period_seconds: float
     hints: str
+    lidar_frame_id: str
+    lidar_transform: tuple[float, float, float, float, float, float, float]
+    lidar_stamp_tolerance_s: float
+    lidar_min_depth_m: float
+    lidar_max_depth_m: float
     lr_check: bool
     lr_max_diff_px: float
     confidence_threshold: float
@@ -256,9 +300,11 @@ def default_values() -> dict[str, Value]:
 def problems(values: Mapping[str, object]) -> list[str]:
     """Everything wrong with a (partial or full) set of parameter values, as sentences.
 
-    Checks names, types, ranges and choices of each value, and that
-    min_depth_m < max_depth_m when either is given (the other is taken from the
-    defaults when missing). An empty list means the values are acceptable.
+    Checks names, types, ranges and choices of each value; that each pair in
+    ``DEPTH_RANGES`` has minimum < maximum when either is given (the other is
+    taken from the defaults when missing); and that lidar_transform's quaternion
+    has unit norm (within ``QUATERNION_NORM_TOLERANCE``). An empty list means the
+    values are acceptable.
     """
     found = []
     for name, value in values.items():
@@ -269,11 +315,20 @@ def problems(values: Mapping[str, object]) -> list[str]:
         problem = _value_problem(spec, value)
         if problem:
             found.append(problem)
-    if not found and ("min_depth_m" in values or "max_depth_m" in values):
-        low = values.get("min_depth_m", PARAMETERS_BY_NAME["min_depth_m"].default)
-        high = values.get("max_depth_m", PARAMETERS_BY_NAME["max_depth_m"].default)
-        if not low < high:  # type: ignore[operator]
-            found.append(f"min_depth_m={low} m must be less than max_depth_m={high} m")
+    if found:
+        return found
+    for low_name, high_name in DEPTH_RANGES:
+        if low_name in values or high_name in values:
+            low = values.get(low_name, PARAMETERS_BY_NAME[low_name].default)
+            high = values.get(high_name, PARAMETERS_BY_NAME[high_name].default)
+            if not low < high:  # type: ignore[operator]
+                found.append(f"{low_name}={low} m must be less than {high_name}={high} m")
+    if "lidar_transform" in values:
+        quaternion = list(values["lidar_transform"])[3:]  # type: ignore[call-overload]
+        norm = math.sqrt(sum(q * q for q in quaternion))
+        if abs(norm - 1.0) > QUATERNION_NORM_TOLERANCE:
+            found.append(f"lidar_transform's quaternion (qx qy qz qw) {quaternion} has norm {norm:.4g}; it must "
+                         f"be a unit quaternion (norm 1 +- {QUATERNION_NORM_TOLERANCE})")
     return found
 
 
@@ -292,6 +347,8 @@ def settings_from_values(values: Mapping[str, object]) -> NodeSettings:
             merged[spec.name] = float(merged[spec.name])  # type: ignore[arg-type]
         elif spec.type == "string_array":
             merged[spec.name] = tuple(cast(Iterable[str], merged[spec.name]))
+        elif spec.type == "double_array":
+            merged[spec.name] = tuple(float(item) for item in cast(Iterable[float], merged[spec.name]))
     return NodeSettings(**merged)  # type: ignore[arg-type]
 
 
@@ -306,11 +363,17 @@ def pipeline_config(settings: NodeSettings) -> PipelineConfig:
 
 def descriptor(spec: ParameterSpec) -> ParameterDescriptor:
     """The ROS ParameterDescriptor of ``spec``: type, summary, range, read-only flag."""
-    from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
+    from rcl_interfaces.msg import (
+        FloatingPointRange,
+        IntegerRange,
+        ParameterDescriptor,
+        ParameterType,
+    )
 
     ros_type = {"bool": ParameterType.PARAMETER_BOOL, "integer": ParameterType.PARAMETER_INTEGER,
                 "double": ParameterType.PARAMETER_DOUBLE, "string": ParameterType.PARAMETER_STRING,
-                "string_array": ParameterType.PARAMETER_STRING_ARRAY}[spec.type]
+                "string_array": ParameterType.PARAMETER_STRING_ARRAY,
+                "double_array": ParameterType.PARAMETER_DOUBLE_ARRAY}[spec.type]
     result = ParameterDescriptor(name=spec.name, type=ros_type, description=spec.summary(),
                                  read_only=not spec.dynamic)
     if spec.choices is not None:
@@ -363,7 +426,10 @@ def bundled_model_path() -> Path:
     ``models/`` next to the package directory.
     """
     try:
-        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+        from ament_index_python.packages import (
+            PackageNotFoundError,
+            get_package_share_directory,
+        )
     except ImportError:
         pass
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 import math
 from dataclasses import fields
 from pathlib import Path
@@ -31,7 +32,8 @@ from stereo_depth_ros.ros.parameters import (
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "config" / "stereo_depth.yaml"
 
-DYNAMIC = {"hints", "lr_check", "lr_max_diff_px", "confidence_threshold", "min_depth_m", "max_depth_m", "use_color",
+DYNAMIC = {"hints", "lidar_frame_id", "lidar_transform", "lidar_stamp_tolerance_s", "lidar_min_depth_m",
+           "lidar_max_depth_m", "lr_check", "lr_max_diff_px", "confidence_threshold", "min_depth_m", "max_depth_m", "use_color",
            "avoid_point_cloud_padding", "point_cloud_decimation", "publish_points", "publish_confidence",
            "publish_depth", "publish_rectified"}
 
@@ -47,7 +49,9 @@ def test_config_file_values_equal_the_schema_defaults() -> None:
     assert loaded == expected
     for name, value in loaded.items():  # YAML types match the ROS types (1.0 stays a double)
         assert type(value) is {"bool": bool, "integer": int, "double": float, "string": str,
-                               "string_array": list}[PARAMETERS_BY_NAME[name].type], name
+                               "string_array": list, "double_array": list}[PARAMETERS_BY_NAME[name].type], name
+        if PARAMETERS_BY_NAME[name].type == "double_array":  # every item a double, or ROS declares an integer array
+            assert all(type(item) is float for item in value), name
 
 
 def test_schema_names_are_unique_and_match_the_settings_fields() -> None:
@@ -86,6 +90,17 @@ def test_descriptors_carry_type_range_and_read_only_flag() -> None:
     assert "onnx" in backend.additional_constraints
     providers = descriptor(PARAMETERS_BY_NAME["execution_providers"])
     assert providers.type == ParameterType.PARAMETER_STRING_ARRAY
+    transform = descriptor(PARAMETERS_BY_NAME["lidar_transform"])
+    assert transform.type == ParameterType.PARAMETER_DOUBLE_ARRAY and not transform.read_only
+    assert "7 values" in transform.description and "qx qy qz qw" in transform.description
+
+
+def test_lidar_transform_is_a_tuple_of_seven_floats() -> None:
+    assert settings_from_values({}).lidar_transform == (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0)
+    settings = settings_from_values({"lidar_transform": array.array("d", [0.1, -0.2, 0.3, 0.0, 0.0, 0.6, 0.8])})
+    assert settings.lidar_transform == (0.1, -0.2, 0.3, 0.0, 0.0, 0.6, 0.8)
+    assert all(isinstance(item, float) for item in settings_from_values(
+        {"lidar_transform": [0, 0, 1, 0, 0, 0, 1]}).lidar_transform)
 
 
 def test_defaults_convert_to_the_pipeline_config() -> None:
@@ -122,6 +137,13 @@ def test_values_reach_the_pipeline_config() -> None:
     ({"execution_providers": ["auto", "cuda"]}, "cannot be combined"),
     ({"min_depth_m": 5.0, "max_depth_m": 2.0}, "less than"),
     ({"min_depth_m": 200.0}, "less than"),
+    ({"lidar_min_depth_m": 5.0, "lidar_max_depth_m": 2.0}, "lidar_min_depth_m=5.0 m must be less than"),
+    ({"lidar_stamp_tolerance_s": -0.1}, "outside"),
+    ({"lidar_transform": [0.0, 0.0, 0.0, 0.0, 0.0, 1.0]}, "must have 7 values, got 6"),
+    ({"lidar_transform": [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]}, "has norm 0; it must be a unit quaternion"),
+    ({"lidar_transform": [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, math.inf]}, "finite"),
+    ({"lidar_transform": [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, True]}, "list of numbers"),
+    ({"lidar_transform": 1.0}, "must be a double_array"),
     ({"no_such_parameter": 1}, "unknown"),
 ])
 def test_invalid_values_are_reported_with_the_offending_value(values: dict[str, object], fragment: str) -> None:

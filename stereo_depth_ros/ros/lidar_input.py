@@ -1,0 +1,179 @@
+"""LiDAR clouds as disparity hints: the one code path of the node and ``stereo_bag_process``.
+
+A stereo pair at stamp t is guided by the cloud whose header stamp is nearest
+to t (``nearest_cloud``), and only when
+
+* |cloud stamp - t| <= ``lidar_stamp_tolerance_s`` (else ``LidarStampError``),
+* the cloud's frame_id is ``lidar_frame_id``, or the left camera's frame_id
+  while ``lidar_transform`` is the identity, or ``lidar_frame_id`` is empty
+  (accept any) (else ``LidarFrameError``),
+* its x, y, z fields can be read (else ``PointCloudConversionError``).
+
+``lidar_hints_for_pair`` then maps the points into the left camera's raw
+optical frame with ``camera_T_lidar`` (from ``lidar_transform``: x y z qx qy qz
+qw, the pose of the LiDAR frame in that camera frame) and projects them with
+the core's ``lidar_hints`` (which rotates them into the rectified frame with
+the left R). A pair whose cloud is rejected is matched without LiDAR hints;
+the caller reports why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+from sensor_msgs.msg import PointCloud2
+
+from stereo_depth_ros.core.camera_model import StereoCameraModel
+from stereo_depth_ros.core.hints import lidar_hints
+from stereo_depth_ros.ros.errors import LidarFrameError, LidarStampError, RosLayerError
+from stereo_depth_ros.ros.parameters import NodeSettings
+from stereo_depth_ros.ros.point_cloud_reading import point_cloud_xyz
+
+__all__ = [
+    "LIDAR_TOPIC",
+    "POINT_CLOUD2_TYPE",
+    "LidarHintSettings",
+    "camera_T_lidar_from_pose",
+    "cloud_stamp_ns",
+    "lidar_hints_for_pair",
+    "nearest_cloud",
+    "uses_lidar",
+]
+
+#: The node's LiDAR input (relative, so it follows the namespace and can be remapped).
+LIDAR_TOPIC: Final = "hints/points"
+#: The message type on it, as a bag names it.
+POINT_CLOUD2_TYPE: Final = "sensor_msgs/msg/PointCloud2"
+_NS_PER_S: Final = 1_000_000_000
+
+
+def uses_lidar(hints: str) -> bool:
+    """Whether the ``hints`` parameter value takes LiDAR hints (lidar or both)."""
+    return hints in ("lidar", "both")
+
+
+def camera_T_lidar_from_pose(pose: Sequence[float]) -> np.ndarray:
+    """The rigid transform of a pose x y z qx qy qz qw (ROS order, quaternion scalar last).
+
+    Args:
+        pose: 7 finite numbers: translation in metres, then a quaternion of norm
+            close to 1 (it is normalised here).
+
+    Returns:
+        (4, 4) float64 ``camera_T_lidar``: p_camera = R @ p_lidar + t.
+
+    Raises:
+        RosLayerError: not 7 finite values, or a quaternion of zero norm.
+    """
+    values = np.asarray(pose, dtype=np.float64)
+    if values.shape != (7,) or not np.all(np.isfinite(values)):
+        raise RosLayerError(f"a pose is 7 finite values x y z qx qy qz qw, got {list(pose)!r}")
+    norm = float(np.linalg.norm(values[3:]))
+    if norm < 1e-9:
+        raise RosLayerError(f"pose quaternion {values[3:].tolist()} has zero norm")
+    qx, qy, qz, qw = values[3:] / norm
+    transform = np.eye(4)
+    transform[:3, :3] = [
+        [1.0 - 2.0 * (qy * qy + qz * qz), 2.0 * (qx * qy - qz * qw), 2.0 * (qx * qz + qy * qw)],
+        [2.0 * (qx * qy + qz * qw), 1.0 - 2.0 * (qx * qx + qz * qz), 2.0 * (qy * qz - qx * qw)],
+        [2.0 * (qx * qz - qy * qw), 2.0 * (qy * qz + qx * qw), 1.0 - 2.0 * (qx * qx + qy * qy)],
+    ]
+    transform[:3, 3] = values[:3]
+    return transform
+
+
+@dataclass(frozen=True, eq=False)
+class LidarHintSettings:
+    """The lidar_ parameters, ready to use.
+
+    Attributes:
+        frame_id: the frame_id clouds must have ("" = any).
+        camera_T_lidar: (4, 4) float64, LiDAR frame -> left camera raw optical frame.
+        stamp_tolerance_ns: largest |cloud stamp - image stamp|, ns.
+        min_depth_m, max_depth_m: points outside this rectified depth range give no hint, m.
+    """
+
+    frame_id: str
+    camera_T_lidar: np.ndarray
+    stamp_tolerance_ns: int
+    min_depth_m: float
+    max_depth_m: float
+
+    @classmethod
+    def from_settings(cls, settings: NodeSettings) -> LidarHintSettings:
+        """From the node's (validated) settings.
+
+        Raises:
+            RosLayerError: a lidar_transform that is not a pose (``camera_T_lidar_from_pose``).
+        """
+        return cls(frame_id=settings.lidar_frame_id,
+                   camera_T_lidar=camera_T_lidar_from_pose(settings.lidar_transform),
+                   stamp_tolerance_ns=round(settings.lidar_stamp_tolerance_s * _NS_PER_S),
+                   min_depth_m=settings.lidar_min_depth_m, max_depth_m=settings.lidar_max_depth_m)
+
+    @property
+    def is_identity(self) -> bool:
+        """Whether the clouds are taken to be in the left camera's raw optical frame already."""
+        return bool(np.allclose(self.camera_T_lidar, np.eye(4), rtol=0.0, atol=1e-12))
+
+    def accepts_frame(self, frame_id: str, *, camera_frame_id: str) -> bool:
+        """Whether a cloud in ``frame_id`` may guide a camera whose left frame is ``camera_frame_id``."""
+        return (not self.frame_id or frame_id == self.frame_id
+                or (self.is_identity and frame_id == camera_frame_id))
+
+
+def cloud_stamp_ns(cloud: PointCloud2) -> int:
+    """The cloud's header stamp, ns."""
+    return int(cloud.header.stamp.sec) * _NS_PER_S + int(cloud.header.stamp.nanosec)
+
+
+def nearest_cloud(clouds: Iterable[PointCloud2], stamp_ns: int) -> PointCloud2 | None:
+    """The cloud whose stamp is nearest to ``stamp_ns`` (the later one on a tie), or None when there is none."""
+    best: PointCloud2 | None = None
+    best_key: tuple[int, int] | None = None
+    for cloud in clouds:
+        cloud_ns = cloud_stamp_ns(cloud)
+        key = (abs(cloud_ns - stamp_ns), -cloud_ns)
+        if best_key is None or key < best_key:
+            best, best_key = cloud, key
+    return best
+
+
+def lidar_hints_for_pair(cloud: PointCloud2, camera: StereoCameraModel, *, image_stamp_ns: int,
+                         settings: LidarHintSettings) -> np.ndarray:
+    """The cloud as disparity hints for the stereo pair stamped ``image_stamp_ns``.
+
+    Args:
+        cloud: a PointCloud2 with x, y, z in metres in its header's frame.
+        camera: the rectified rig of the pair; ``camera.left.frame_id`` is the left
+            camera's raw optical frame.
+        image_stamp_ns: the pair's (left image's) stamp, ns.
+        settings: the lidar_ parameters.
+
+    Returns:
+        (H, W) float32 disparity in px of the left rectified image (d = x_left - x_right),
+        NaN where no point lands (``core.hints.lidar_hints``).
+
+    Raises:
+        LidarStampError: the stamps differ by more than the tolerance (both stamps named).
+        LidarFrameError: the cloud's frame_id is not accepted (``accepts_frame``).
+        PointCloudConversionError: the cloud's x, y, z cannot be read.
+    """
+    offset_ns = cloud_stamp_ns(cloud) - image_stamp_ns
+    if abs(offset_ns) > settings.stamp_tolerance_ns:
+        raise LidarStampError(
+            f"the nearest cloud on {LIDAR_TOPIC} (stamp {cloud_stamp_ns(cloud) / 1e9:.3f} s) is "
+            f"{abs(offset_ns) / 1e9:.3f} s {'after' if offset_ns > 0 else 'before'} the stereo pair "
+            f"({image_stamp_ns / 1e9:.3f} s); lidar_stamp_tolerance_s is {settings.stamp_tolerance_ns / 1e9:g} s")
+    frame_id = cloud.header.frame_id
+    if not settings.accepts_frame(frame_id, camera_frame_id=camera.left.frame_id):
+        expected = [repr(settings.frame_id)] + ([repr(camera.left.frame_id)] if settings.is_identity else [])
+        raise LidarFrameError(
+            f"cloud on {LIDAR_TOPIC} is in frame {frame_id!r}, expected {' or '.join(expected)} "
+            "(lidar_frame_id; the left camera's frame only while lidar_transform is the identity)")
+    points_m = point_cloud_xyz(cloud)
+    return lidar_hints(points_m, camera, camera_T_lidar=None if settings.is_identity else settings.camera_T_lidar,
+                       min_depth_m=settings.min_depth_m, max_depth_m=settings.max_depth_m)
