@@ -2,6 +2,10 @@
 
     stereo_depth_train --run-dir runs/stereo_net --steps 12000
 
+A continuation run starts from another run's weights with a new schedule and
+fresh samples: ``--init-from runs/stereo_net/last.pt --first-sample 48000``
+(the first run's steps x batch size).
+
 Every few minutes ``last.pt`` in the run directory is rewritten atomically with
 the model, optimiser, step and the full configuration; running the same command
 again resumes from it. ``log.jsonl`` holds one line per logged step and per
@@ -29,7 +33,11 @@ from stereo_depth_ros.training.synthetic import HELD_OUT_SEED, SceneConfig, scen
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings; with ``model`` and ``data`` this fixes a run."""
+    """Optimisation settings; with ``model`` and ``data`` this fixes a run.
+
+    ``init_from``: checkpoint whose weights start the run (None: random).
+    ``first_sample``: dataset index of the first sample, so a continuation run sees new samples.
+    """
 
     steps: int = 12000
     batch_size: int = 4
@@ -39,6 +47,8 @@ class TrainConfig:
     final_lr_fraction: float = 0.05
     grad_clip: float = 1.0
     seed: int = 1
+    init_from: str | None = None
+    first_sample: int = 0
     model: StereoNetConfig = field(default_factory=StereoNetConfig)
     data: DataConfig = field(default_factory=DataConfig)
 
@@ -134,8 +144,12 @@ def train(config: TrainConfig, run_dir: Path, *, threads: int = 2, num_workers: 
         optimiser.load_state_dict(state["optimizer"])
         step, metrics = state["step"], state["metrics"]
         print(f"resumed at step {step}", flush=True)
+    elif config.init_from is not None:
+        net.load_state_dict(torch.load(config.init_from, map_location="cpu", weights_only=False)["model"])
+        print(f"started from the weights of {config.init_from}", flush=True)
     dataset = SyntheticStereoDataset(config.data, config.model.max_disparity, cache_root)
-    sampler = range(step * config.batch_size, config.steps * config.batch_size)
+    first, end = config.first_sample, config.first_sample + config.steps * config.batch_size
+    sampler = range(first + step * config.batch_size, end)
     loader = torch.utils.data.DataLoader(dataset, batch_size=config.batch_size, sampler=sampler,
                                          num_workers=num_workers, persistent_workers=num_workers > 0,
                                          prefetch_factor=4 if num_workers else None)
@@ -188,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     parser.add_argument("--learning-rate", type=float, default=TrainConfig.learning_rate)
     parser.add_argument("--seed", type=int, default=TrainConfig.seed)
+    parser.add_argument("--init-from", default=None, help="start from this checkpoint's weights")
+    parser.add_argument("--first-sample", type=int, default=0, help="dataset index of the first sample")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     parser.add_argument("--num-workers", type=int, default=1, help="data-loader processes")
     parser.add_argument("--checkpoint-minutes", type=float, default=5.0)
@@ -195,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-minutes", type=float, default=None, help="stop (resumably) after this long")
     args = parser.parse_args(argv)
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                         seed=args.seed, data=DataConfig(seed=args.seed))
+                         seed=args.seed, init_from=args.init_from, first_sample=args.first_sample,
+                         data=DataConfig(seed=args.seed))
     train(config, args.run_dir, threads=args.threads, num_workers=args.num_workers,
           checkpoint_minutes=args.checkpoint_minutes, eval_every=args.eval_every, max_minutes=args.max_minutes)
     return 0

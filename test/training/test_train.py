@@ -77,6 +77,18 @@ def test_resuming_with_another_configuration_is_refused(tmp_path):
         train(TINY, run, num_workers=0, eval_every=0, cache_root=tmp_path)
 
 
+def test_a_continuation_run_starts_from_the_given_weights(tmp_path):
+    first = train(TINY, tmp_path / "first", num_workers=0, eval_every=0, cache_root=tmp_path)
+    frozen = TrainConfig(**{**TINY.__dict__, "learning_rate": 0.0, "init_from": str(first),
+                            "first_sample": TINY.steps * TINY.batch_size})
+    second = train(frozen, tmp_path / "second", num_workers=0, eval_every=0, cache_root=tmp_path)
+    first_state, second_state = (torch.load(path, weights_only=False) for path in (first, second))
+    assert second_state["config"]["init_from"] == str(first)
+    learnable = [name for name, _ in StereoNet(TINY.model).named_parameters()]  # batch-norm statistics still move
+    for name in learnable:
+        assert torch.equal(second_state["model"][name], first_state["model"][name]), name
+
+
 def test_training_to_the_end_writes_checkpoint_and_log(tmp_path):
     path = train(TINY, tmp_path / "run", num_workers=0, eval_every=0, log_every=1, cache_root=tmp_path)
     state = torch.load(path, weights_only=False)
