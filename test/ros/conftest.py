@@ -1,4 +1,4 @@
-"""Fixtures of the ROS layer's tests: an isolated DDS domain, and the trained_model marker.
+"""Fixtures of the ROS layer's tests: an isolated DDS domain.
 
 Node tests talk DDS between processes. Other engineers run DDS tests on this
 machine at the same time (in other domain-id ranges), so this session picks a
@@ -20,23 +20,6 @@ import random
 from collections.abc import Iterator
 
 import pytest
-
-#: Set to 1 once the trained model replaces the placeholder, to run the accuracy checks of the learned backend.
-TRAINED_MODEL_ENV = "STEREO_DEPTH_TRAINED_MODEL"
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", f"trained_model: needs the trained network in models/ (runs only with {TRAINED_MODEL_ENV}=1)")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if os.environ.get(TRAINED_MODEL_ENV) == "1":
-        return
-    skip = pytest.mark.skip(reason=f"needs the trained model; run with {TRAINED_MODEL_ENV}=1")
-    for item in items:
-        if "trained_model" in item.keywords:
-            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,8 @@
 """StereoDepthNode as a process with the learned backend (ONNX Runtime, bundled model, default parameters).
 
-The bundled model may still be the untrained placeholder, so these tests check
-the plumbing and the conventions that hold for any disparity (depth, points
-and messages consistent with the published disparity, stamps, frames, sizes).
-The accuracy check against ground truth is marked ``trained_model`` and runs
-with STEREO_DEPTH_TRAINED_MODEL=1 once the trained model is in models/.
+Most tests check the plumbing and the conventions that hold for any disparity
+(depth, points and messages consistent with the published disparity, stamps,
+frames, sizes); one checks the trained network's accuracy against ground truth.
 """
 
 from __future__ import annotations
@@ -90,7 +88,6 @@ def test_the_learned_backend_publishes_every_output_consistently(node: NodeProce
     assert shown["backend"].values["provider"] == "CPUExecutionProvider"
 
 
-@pytest.mark.trained_model
 def test_the_trained_network_recovers_the_scene_disparity(peer: RosPeer) -> None:
     truth = scene(0)
     _, out = peer.exchange(*messages(0), infos=RIG.rectified_infos(), topics=("disparity", "depth"),
