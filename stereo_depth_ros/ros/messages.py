@@ -170,12 +170,13 @@ def point_cloud2_message(points_xyz: np.ndarray, rgb: np.ndarray | None = None, 
     if rgb is not None and (rgb.shape != points_xyz.shape or rgb.dtype != np.uint8):
         raise ImageShapeError(f"rgb must be ({height}, {width}, 3) uint8, got {rgb.shape} {rgb.dtype}")
     fields, record = _point_fields(with_rgb=rgb is not None, avoid_padding=avoid_padding)
-    points = np.zeros((height, width), dtype=record)
-    for axis, name in enumerate("xyz"):
-        points[name] = points_xyz[..., axis]
-    if rgb is not None:
-        channels = rgb.astype(np.uint32)
-        points["rgb"] = (channels[..., 0] << 16) | (channels[..., 1] << 8) | channels[..., 2]
+    # One little-endian 4-byte word per field slot: filling whole columns is several times faster
+    # than assigning the fields of a structured array.
+    words = np.zeros((height, width, record.itemsize // 4), dtype="<f4")
+    words[..., :3] = points_xyz
+    if rgb is not None:  # 0x00RRGGBB little-endian is the bytes B, G, R, 0
+        rgb_offset = record.fields["rgb"][1]
+        words.view(np.uint8).reshape(height, width, record.itemsize)[..., rgb_offset:rgb_offset + 3] = rgb[..., ::-1]
     return PointCloud2(header=header, height=height, width=width, fields=fields, is_bigendian=False,
-                       point_step=record.itemsize, row_step=record.itemsize * width, data=byte_array(points),
+                       point_step=record.itemsize, row_step=record.itemsize * width, data=byte_array(words),
                        is_dense=False)
