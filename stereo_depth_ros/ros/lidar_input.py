@@ -165,14 +165,14 @@ def lidar_hints_for_pair(cloud: PointCloud2, camera: StereoCameraModel, *, image
     offset_ns = cloud_stamp_ns(cloud) - image_stamp_ns
     if abs(offset_ns) > settings.stamp_tolerance_ns:
         raise LidarStampError(
-            f"the nearest cloud on {LIDAR_TOPIC} (stamp {cloud_stamp_ns(cloud) / 1e9:.3f} s) is "
+            f"the nearest cloud in time (stamp {cloud_stamp_ns(cloud) / 1e9:.3f} s) is "
             f"{abs(offset_ns) / 1e9:.3f} s {'after' if offset_ns > 0 else 'before'} the stereo pair "
             f"({image_stamp_ns / 1e9:.3f} s); lidar_stamp_tolerance_s is {settings.stamp_tolerance_ns / 1e9:g} s")
     frame_id = cloud.header.frame_id
     if not settings.accepts_frame(frame_id, camera_frame_id=camera.left.frame_id):
         expected = [repr(settings.frame_id)] + ([repr(camera.left.frame_id)] if settings.is_identity else [])
         raise LidarFrameError(
-            f"cloud on {LIDAR_TOPIC} is in frame {frame_id!r}, expected {' or '.join(expected)} "
+            f"the cloud is in frame {frame_id!r}, expected {' or '.join(expected)} "
             "(lidar_frame_id; the left camera's frame only while lidar_transform is the identity)")
     points_m = point_cloud_xyz(cloud)
     return lidar_hints(points_m, camera, camera_T_lidar=None if settings.is_identity else settings.camera_T_lidar,

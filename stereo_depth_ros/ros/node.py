@@ -4,6 +4,8 @@ Topics (relative, so they follow the namespace and can be remapped):
 
     subscribes  left/image_raw, left/camera_info, right/image_raw, right/camera_info
                 (with rectify:=false remap the image topics to image_rect)
+                hints/points        sensor_msgs/PointCloud2 from a LiDAR, subscribed once hints is
+                                    lidar or both (at start-up or later; kept when hints changes back)
     publishes   disparity           stereo_msgs/DisparityImage (stereo_image_proc conventions)
                 depth               sensor_msgs/Image, 32FC1 metres NaN invalid, or 16UC1 mm 0 invalid
                 depth/camera_info   sensor_msgs/CameraInfo of the left rectified camera
@@ -22,6 +24,13 @@ slot; a worker thread takes it, converts the images, runs the shared
 ``StereoPipeline`` and publishes. A pair arriving while another is pending
 replaces it (counted as dropped), so no backlog builds and latency stays at
 one inference.
+
+LiDAR hints: the hints/points callback only keeps the newest
+``LIDAR_CLOUDS_KEPT`` clouds. The worker takes the one nearest in time to the
+pair, checks its stamp and frame and projects it (``ros.lidar_input``, the
+same code as ``stereo_bag_process``); a pair without a usable cloud (none yet,
+stale, wrong frame, unreadable layout) is matched without LiDAR hints, with a
+throttled warning and a count on /diagnostics.
 
 Bad input never stops the node: each problem (unsupported encoding, size
 mismatches, invalid calibration, stamps going backwards, truncated data, a
@@ -47,6 +56,7 @@ import sys
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Sequence
 from typing import Final
 
@@ -64,6 +74,7 @@ from rclpy.qos import (
     QoSProfile,
     ReliabilityPolicy,
 )
+from rclpy.subscription import Subscription
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from stereo_msgs.msg import DisparityImage
 
@@ -74,11 +85,24 @@ from stereo_depth_ros.core.camera_model import CameraCalibration, StereoCameraMo
 from stereo_depth_ros.core.errors import CalibrationError, ImageShapeError, StereoDepthError
 from stereo_depth_ros.core.pipeline import StereoOutput, StereoPipeline
 from stereo_depth_ros.ros.diagnostics import Level, NodeStatistics, StatusReport, diagnostic_array
-from stereo_depth_ros.ros.errors import ImageConversionError, RosLayerError
+from stereo_depth_ros.ros.errors import (
+    ImageConversionError,
+    LidarHintError,
+    PointCloudConversionError,
+    RosLayerError,
+)
 from stereo_depth_ros.ros.image_conversion import matching_image
+from stereo_depth_ros.ros.lidar_input import (
+    LIDAR_TOPIC,
+    LidarHintSettings,
+    lidar_hints_for_pair,
+    nearest_cloud,
+    uses_lidar,
+)
 from stereo_depth_ros.ros.messages import calibration_from_camera_info
 from stereo_depth_ros.ros.outputs import OUTPUT_TOPICS, disparity_range_px, output_messages
 from stereo_depth_ros.ros.parameters import (
+    DEPTH_RANGES,
     PARAMETERS,
     PARAMETERS_BY_NAME,
     NodeSettings,
@@ -102,6 +126,8 @@ NODE_NAME: Final = "stereo_depth_node"
 LOG_THROTTLE_S: Final = 5.0
 #: How long shutdown waits for an inference in progress, s.
 WORKER_JOIN_TIMEOUT_S: Final = 1.5
+#: LiDAR clouds kept for pairing with stereo pairs (the newest ones); the subscription's queue depth is 2.
+LIDAR_CLOUDS_KEPT: Final = 3
 _NS_PER_S: Final = 1_000_000_000
 
 Pair = StereoPair[Image, CameraCalibration]
@@ -179,7 +205,6 @@ class StereoDepthNode(Node):
         self._settings = self._declare_parameters()
         self._stats = NodeStatistics()
         self._throttle = _Throttle(LOG_THROTTLE_S)
-        self._warn_about_lidar_hints(self._settings.hints)
 
         self._backend = backend_from_settings(self._settings)
         self._backend_facts = {key: str(value) for key, value in self._backend.describe().items()}
@@ -198,6 +223,11 @@ class StereoDepthNode(Node):
         self._rig_inputs: tuple[CameraCalibration, CameraCalibration, bool] | None = None
         self._rig: StereoCameraModel | CalibrationError | None = None
         self._current_rig: StereoCameraModel | None = None
+
+        # Executor thread appends, the worker reads a snapshot (deque appends are atomic).
+        self._lidar_clouds: deque[PointCloud2] = deque(maxlen=LIDAR_CLOUDS_KEPT)
+        self._lidar_subscription: Subscription | None = None
+        self._lidar_hint_pixels: int | None = None  # of the last pair guided by a cloud
 
         self._pending: Pair | None = None
         self._stopping = False
@@ -223,6 +253,7 @@ class StereoDepthNode(Node):
             self.create_subscription(CameraInfo, "right/camera_info",
                                      lambda msg: self._on_camera_info("right", msg), input_qos),
         ]
+        self._subscribe_lidar_if_used(settings.hints)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._diagnostics_timer = self.create_timer(settings.diagnostics_period_seconds, self._publish_diagnostics)
         self._worker = threading.Thread(target=self._work, name="stereo_depth_worker", daemon=True)
@@ -246,9 +277,10 @@ class StereoDepthNode(Node):
         if fixed:
             return SetParametersResult(successful=False, reason=f"read-only (set at start-up): {', '.join(fixed)}")
         current = dataclasses.asdict(self._settings)
-        if {"min_depth_m", "max_depth_m"} & changes.keys():  # checked together, against the current other one
-            changes.setdefault("min_depth_m", current["min_depth_m"])
-            changes.setdefault("max_depth_m", current["max_depth_m"])
+        for low, high in DEPTH_RANGES:
+            if {low, high} & changes.keys():  # checked together, against the current other one
+                changes.setdefault(low, current[low])
+                changes.setdefault(high, current[high])
         found = problems(changes)
         if found:
             return SetParametersResult(successful=False, reason="; ".join(found))
@@ -258,18 +290,22 @@ class StereoDepthNode(Node):
                                          **dataclasses.asdict(pipeline_config(settings)))
         except ValueError as err:
             return SetParametersResult(successful=False, reason=str(err))
-        if settings.hints != self._settings.hints:
-            self._warn_about_lidar_hints(settings.hints)
+        self._subscribe_lidar_if_used(settings.hints)
+        if not uses_lidar(settings.hints):
+            self._stats.clear("lidar")
         self._settings = settings
         self._pipeline.config = config  # read once per frame by StereoPipeline.process
         self.get_logger().info("parameters changed: " + ", ".join(f"{k}={v!r}" for k, v in sorted(changes.items())))
         return SetParametersResult(successful=True)
 
-    def _warn_about_lidar_hints(self, hints: str) -> None:
-        if hints in ("lidar", "both"):
-            self.get_logger().warning(
-                f"hints={hints!r}: the node has no LiDAR input yet, so no LiDAR hints are used"
-                + (" (classical hints still are)" if hints == "both" else ""))
+    def _subscribe_lidar_if_used(self, hints: str) -> None:
+        """Subscribe hints/points the first time ``hints`` asks for LiDAR hints (the subscription then stays)."""
+        if self._lidar_subscription is not None or not uses_lidar(hints):
+            return
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=2, reliability=ReliabilityPolicy.BEST_EFFORT)
+        subscription = self.create_subscription(PointCloud2, LIDAR_TOPIC, self._on_lidar_cloud, qos)
+        self._lidar_subscription = subscription
+        self.get_logger().info(f"hints={hints!r}: LiDAR clouds from {subscription.topic_name}")
 
     @staticmethod
     def _input_qos(settings: NodeSettings) -> QoSProfile:
@@ -319,6 +355,10 @@ class StereoDepthNode(Node):
             return
         self._sync.set_camera_info(side, calibration)
         self._resolved(f"calibration_{side}", f"{side}/camera_info accepted again")
+
+    def _on_lidar_cloud(self, msg: PointCloud2) -> None:
+        self._stats.count("lidar_clouds")
+        self._lidar_clouds.append(msg)  # checked and projected by the worker, for the pair it fits
 
     def _on_image(self, side: Side, msg: Image) -> None:
         self._stats.count(f"{side}_images")
@@ -428,8 +468,9 @@ class StereoDepthNode(Node):
             self._problem("input", f"input_{type(err).__name__}: {err}",
                           f"stereo pair at {pair.stamp_ns / 1e9:.3f} s rejected: {err}")
             return
+        lidar_hints_px = self._lidar_hints(pair, rig, settings) if uses_lidar(settings.hints) else None
         try:
-            output = self._pipeline.process(left, right, rig)
+            output = self._pipeline.process(left, right, rig, lidar_hints_px=lidar_hints_px)
         except (BackendError, StereoDepthError, ValueError) as err:
             self._stats.count("frames_failed")
             self._problem("processing", f"processing_{type(err).__name__}",
@@ -447,6 +488,29 @@ class StereoDepthNode(Node):
         self._resolved("input", "input valid again: output resumes")
         self._stats.clear("sync")
         self._resolved("processing", "processing succeeds again")
+
+    def _lidar_hints(self, pair: Pair, rig: StereoCameraModel, settings: NodeSettings) -> np.ndarray | None:
+        """Disparity hints from the kept cloud nearest in time to the pair, or None (reported) when none fits."""
+        topic = self._lidar_subscription.topic_name if self._lidar_subscription is not None else LIDAR_TOPIC
+        cloud = nearest_cloud(list(self._lidar_clouds), pair.stamp_ns)
+        if cloud is None:
+            self._stats.count("lidar_pairs_without_cloud")
+            self._problem("lidar", "lidar_no_cloud", f"hints={settings.hints!r} but no cloud has arrived on "
+                          f"{topic} yet: matching without LiDAR hints", level=Level.WARN)
+            return None
+        try:
+            hints_px = lidar_hints_for_pair(cloud, rig, image_stamp_ns=pair.stamp_ns,
+                                            settings=LidarHintSettings.from_settings(settings))
+        except (LidarHintError, PointCloudConversionError, ValueError) as err:
+            self._stats.count("lidar_clouds_rejected")
+            self._problem("lidar", f"lidar_{type(err).__name__}",
+                          f"stereo pair at {pair.stamp_ns / 1e9:.3f} s: cloud on {topic} not used "
+                          f"({type(err).__name__}: {err}); matching without LiDAR hints", level=Level.WARN)
+            return None
+        self._stats.count("lidar_clouds_used")
+        self._lidar_hint_pixels = int(np.count_nonzero(np.isfinite(hints_px)))
+        self._resolved("lidar", f"LiDAR hints from {topic} used again")
+        return hints_px
 
     def _publish(self, output: StereoOutput, pair: Pair, settings: NodeSettings) -> None:
         messages = output_messages(output, stamp=pair.left_image.header.stamp, settings=settings,
@@ -474,7 +538,7 @@ class StereoDepthNode(Node):
             return {"mean": f"{float(np.mean(samples)):.1f}", "max": f"{float(np.max(samples)):.1f}"}
 
         sync = self._sync.counters
-        input_level, input_message = worst("input", "sync")
+        input_level, input_message = worst("input", "sync", "lidar")
         input_values = {
             "left_image_rate_hz": f"{window.rate_hz('left_images'):.2f}",
             "right_image_rate_hz": f"{window.rate_hz('right_images'):.2f}",
@@ -492,6 +556,13 @@ class StereoDepthNode(Node):
             "input_errors_total": str(totals.get("input_errors", 0)),
             "sync": (f"approximate, tolerance {self._settings.approximate_sync_tolerance_seconds} s"
                      if self._settings.approximate_sync else "exact"),
+            "lidar_hints": "on" if uses_lidar(self._settings.hints) else "off",
+            "lidar_cloud_rate_hz": f"{window.rate_hz('lidar_clouds'):.2f}",
+            "lidar_clouds_total": str(totals.get("lidar_clouds", 0)),
+            "lidar_clouds_used_total": str(totals.get("lidar_clouds_used", 0)),
+            "lidar_clouds_rejected_total": str(totals.get("lidar_clouds_rejected", 0)),
+            "lidar_pairs_without_cloud_total": str(totals.get("lidar_pairs_without_cloud", 0)),
+            "lidar_hint_pixels_last": "n/a" if self._lidar_hint_pixels is None else str(self._lidar_hint_pixels),
         }
         output_level, output_message = worst("processing")
         latency, processing = stats(window.latency_ms), stats(window.processing_ms)

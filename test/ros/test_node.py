@@ -317,7 +317,8 @@ def test_parameters_changed_at_run_time_take_effect(running: RosPeer, node: Node
         assert valid_without_check > valid_with_check
         time.sleep(1.0)
         assert running.output("confidence", stamp) is None
-        wait_for(lambda: "the node has no LiDAR input yet" in node.log(), 30.0, "the lidar hints warning")
+        wait_for(lambda: "but no cloud has arrived on /hints/points yet" in node.log(), 30.0,
+                 "the warning about LiDAR hints without a cloud")
 
         for rejected in ({"confidence_threshold": 1.5}, {"min_depth_m": 500.0}, {"backend": "bm"},
                          {"hints": "radar"}, {"point_cloud_decimation": 0}):
