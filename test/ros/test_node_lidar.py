@@ -20,7 +20,15 @@ import pytest
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import PointCloud2, PointField
 from std_msgs.msg import Header
-from stereo_node_harness import NodeProcess, Rig, RosPeer, image_message, scene, to_time, wait_for
+from stereo_node_harness import (
+    NodeProcess,
+    Rig,
+    RosPeer,
+    image_message,
+    scene,
+    to_time,
+    wait_for,
+)
 
 from stereo_depth_ros.core.camera_model import CameraCalibration, StereoCameraModel
 from stereo_depth_ros.core.hints import lidar_hints
