@@ -15,8 +15,9 @@ name       class                          runs on
 ``bm``     :class:`BmBackend`              OpenCV StereoBM (CPU)
 ========== ============================== =====================================
 
-The network backends also offer ``match_both`` (left and mirrored right pass
-in one batched run). Nothing here imports ROS, torch, tensorrt or cupy at
+The network backends share :class:`~stereo_depth_ros.backends.network.NetworkBackend`
+(resizing, passes, decoding) and also offer ``match_both`` (left and mirrored
+right pass in one batched run). Nothing here imports ROS, torch, tensorrt or cupy at
 import time; :func:`create_backend` builds a backend from a name and flat
 options (as they come from a parameter file).
 """
@@ -37,7 +38,12 @@ from stereo_depth_ros.backends.errors import (
     ModelError,
 )
 from stereo_depth_ros.backends.onnx_backend import OnnxBackend, select_providers
-from stereo_depth_ros.backends.sgbm_backend import BmBackend, BmParams, SgbmBackend, SgbmParams
+from stereo_depth_ros.backends.sgbm_backend import (
+    BmBackend,
+    BmParams,
+    SgbmBackend,
+    SgbmParams,
+)
 from stereo_depth_ros.backends.tensorrt_backend import TensorRtBackend, probe_tensorrt
 
 __all__ = [
@@ -71,8 +77,8 @@ def _keyword_names(constructor: Callable[..., object]) -> set[str]:
             and name != "self"}
 
 
-def _classical(backend_class: type[SgbmBackend] | type[BmBackend],
-               params_class: type[SgbmParams] | type[BmParams],
+def _classical(backend_class: type[SgbmBackend | BmBackend],
+               params_class: type[SgbmParams | BmParams],
                options: dict[str, Any]) -> StereoBackend:
     fields = {field.name for field in dataclasses.fields(params_class)}
     own = _keyword_names(backend_class.__init__)

@@ -31,7 +31,6 @@ from typing import Literal
 
 import numpy as np
 
-from stereo_depth_ros.backends.base import MatchResult, SparseHints
 from stereo_depth_ros.backends.contract import (
     INPUT_CHANNELS,
     OUTPUT_CONFIDENCE,
@@ -48,13 +47,10 @@ from stereo_depth_ros.backends.errors import (
     ConfigurationError,
     ModelError,
 )
+from stereo_depth_ros.backends.network import NetworkBackend
 from stereo_depth_ros.backends.preprocessing import (
     MIN_INPUT_HW,
     NetworkBatch,
-    Pass,
-    compute_fit,
-    decode_network_outputs,
-    prepare_network_batch,
 )
 from stereo_depth_ros.backends.tensorrt_backend import default_cache_root
 
@@ -163,7 +159,7 @@ def _ort_errors() -> tuple[type[Exception], ...]:
     return tuple(getattr(state, n) for n in names if hasattr(state, n))
 
 
-class OnnxBackend:
+class OnnxBackend(NetworkBackend):
     """Stereo network in an ONNX Runtime session (implements ``StereoBackend``).
 
     Attributes:
@@ -305,74 +301,13 @@ class OnnxBackend:
             "trt_profile_max_shapes": shapes(2),
         }
 
-    @property
-    def model_hw(self) -> tuple[int, int]:
-        """(Hm, Wm) of the network input, px."""
-        return self.metadata.input_hw
-
-    def max_disparity_px_for(self, input_hw: tuple[int, int]) -> float:
-        """Largest disparity the model can report for an (H, W) input, input px."""
-        return self.max_disparity_px * compute_fit(input_hw, self.model_hw).disparity_scale
-
-    def match(self, left: np.ndarray, right: np.ndarray, *,
-              hints: SparseHints | None = None) -> MatchResult:
-        """Left-view disparity of a rectified pair (one pass, N = 1).
-
-        Args:
-            left: (H, W) uint8 grey or (H, W, 3) uint8 RGB, left rectified image.
-            right: same shape and dtype, right rectified image.
-            hints: sparse left-frame disparities, (H, W) float32 px, NaN = no hint.
-
-        Returns:
-            (H, W) float32 disparity in input px (NaN = invalid) and confidence.
-
-        Raises:
-            InputError: bad images or hints.
-            BackendError: ONNX Runtime failed during the run.
-        """
-        return self._run(left, right, passes=("left",), hints=hints)[0]
-
-    def match_right(self, left: np.ndarray, right: np.ndarray) -> MatchResult:
-        """Right-view disparity (d = x_left - x_right >= 0, in the right frame).
-
-        Runs the network on (fliplr(right), fliplr(left)) and mirrors the
-        output back: mirroring makes the right view a left view.
-        """
-        return self._run(left, right, passes=("right",), hints=None)[0]
-
-    def match_both(self, left: np.ndarray, right: np.ndarray, *,
-                   hints: SparseHints | None = None) -> tuple[MatchResult, MatchResult]:
-        """Left- and right-view disparity in one session run with N = 2.
-
-        Entry 0 is the normal pass (with hints), entry 1 the mirrored pass on
-        (fliplr(right), fliplr(left)) with the hints moved into the right view,
-        mirrored back. The pair
-        is resized once for both. Cost: the network does twice the work of
-        :meth:`match` (about 2x on CPU, usually less on a GPU that one image
-        does not saturate) and needs twice the activation memory; it saves a
-        second call's launch overhead and preprocessing compared with
-        :meth:`match` followed by :meth:`match_right` (measured on 2 CPU
-        cores with the 640x480 model on a 741x500 pair: 448 ms against
-        496 ms for the two separate calls).
-
-        Returns:
-            (left_result, right_result), maps (H, W) at input size.
-        """
-        left_result, right_result = self._run(left, right, passes=("left", "right"),
-                                              hints=hints)
-        return left_result, right_result
-
-    def _run(self, left: np.ndarray, right: np.ndarray, *, passes: tuple[Pass, ...],
-             hints: SparseHints | None) -> tuple[MatchResult, ...]:
-        batch: NetworkBatch = prepare_network_batch(left, right, model_hw=self.model_hw,
-                                                    passes=passes, hints=hints,
-                                                    min_hw=self._min_input_hw)
+    def _execute(self, batch: NetworkBatch) -> tuple[np.ndarray, np.ndarray]:
         try:
             disparity, confidence = self._session.run(self._output_names, batch.feeds)
         except _ort_errors() as err:
             raise BackendError(f"ONNX Runtime run failed on {self._model_path.name} "
-                               f"with batch {len(passes)}: {err}") from err
-        return decode_network_outputs(disparity, confidence, batch)
+                               f"with batch {len(batch.passes)}: {err}") from err
+        return disparity, confidence
 
     def describe(self) -> dict[str, str]:
         """Facts for diagnostics: backend, providers (requested and actual), model, size."""

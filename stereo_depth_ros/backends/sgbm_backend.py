@@ -41,7 +41,11 @@ import numpy as np
 
 from stereo_depth_ros.backends.base import MatchResult, SparseHints
 from stereo_depth_ros.backends.errors import ConfigurationError, InputError
-from stereo_depth_ros.backends.preprocessing import MIN_INPUT_HW, to_grey, validate_image_pair
+from stereo_depth_ros.backends.preprocessing import (
+    MIN_INPUT_HW,
+    to_grey,
+    validate_image_pair,
+)
 
 __all__ = [
     "BmBackend",

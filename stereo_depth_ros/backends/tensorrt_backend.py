@@ -46,7 +46,6 @@ from typing import Any, Literal
 
 import numpy as np
 
-from stereo_depth_ros.backends.base import MatchResult, SparseHints
 from stereo_depth_ros.backends.contract import (
     INPUT_CHANNELS,
     OUTPUT_CONFIDENCE,
@@ -61,12 +60,10 @@ from stereo_depth_ros.backends.errors import (
     ConfigurationError,
     ModelError,
 )
+from stereo_depth_ros.backends.network import NetworkBackend
 from stereo_depth_ros.backends.preprocessing import (
     MIN_INPUT_HW,
-    Pass,
-    compute_fit,
-    decode_network_outputs,
-    prepare_network_batch,
+    NetworkBatch,
 )
 
 __all__ = [
@@ -395,7 +392,7 @@ def _write_atomically(path: Path, data: bytes, sidecar: Mapping[str, Any]) -> No
     path.with_suffix(".json").write_text(json.dumps(sidecar, indent=2, sort_keys=True))
 
 
-class TensorRtBackend:
+class TensorRtBackend(NetworkBackend):
     """Stereo network as a native TensorRT engine (implements ``StereoBackend``).
 
     Attributes:
@@ -501,38 +498,8 @@ class TensorRtBackend:
                 raise ModelError(f"engine tensor {name!r} is {engine.get_tensor_dtype(name)}, "
                                  "the contract needs float32 I/O (export with keep_io_types)")
 
-    @property
-    def model_hw(self) -> tuple[int, int]:
-        """(Hm, Wm) of the network input, px."""
-        return self.metadata.input_hw
-
-    def max_disparity_px_for(self, input_hw: tuple[int, int]) -> float:
-        """Largest disparity the model can report for an (H, W) input, input px."""
-        return self.max_disparity_px * compute_fit(input_hw, self.model_hw).disparity_scale
-
-    def match(self, left: np.ndarray, right: np.ndarray, *,
-              hints: SparseHints | None = None) -> MatchResult:
-        """Left-view disparity; same contract as :meth:`OnnxBackend.match`."""
-        return self._run(left, right, passes=("left",), hints=hints)[0]
-
-    def match_right(self, left: np.ndarray, right: np.ndarray) -> MatchResult:
-        """Right-view disparity via the mirrored pair, as in :meth:`OnnxBackend.match_right`."""
-        return self._run(left, right, passes=("right",), hints=None)[0]
-
-    def match_both(self, left: np.ndarray, right: np.ndarray, *,
-                   hints: SparseHints | None = None) -> tuple[MatchResult, MatchResult]:
-        """Both views in one engine execution with N = 2 (needs ``max_batch >= 2``)."""
-        if self._max_batch < 2:
-            return (self.match(left, right, hints=hints), self.match_right(left, right))
-        left_result, right_result = self._run(left, right, passes=("left", "right"),
-                                              hints=hints)
-        return left_result, right_result
-
-    def _run(self, left: np.ndarray, right: np.ndarray, *, passes: tuple[Pass, ...],
-             hints: SparseHints | None) -> tuple[MatchResult, ...]:
-        batch = prepare_network_batch(left, right, model_hw=self.model_hw, passes=passes,
-                                      hints=hints, min_hw=self._min_input_hw)
-        n = len(passes)
+    def _execute(self, batch: NetworkBatch) -> tuple[np.ndarray, np.ndarray]:
+        n = len(batch.passes)
         context, stream = self._context, self._stream
         with self._cp.cuda.Device(self._device_id):
             for name, host in batch.feeds.items():
@@ -547,7 +514,7 @@ class TensorRtBackend:
             stream.synchronize()
             disparity = self._buffers[OUTPUT_DISPARITY][:n].get()
             confidence = self._buffers[OUTPUT_CONFIDENCE][:n].get()
-        return decode_network_outputs(disparity, confidence, batch)
+        return disparity, confidence
 
     def describe(self) -> dict[str, str]:
         """Facts for diagnostics: backend, engine, precision, GPU, TensorRT version."""
