@@ -40,6 +40,7 @@ __all__ = [
     "cloud_stamp_ns",
     "lidar_hints_for_pair",
     "nearest_cloud",
+    "nearest_stamp_index",
     "uses_lidar",
 ]
 
@@ -130,16 +131,26 @@ def cloud_stamp_ns(cloud: PointCloud2) -> int:
     return int(cloud.header.stamp.sec) * _NS_PER_S + int(cloud.header.stamp.nanosec)
 
 
+def nearest_stamp_index(stamps_ns: Sequence[int], stamp_ns: int) -> int | None:
+    """Index of the stamp nearest to ``stamp_ns`` (the later one on a tie, then the first), or None when empty.
+
+    Args:
+        stamps_ns: cloud stamps in ns, in any order.
+        stamp_ns: the stereo pair's stamp, ns.
+    """
+    if len(stamps_ns) == 0:
+        return None
+    stamps = np.asarray(stamps_ns, dtype=np.int64)
+    distance = np.abs(stamps - np.int64(stamp_ns))
+    candidates = np.flatnonzero(distance == distance.min())
+    return int(candidates[np.argmax(stamps[candidates])])
+
+
 def nearest_cloud(clouds: Iterable[PointCloud2], stamp_ns: int) -> PointCloud2 | None:
-    """The cloud whose stamp is nearest to ``stamp_ns`` (the later one on a tie), or None when there is none."""
-    best: PointCloud2 | None = None
-    best_key: tuple[int, int] | None = None
-    for cloud in clouds:
-        cloud_ns = cloud_stamp_ns(cloud)
-        key = (abs(cloud_ns - stamp_ns), -cloud_ns)
-        if best_key is None or key < best_key:
-            best, best_key = cloud, key
-    return best
+    """The cloud whose stamp is nearest to ``stamp_ns`` (``nearest_stamp_index``), or None when there is none."""
+    kept = list(clouds)
+    index = nearest_stamp_index([cloud_stamp_ns(cloud) for cloud in kept], stamp_ns)
+    return None if index is None else kept[index]
 
 
 def lidar_hints_for_pair(cloud: PointCloud2, camera: StereoCameraModel, *, image_stamp_ns: int,

@@ -13,6 +13,14 @@ Output topics are the node's (``disparity``, ``depth``, ``depth/camera_info``,
 ``publish_*`` parameter), stamped with the left image's stamp and logged at the
 log time of the message that completed the pair. ``--include-inputs`` copies
 every input message too (ground truth included), so one bag holds both.
+
+LiDAR hints (``--hints lidar`` or ``both`` with ``--lidar-topic TOPIC``): each
+stereo frame takes the PointCloud2 of that topic whose header stamp is nearest
+to the frame's, wherever it lies in the bag (``BagClouds``), and the node's own
+code (``ros.lidar_input``) checks its stamp (``--lidar_stamp_tolerance_s``) and
+frame (``--lidar_frame_id``, ``--lidar_transform``) and projects it. A frame
+whose cloud is rejected is processed without LiDAR hints; the first rejection
+of each kind is printed and the summary counts them all.
 """
 
 from __future__ import annotations
@@ -20,13 +28,15 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 import yaml
+from sensor_msgs.msg import PointCloud2
 
 from stereo_depth_ros.backends.base import StereoBackend
 from stereo_depth_ros.backends.errors import BackendError, BackendUnavailableError
@@ -43,8 +53,16 @@ from stereo_depth_ros.ros.bag_io import (
     StereoTopics,
     normalize_topic,
 )
-from stereo_depth_ros.ros.errors import RosLayerError
+from stereo_depth_ros.ros.errors import CorruptBagError, LidarHintError, PointCloudConversionError, RosLayerError
 from stereo_depth_ros.ros.image_conversion import matching_image
+from stereo_depth_ros.ros.lidar_input import (
+    POINT_CLOUD2_TYPE,
+    LidarHintSettings,
+    cloud_stamp_ns,
+    lidar_hints_for_pair,
+    nearest_stamp_index,
+    uses_lidar,
+)
 from stereo_depth_ros.ros.messages import calibration_from_camera_info
 from stereo_depth_ros.ros.node import backend_from_settings as node_backend_from_settings
 from stereo_depth_ros.ros.outputs import disparity_range_px, output_messages
@@ -60,6 +78,7 @@ from stereo_depth_ros.tools.previews import depth_preview, disparity_preview, wr
 
 __all__ = [
     "OFFLINE_PARAMETERS",
+    "BagClouds",
     "BagProcessor",
     "ProcessSummary",
     "add_parameter_options",
@@ -123,6 +142,9 @@ class ProcessSummary:
         unmatched, without_info: images the synchroniser dropped, pairs without calibration.
         previews: PNG files written.
         interrupted: stopped by Ctrl-C.
+        lidar_topic: the LiDAR topic hints came from ("" = none).
+        lidar_used: frames guided by a cloud.
+        lidar_rejected: frames whose nearest cloud was rejected, by error name (LidarStampError, ...).
     """
 
     frames: int = 0
@@ -135,6 +157,9 @@ class ProcessSummary:
     previews: list[Path] = field(default_factory=list)
     interrupted: bool = False
     backend: str = ""
+    lidar_topic: str = ""
+    lidar_used: int = 0
+    lidar_rejected: dict[str, int] = field(default_factory=dict)
 
     @property
     def fps(self) -> float:
@@ -154,11 +179,83 @@ class ProcessSummary:
     def lines(self) -> list[str]:
         """A human-readable summary."""
         stages = ", ".join(f"{name} {ms / max(self.frames, 1):.1f}" for name, ms in self.stage_ms.items())
-        return [f"frames: {self.frames} processed, {self.failed} failed, {self.unmatched} images unmatched, "
-                f"{self.without_info} pairs without camera_info" + (" (interrupted)" if self.interrupted else ""),
-                f"speed: {self.fps:.2f} frames/s overall, {self.pipeline_ms_per_frame:.1f} ms/frame in the "
-                f"{self.backend} pipeline ({stages} ms)",
-                f"invalid disparities: {100.0 * self.invalid_fraction:.1f} % of pixels per frame (mean)"]
+        lines = [f"frames: {self.frames} processed, {self.failed} failed, {self.unmatched} images unmatched, "
+                 f"{self.without_info} pairs without camera_info" + (" (interrupted)" if self.interrupted else ""),
+                 f"speed: {self.fps:.2f} frames/s overall, {self.pipeline_ms_per_frame:.1f} ms/frame in the "
+                 f"{self.backend} pipeline ({stages} ms)",
+                 f"invalid disparities: {100.0 * self.invalid_fraction:.1f} % of pixels per frame (mean)"]
+        if self.lidar_topic:
+            rejected = "".join(f", {count} {name}" for name, count in sorted(self.lidar_rejected.items()))
+            lines.append(f"LiDAR hints from {self.lidar_topic}: {self.lidar_used} frames guided, "
+                         f"{sum(self.lidar_rejected.values())} without{rejected}")
+        return lines
+
+
+class BagClouds:
+    """The PointCloud2 messages of one bag topic, found by header stamp.
+
+    On opening, every cloud is read once for its stamp (only the stamps are
+    kept); ``nearest`` then reads the one cloud nearest to a stereo frame's stamp
+    (``ros.lidar_input.nearest_stamp_index``, the node's rule) through its own
+    reader, so it may lie before or after the frame in the bag.
+
+    Args:
+        path: the bag.
+        topic: the cloud topic (with or without leading slash).
+
+    Raises (constructor):
+        MissingTopicError: the topic is not in the bag.
+        TopicTypeError: it is not sensor_msgs/msg/PointCloud2.
+        CorruptBagError: a cloud cannot be read.
+    """
+
+    def __init__(self, path: str | Path, topic: str) -> None:
+        self.topic = normalize_topic(topic)
+        self._reader = BagReader(path)
+        try:
+            self._reader.require_topics({self.topic: POINT_CLOUD2_TYPE})
+            #: (log time ns, position among the clouds logged at that time) of each cloud, and its stamp.
+            self._places: list[tuple[int, int]] = []
+            stamps: list[int] = []
+            previous_log_ns, position = None, 0
+            for message in self._reader.messages([self.topic]):
+                position = position + 1 if message.log_time_ns == previous_log_ns else 0
+                previous_log_ns = message.log_time_ns
+                self._places.append((message.log_time_ns, position))
+                stamps.append(cloud_stamp_ns(message.deserialize()))
+            self.stamps_ns = tuple(stamps)
+        except BaseException:
+            self._reader.close()
+            raise
+        self._cached: tuple[int, PointCloud2] | None = None
+
+    def __enter__(self) -> BagClouds:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the bag (idempotent)."""
+        self._reader.close()
+
+    def nearest(self, stamp_ns: int) -> PointCloud2 | None:
+        """The cloud whose stamp is nearest to ``stamp_ns`` (not checked against any tolerance), None if none."""
+        index = nearest_stamp_index(self.stamps_ns, stamp_ns)
+        if index is None:
+            return None
+        if self._cached is None or self._cached[0] != index:  # frames faster than the LiDAR share a cloud
+            log_time_ns, position = self._places[index]
+            logged_then = self._reader.messages([self.topic], start_ns=log_time_ns, stop_ns=log_time_ns + 1)
+            for count, message in enumerate(logged_then):
+                if count == position:
+                    self._cached = (index, message.deserialize())
+                    break
+            else:  # pragma: no cover  (the bag changed since it was opened)
+                raise CorruptBagError(f"{self._reader.path}: the cloud on {self.topic} logged at {log_time_ns} ns "
+                                      "cannot be read again")
+        assert self._cached is not None
+        return self._cached[1]
 
 
 class BagProcessor:
@@ -175,14 +272,19 @@ class BagProcessor:
         preview_every: preview every n-th processed frame.
         preview_max_disparity_px: top of the disparity colour scale (None = per frame).
         max_frames: stop after this many frames (None = all).
+        lidar_topic: PointCloud2 topic of the input bag giving LiDAR hints (None = none); needs
+            ``settings.hints`` lidar or both.
     """
 
     def __init__(self, settings: NodeSettings, *, backend: StereoBackend | None = None,
                  topics: StereoTopics = StereoTopics(), output_namespace: str = "", include_inputs: bool = False,
                  keep_going: bool = False, previews_dir: Path | None = None, preview_every: int = 1,
-                 preview_max_disparity_px: float | None = None, max_frames: int | None = None) -> None:
+                 preview_max_disparity_px: float | None = None, max_frames: int | None = None,
+                 lidar_topic: str | None = None) -> None:
         if preview_every < 1:
             raise UsageError(f"preview_every must be >= 1, got {preview_every}")
+        if lidar_topic is not None and not uses_lidar(settings.hints):
+            raise UsageError(f"a LiDAR topic ({lidar_topic}) needs hints lidar or both, not {settings.hints!r}")
         self.settings = settings
         self.backend = backend if backend is not None else backend_from_settings(settings)
         self.pipeline = StereoPipeline(self.backend, pipeline_config(settings))
@@ -194,7 +296,11 @@ class BagProcessor:
         self.preview_every = preview_every
         self.preview_max_disparity_px = preview_max_disparity_px
         self.max_frames = max_frames
-        self.summary = ProcessSummary(backend=self.backend.name)
+        self.lidar_topic = lidar_topic
+        self.lidar_settings = LidarHintSettings.from_settings(settings)
+        self.summary = ProcessSummary(backend=self.backend.name,
+                                      lidar_topic=normalize_topic(lidar_topic) if lidar_topic else "")
+        self._clouds: BagClouds | None = None
         self._rig_key: tuple[object, object] | None = None
         self._rig: StereoCameraModel | None = None
 
@@ -228,7 +334,28 @@ class BagProcessor:
         if left.shape[:2] != (rig.height, rig.width):
             raise ImageShapeError(f"images are {left.shape[1]}x{left.shape[0]} px but camera_info says "
                                   f"{rig.width}x{rig.height} px")
-        return self.pipeline.process(left, right, rig)
+        return self.pipeline.process(left, right, rig, lidar_hints_px=self._lidar_hints(frame, rig))
+
+    def _lidar_hints(self, frame: StereoFrame, rig: StereoCameraModel) -> np.ndarray | None:
+        """Hints from the cloud nearest to the frame, or None (counted, first of a kind printed) when it is unfit."""
+        if self._clouds is None:
+            return None
+        summary = self.summary
+        cloud = self._clouds.nearest(frame.stamp_ns)
+        try:
+            if cloud is None:
+                raise LidarHintError(f"{self._clouds.topic} has no clouds")
+            hints_px = lidar_hints_for_pair(cloud, rig, image_stamp_ns=frame.stamp_ns, settings=self.lidar_settings)
+        except (LidarHintError, PointCloudConversionError, ValueError) as err:
+            kind = type(err).__name__
+            if kind not in summary.lidar_rejected:
+                print(f"stereo_bag_process: frame at {frame.stamp_ns / 1e9:.3f} s: cloud on {self._clouds.topic} "
+                      f"not used ({kind}: {err}); matching without LiDAR hints (further {kind}s are only counted)",
+                      file=sys.stderr)
+            summary.lidar_rejected[kind] = summary.lidar_rejected.get(kind, 0) + 1
+            return None
+        summary.lidar_used += 1
+        return hints_px
 
     def run(self, input_path: str | Path, output_path: str | Path, *, storage: str = "sqlite3",
             overwrite: bool = False, progress: bool = True) -> ProcessSummary:
@@ -247,7 +374,10 @@ class BagProcessor:
         """
         summary = self.summary
         settings = self.settings
-        with BagReader(input_path) as reader:
+        if self.lidar_topic is None and uses_lidar(settings.hints):
+            print(f"stereo_bag_process: hints={settings.hints!r} without --lidar-topic: no LiDAR hints",
+                  file=sys.stderr)
+        with BagReader(input_path) as reader, self._opened_clouds(input_path):
             writer_box: list[BagWriter] = []
 
             def copy_input(message: BagMessage) -> None:
@@ -290,6 +420,19 @@ class BagProcessor:
                     + ("differ by at most approximate_sync_tolerance_seconds)" if settings.approximate_sync
                        else "be equal: try --approximate_sync true)"))
         return summary
+
+    @contextmanager
+    def _opened_clouds(self, input_path: str | Path) -> Iterator[None]:
+        """``self._clouds`` open for the run (when there is a LiDAR topic)."""
+        if self.lidar_topic is None:
+            yield
+            return
+        with BagClouds(input_path, self.lidar_topic) as clouds:
+            self._clouds = clouds
+            try:
+                yield
+            finally:
+                self._clouds = None
 
     def _handle(self, frame: StereoFrame, writer: BagWriter) -> None:
         summary = self.summary
@@ -351,11 +494,14 @@ def add_parameter_options(parser: argparse.ArgumentParser, specs: Sequence[Param
     group = parser.add_argument_group("node parameters (same names, meaning and defaults as stereo_depth_node)")
     kinds = {"bool": _parse_bool, "integer": int, "double": float, "string": str}
     for spec in specs:
-        default_text = ("[" + ", ".join(spec.default) + "]") if isinstance(spec.default, tuple) else spec.default
+        default_text = (" ".join(str(item) for item in spec.default) if isinstance(spec.default, tuple)
+                        else spec.default)
         options: dict[str, Any] = {"dest": f"param_{spec.name}", "default": None,
                                    "help": f"{spec.summary()} Default: {default_text}."}
         if spec.type == "string_array":
             options.update(nargs="+", metavar="ITEM")
+        elif spec.type == "double_array":
+            options.update(nargs=spec.size or "+", type=float, metavar="VALUE")
         else:
             options.update(type=kinds[spec.type], metavar=spec.type.upper())
         if spec.choices is not None and spec.type == "string":
@@ -375,7 +521,7 @@ def settings_from_args(args: argparse.Namespace) -> NodeSettings:
     for spec in OFFLINE_PARAMETERS:
         given = getattr(args, f"param_{spec.name}")
         if given is not None:
-            values[spec.name] = tuple(given) if spec.type == "string_array" else given
+            values[spec.name] = tuple(given) if spec.type.endswith("_array") else given
     try:
         return settings_from_values(values)
     except RosLayerError as err:
@@ -409,6 +555,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--preview-max-disparity-px", type=float, default=None,
                         help="top of the disparity colour scale, px (default: 99th percentile per frame)")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
+    parser.add_argument("--lidar-topic", default=None, metavar="TOPIC",
+                        help="PointCloud2 topic of the input bag whose clouds guide matching, each frame taking the "
+                             "cloud nearest in stamp (needs --hints lidar or both; relative names are in --namespace; "
+                             "see --lidar_frame_id, --lidar_transform, --lidar_stamp_tolerance_s)")
     parser.add_argument("--params-file", default=None, metavar="YAML",
                         help="node parameter file (e.g. config/stereo_depth.yaml); options below override it")
     add_parameter_options(parser)
@@ -428,10 +578,13 @@ def _run(argv: Sequence[str] | None) -> int:
                             (StereoTopics.left_image, StereoTopics.right_image, StereoTopics.left_info,
                              StereoTopics.right_info)))
     output_namespace = args.namespace if args.output_namespace is None else args.output_namespace
+    lidar_topic = args.lidar_topic
+    if lidar_topic is not None and not lidar_topic.startswith("/"):
+        lidar_topic = _namespaced(args.namespace, lidar_topic)
     processor = BagProcessor(settings, topics=topics, output_namespace=output_namespace,
                              include_inputs=args.include_inputs, keep_going=args.keep_going, previews_dir=args.previews,
                              preview_every=args.preview_every, preview_max_disparity_px=args.preview_max_disparity_px,
-                             max_frames=args.max_frames)
+                             max_frames=args.max_frames, lidar_topic=lidar_topic)
     try:
         summary = processor.run(args.input, args.output, storage=args.storage, overwrite=args.overwrite,
                                 progress=not args.quiet)

@@ -23,6 +23,7 @@ from stereo_depth_ros.ros.lidar_input import (
     camera_T_lidar_from_pose,
     lidar_hints_for_pair,
     nearest_cloud,
+    nearest_stamp_index,
 )
 from stereo_depth_ros.ros.messages import point_cloud2_message
 from stereo_depth_ros.ros.parameters import settings_from_values
@@ -183,3 +184,5 @@ def test_nearest_cloud_by_stamp() -> None:
     assert nearest_cloud(clouds, 400).header.frame_id == "500"  # a tie: the later cloud
     assert nearest_cloud(clouds, -10_000).header.frame_id == "100"
     assert nearest_cloud([], 0) is None
+    assert nearest_stamp_index([5, 9, 1, 9], 8) == 1  # equal stamps: the first
+    assert nearest_stamp_index([], 8) is None
