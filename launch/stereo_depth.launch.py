@@ -8,7 +8,9 @@ config/stereo_depth.yaml, generated from the parameter schema);
 ``backend`` and ``model_path`` override it only when given. The node's inputs
 ``left/image_raw``, ``left/camera_info``, ``right/image_raw`` and
 ``right/camera_info`` are remapped into ``left_namespace`` and
-``right_namespace`` (relative names resolve inside ``namespace``); with
+``right_namespace`` (relative names resolve inside ``namespace``), and the
+LiDAR cloud ``hints/points`` (used with ``hints: lidar`` or ``both``) to
+``lidar_points``; with
 ``rectify: false`` in the parameter file, publish rectified images under
 ``image_raw`` there or remap to ``image_rect`` yourself. Fast DDS needs
 FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA for large images on best-effort topics;
@@ -40,7 +42,8 @@ def _stereo_depth_node(context, *args, **kwargs):
         parameters=[LaunchConfiguration("params_file"), overrides,
                     {"use_sim_time": ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)}],
         remappings=[("left/image_raw", [left, "/image_raw"]), ("left/camera_info", [left, "/camera_info"]),
-                    ("right/image_raw", [right, "/image_raw"]), ("right/camera_info", [right, "/camera_info"])],
+                    ("right/image_raw", [right, "/image_raw"]), ("right/camera_info", [right, "/camera_info"]),
+                    ("hints/points", LaunchConfiguration("lidar_points"))],
     )]
 
 
@@ -52,6 +55,9 @@ def generate_launch_description() -> LaunchDescription:
                               description="Where the left image_raw and camera_info are (relative to namespace)"),
         DeclareLaunchArgument("right_namespace", default_value="right",
                               description="Where the right image_raw and camera_info are (relative to namespace)"),
+        DeclareLaunchArgument("lidar_points", default_value="hints/points",
+                              description="PointCloud2 of a LiDAR, remapped to the node's hints/points (relative "
+                              "names resolve inside namespace); used while the hints parameter is lidar or both"),
         DeclareLaunchArgument("params_file", default_value=PathJoinSubstitution([share, "config", "stereo_depth.yaml"]),
                               description="Parameter file of the node"),
         DeclareLaunchArgument("backend", default_value="",

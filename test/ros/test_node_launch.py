@@ -14,8 +14,8 @@ from stereo_depth_ros.ros.parameters import PARAMETERS_BY_NAME
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCH_FILE = ROOT / "launch" / "stereo_depth.launch.py"
 RVIZ_FILE = ROOT / "config" / "stereo_depth.rviz"
-ARGUMENTS = {"namespace", "left_namespace", "right_namespace", "params_file", "model_path", "backend", "use_rviz",
-             "rviz_fixed_frame", "use_sim_time"}
+ARGUMENTS = {"namespace", "left_namespace", "right_namespace", "lidar_points", "params_file", "model_path", "backend",
+             "use_rviz", "rviz_fixed_frame", "use_sim_time"}
 
 
 def test_launch_file_compiles(tmp_path: Path) -> None:
@@ -41,6 +41,7 @@ def test_launch_file_takes_descriptions_from_the_schema_and_sets_large_data() ->
     text = LAUNCH_FILE.read_text()
     assert 'SetEnvironmentVariable("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")' in text
     assert 'PARAMETERS_BY_NAME["backend"].summary()' in text
+    assert '("hints/points", LaunchConfiguration("lidar_points"))' in text
     for argument in ARGUMENTS:
         assert f'DeclareLaunchArgument("{argument}"' in text, argument
     assert PARAMETERS_BY_NAME["backend"].summary()  # the schema entry the launch file uses exists
