@@ -173,3 +173,21 @@ def test_a_bad_cloud_is_rejected_with_a_warning_and_output_goes_on(lidar_peer: L
     lidar_peer.exchange(cloud_message())  # a good cloud again: the warning clears
     lidar_peer.peer.wait_for_diagnostics(lambda d: d["input"].level == 0, "input OK again")
     assert "LiDAR hints from /hints/points used again" in node.log()
+
+
+def test_lidar_parameters_change_at_run_time(lidar_peer: LidarPeer) -> None:
+    peer = lidar_peer.peer
+    rejected = {"lidar_transform": [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], "lidar_min_depth_m": 200.0}
+    for name, value in rejected.items():
+        result = peer.set_parameters(**{name: value})[0]
+        assert not result.successful, name
+    assert "unit quaternion" in peer.set_parameters(lidar_transform=[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0])[0].reason
+    try:
+        assert all(r.successful for r in peer.set_parameters(lidar_stamp_tolerance_s=0.5))
+        before = lidar_peer.counters()
+        lidar_peer.exchange(cloud_message(), cloud_offset_ns=300_000_000)  # stale at 0.05 s, fine at 0.5 s
+        peer.wait_for_diagnostics(
+            lambda d: int(d["input"].values["lidar_clouds_used_total"]) > before["lidar_clouds_used_total"],
+            "the 0.3 s old cloud used")
+    finally:
+        assert all(r.successful for r in peer.set_parameters(lidar_stamp_tolerance_s=0.05))
