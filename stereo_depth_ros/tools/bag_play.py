@@ -234,7 +234,7 @@ def _run(argv: Sequence[str] | None) -> int:
     with BagReader(args.bag) as reader:
         if reader.note and not args.quiet:
             print(f"stereo_bag_play: {reader.note}", file=sys.stderr)
-        rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+        rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)  # the command line is ours, not rcl's
         player = None
         try:
             player = _Player(args, reader, stop)

@@ -199,7 +199,7 @@ def _run(argv: Sequence[str] | None) -> int:
         if not args.quiet:
             print(text, flush=True)
 
-    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+    rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)  # the command line is ours, not rcl's
     node = rclpy.create_node(args.node_name)
     reason = "stopped"
     try:
