@@ -1,7 +1,8 @@
 """LiDAR clouds as disparity hints: the one code path of the node and ``stereo_bag_process``.
 
 A stereo pair at stamp t is guided by the cloud whose header stamp is nearest
-to t (``nearest_cloud``), and only when
+to t (``nearest_cloud``, or ``nearest_stamp_index`` over stamps alone), and
+only when
 
 * |cloud stamp - t| <= ``lidar_stamp_tolerance_s`` (else ``LidarStampError``),
 * the cloud's frame_id is ``lidar_frame_id``, or the left camera's frame_id
