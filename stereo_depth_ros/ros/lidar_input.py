@@ -6,8 +6,10 @@ only when
 
 * |cloud stamp - t| <= ``lidar_stamp_tolerance_s`` (else ``LidarStampError``),
 * the cloud's frame_id is ``lidar_frame_id``, or the left camera's frame_id
-  while ``lidar_transform`` is the identity, or ``lidar_frame_id`` is empty
-  (accept any) (else ``LidarFrameError``),
+  while ``lidar_transform`` is the identity; an empty ``lidar_frame_id`` accepts
+  any frame only with a non-identity ``lidar_transform``, so a cloud in a
+  LiDAR's own frame is never taken for one in the camera frame
+  (else ``LidarFrameError``),
 * its x, y, z fields can be read (else ``PointCloudConversionError``).
 
 ``lidar_hints_for_pair`` then maps the points into the left camera's raw
@@ -92,7 +94,7 @@ class LidarHintSettings:
     """The lidar_ parameters, ready to use.
 
     Attributes:
-        frame_id: the frame_id clouds must have ("" = any).
+        frame_id: the frame_id clouds must have ("" = any, with a non-identity transform).
         camera_T_lidar: (4, 4) float64, LiDAR frame -> left camera raw optical frame.
         stamp_tolerance_ns: largest |cloud stamp - image stamp|, ns.
         min_depth_m, max_depth_m: points outside this rectified depth range give no hint, m.
@@ -123,8 +125,9 @@ class LidarHintSettings:
 
     def accepts_frame(self, frame_id: str, *, camera_frame_id: str) -> bool:
         """Whether a cloud in ``frame_id`` may guide a camera whose left frame is ``camera_frame_id``."""
-        return (not self.frame_id or frame_id == self.frame_id
-                or (self.is_identity and frame_id == camera_frame_id))
+        if self.is_identity and frame_id == camera_frame_id:
+            return True
+        return frame_id == self.frame_id if self.frame_id else not self.is_identity
 
 
 def cloud_stamp_ns(cloud: PointCloud2) -> int:
@@ -182,10 +185,12 @@ def lidar_hints_for_pair(cloud: PointCloud2, camera: StereoCameraModel, *, image
             f"({image_stamp_ns / 1e9:.3f} s); lidar_stamp_tolerance_s is {settings.stamp_tolerance_ns / 1e9:g} s")
     frame_id = cloud.header.frame_id
     if not settings.accepts_frame(frame_id, camera_frame_id=camera.left.frame_id):
-        expected = [repr(settings.frame_id)] + ([repr(camera.left.frame_id)] if settings.is_identity else [])
+        expected = ([repr(settings.frame_id)] if settings.frame_id else []) + (
+            [repr(camera.left.frame_id)] if settings.is_identity else [])
         raise LidarFrameError(
-            f"the cloud is in frame {frame_id!r}, expected {' or '.join(expected)} "
-            "(lidar_frame_id; the left camera's frame only while lidar_transform is the identity)")
+            f"the cloud is in frame {frame_id!r}, expected {' or '.join(expected)} (lidar_frame_id; the left "
+            "camera's frame only while lidar_transform is the identity): set lidar_transform to the LiDAR's "
+            "pose in the left camera's optical frame, and lidar_frame_id to the cloud's frame")
     points_m = point_cloud_xyz(cloud)
     return lidar_hints(points_m, camera, camera_T_lidar=None if settings.is_identity else settings.camera_T_lidar,
                        min_depth_m=settings.min_depth_m, max_depth_m=settings.max_depth_m)

@@ -211,7 +211,8 @@ PARAMETERS: Final[tuple[ParameterSpec, ...]] = (
                   "LiDAR hints and a warning is logged", choices=HINT_SOURCES, dynamic=True),
     ParameterSpec("lidar_frame_id", "", "string", "Expected frame_id of the clouds on hints/points; clouds in "
                   "other frames are dropped with a warning, except clouds in the left camera's frame while "
-                  "lidar_transform is the identity; empty = any frame_id is accepted", dynamic=True),
+                  "lidar_transform is the identity; empty = any frame_id, but only with a non-identity "
+                  "lidar_transform (with the identity, clouds must be in the left camera's frame)", dynamic=True),
     ParameterSpec("lidar_transform", (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0), "double_array", "Pose of the LiDAR "
                   "frame in the left camera's raw optical frame (camera_T_lidar, maps LiDAR points to camera "
                   "points): x y z in metres, then the rotation as a unit quaternion qx qy qz qw (write every value "

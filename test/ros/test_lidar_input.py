@@ -153,7 +153,9 @@ def test_a_stale_cloud_is_rejected_with_both_stamps(offset_ns: int, words: str) 
 
 
 @pytest.mark.parametrize(("values", "frame_id", "accepted"), [
-    ({}, "anything", True),                                                       # empty lidar_frame_id: any
+    ({}, CAMERA_FRAME, True),                                                     # defaults: the camera frame
+    ({}, "velodyne", False),                                                      # ... and nothing else
+    ({"lidar_transform": LIDAR_POSE}, "velodyne", True),                          # empty id + a transform: any
     ({"lidar_frame_id": "lidar_top"}, "lidar_top", True),
     ({"lidar_frame_id": "lidar_top"}, CAMERA_FRAME, True),                        # identity: the camera frame too
     ({"lidar_frame_id": "lidar_top"}, "base_link", False),
@@ -166,7 +168,8 @@ def test_frame_ids_are_checked(values: dict[str, object], frame_id: str, accepte
     if accepted:
         lidar_hints_for_pair(points, rig(), image_stamp_ns=IMAGE_STAMP_NS, settings=settings)
     else:
-        with pytest.raises(LidarFrameError, match=f"in frame {frame_id!r}, expected 'lidar_top'"):
+        expected = repr(values.get("lidar_frame_id", CAMERA_FRAME))
+        with pytest.raises(LidarFrameError, match=f"in frame {frame_id!r}, expected {expected}"):
             lidar_hints_for_pair(points, rig(), image_stamp_ns=IMAGE_STAMP_NS, settings=settings)
 
 
