@@ -55,6 +55,7 @@ setup(
             f"stereo_bag_evaluate = {PACKAGE}.tools.bag_evaluate:main",
             f"stereo_depth_train = {PACKAGE}.training.train:main",
             f"stereo_depth_export = {PACKAGE}.training.export:main",
+            f"stereo_depth_adapt = {PACKAGE}.training.adapt:main",
         ],
     },
 )
