@@ -18,7 +18,6 @@ it is set here for the processes this file starts (the camera driver needs it
 too).
 """
 
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
@@ -26,6 +25,7 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
+from launch import LaunchDescription
 from stereo_depth_ros.ros.parameters import PARAMETERS_BY_NAME
 
 PACKAGE = "stereo_depth_ros"

@@ -267,7 +267,7 @@ class StereoCameraModel:
         return self.cx_left - self.cx_right
 
     @cached_property
-    def Q(self) -> np.ndarray:  # noqa: N802  (the name used by OpenCV and the literature)
+    def Q(self) -> np.ndarray:
         """(4, 4) float64 reprojection matrix: Q @ (x, y, d, 1) = (X, Y, Z, W), metres = (X, Y, Z) / W.
 
         Derivation, with the conventions of the module docstring:

@@ -30,7 +30,7 @@ import struct
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
@@ -59,10 +59,10 @@ from stereo_depth_ros.ros.image_conversion import image_to_numpy
 from stereo_depth_ros.ros.sync import Side, StereoSynchronizer, SyncCounters
 
 __all__ = [
-    "IMAGE_TYPE",
     "CAMERA_INFO_TYPE",
     "DISPARITY_TYPE",
     "GROUND_TRUTH_TOPIC",
+    "IMAGE_TYPE",
     "STORAGE_FORMATS",
     "BagMessage",
     "BagReader",
@@ -151,7 +151,7 @@ def message_type_name(message: object) -> str:
     return f"{parts[0]}/{parts[1]}/{cls.__name__}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def message_class(msgtype: str) -> type:
     """The Python class of ``package/msg/Name``.
 

@@ -20,9 +20,9 @@ import argparse
 import glob
 import math
 import time
-from decimal import Decimal, InvalidOperation
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Final
 

@@ -184,7 +184,7 @@ class _Peer:
         while self.context.ok():
             try:
                 self.executor.spin_once(timeout_sec=0.05)
-            except Exception:  # noqa: BLE001  (the context was shut down under the executor)
+            except Exception:
                 if self.context.ok():
                     raise
                 return

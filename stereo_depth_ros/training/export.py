@@ -20,8 +20,14 @@ import onnx
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from stereo_depth_ros.backends.contract import (INPUT_HINT_DISPARITY, INPUT_HINT_MASK, INPUT_LEFT,
-                                                INPUT_RIGHT, OUTPUT_CONFIDENCE, OUTPUT_DISPARITY)
+from stereo_depth_ros.backends.contract import (
+    INPUT_HINT_DISPARITY,
+    INPUT_HINT_MASK,
+    INPUT_LEFT,
+    INPUT_RIGHT,
+    OUTPUT_CONFIDENCE,
+    OUTPUT_DISPARITY,
+)
 from stereo_depth_ros.training.model import ExportWrapper, StereoNet, StereoNetConfig
 from stereo_depth_ros.training.synthetic import HELD_OUT_SEED, SceneConfig, scene_for_index
 

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from stereo_depth_ros.training.dataset import DataConfig, SyntheticStereoDataset
 from stereo_depth_ros.training.losses import stereo_loss

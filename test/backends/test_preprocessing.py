@@ -8,11 +8,11 @@ import pytest
 from stereo_depth_ros.backends.base import SparseHints
 from stereo_depth_ros.backends.errors import InputError, ModelError
 from stereo_depth_ros.backends.preprocessing import (
-    hints_in_right_view,
     compute_fit,
     decode_network_outputs,
     fit_hints,
     fit_image,
+    hints_in_right_view,
     prepare_network_batch,
     to_nchw_float,
     to_rgb,

@@ -82,7 +82,7 @@ def test_right_view_invalid_border_is_on_the_right(
 
 @pytest.mark.parametrize("backend_class", [SgbmBackend, BmBackend])
 def test_padded_left_border_gets_estimates_where_the_match_exists(
-        backend_class: type[SgbmBackend] | type[BmBackend],
+        backend_class: type[SgbmBackend | BmBackend],
         slanted_pair: tuple[np.ndarray, np.ndarray]) -> None:
     params_class = SgbmParams if backend_class is SgbmBackend else BmParams
     padded = backend_class(params_class(num_disparities=32, block_size=9))  # type: ignore[arg-type]

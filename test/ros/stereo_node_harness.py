@@ -289,7 +289,7 @@ class RosPeer:
         while self.context.ok():
             try:
                 self.executor.spin_once(timeout_sec=0.1)
-            except Exception:  # noqa: BLE001  the context was shut down under us
+            except Exception:
                 if self.context.ok():
                     raise
                 return

@@ -154,9 +154,8 @@ def test_reader_raises_on_truncated_bag(tmp_path: Path, storage: str) -> None:
     data_file = storage_file(bag)
     with open(data_file, "r+b") as handle:
         handle.truncate(data_file.stat().st_size // 2)
-    with pytest.raises(CorruptBagError, match="truncated or damaged"):
-        with BagReader(bag) as reader:
-            list(reader.messages())
+    with pytest.raises(CorruptBagError, match="truncated or damaged"), BagReader(bag) as reader:
+        list(reader.messages())
 
 
 @pytest.mark.parametrize("offset", [8, 100])
@@ -170,10 +169,9 @@ def test_reader_raises_corrupt_bag_error_on_damaged_structure(tmp_path: Path, st
     content = bytearray(data_file.read_bytes())
     content[offset:offset + 64] = np.random.default_rng(0).integers(0, 256, 64, dtype=np.uint8).tobytes()
     data_file.write_bytes(bytes(content))
-    with pytest.raises(CorruptBagError, match="truncated or damaged"):
-        with BagReader(bag) as reader:
-            for message in reader.messages():
-                message.deserialize()
+    with pytest.raises(CorruptBagError, match="truncated or damaged"), BagReader(bag) as reader:
+        for message in reader.messages():
+            message.deserialize()
 
 
 @pytest.mark.parametrize("storage", STORAGE_FORMATS)
@@ -227,10 +225,9 @@ def test_writer_refuses_existing_output_and_overwrites_only_bags(tmp_path: Path)
 
 def test_writer_closes_a_readable_bag_when_the_block_raises(tmp_path: Path) -> None:
     bag = tmp_path / "bag"
-    with pytest.raises(KeyboardInterrupt):
-        with BagWriter(bag, storage="mcap") as writer:
-            writer.write("left/image_raw", image(0, 10), 10)
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), BagWriter(bag, storage="mcap") as writer:
+        writer.write("left/image_raw", image(0, 10), 10)
+        raise KeyboardInterrupt
     with BagReader(bag) as reader:
         assert reader.message_count == 1 and reader.note == ""
 
