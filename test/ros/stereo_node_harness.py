@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -415,3 +415,26 @@ class RosPeer:
         self.node.destroy_node()
         self.context.try_shutdown()
         self._spinner.join(5)
+
+
+def node_and_peer_fixtures(directory_name: str, parameters: dict[str, Any]) -> tuple[Callable, Callable]:
+    """Module-scoped pytest fixtures ``node`` (the node process with ``parameters``) and ``peer`` (connected to it).
+
+    Use as ``node, peer = node_and_peer_fixtures("stereo_node_sgbm", PARAMETERS)`` in a test module.
+    """
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def node(tmp_path_factory: pytest.TempPathFactory, ros_environment: dict[str, str]) -> Iterator[NodeProcess]:
+        process = NodeProcess(tmp_path_factory.mktemp(directory_name), parameters)
+        yield process
+        process.close()
+
+    @pytest.fixture(scope="module")
+    def peer(node: NodeProcess) -> Iterator[RosPeer]:
+        connected = RosPeer()
+        connected.wait_until_connected()
+        yield connected
+        connected.close()
+
+    return node, peer

@@ -28,6 +28,7 @@ from stereo_node_harness import (
     cloud_fields,
     disparity_from_message,
     image_message,
+    node_and_peer_fixtures,
     scene,
     stamp_ns,
     unpack_rgb,
@@ -40,19 +41,7 @@ RIG = Rig()
 PARAMETERS = {"backend": "sgbm", "rectify": False, "max_disparity_px": 64}
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory, ros_environment: dict[str, str]) -> Iterator[NodeProcess]:
-    process = NodeProcess(tmp_path_factory.mktemp("stereo_node_sgbm"), PARAMETERS)
-    yield process
-    process.close()
-
-
-@pytest.fixture(scope="module")
-def peer(node: NodeProcess) -> Iterator[RosPeer]:
-    peer = RosPeer()
-    peer.wait_until_connected()
-    yield peer
-    peer.close()
+node, peer = node_and_peer_fixtures("stereo_node_sgbm", PARAMETERS)
 
 
 @pytest.fixture()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -22,6 +21,7 @@ from stereo_node_harness import (
     cloud_fields,
     disparity_from_message,
     image_message,
+    node_and_peer_fixtures,
     scene,
     stamp_ns,
     unpack_rgb,
@@ -33,19 +33,7 @@ RIG = Rig()
 PARAMETERS = {"backend": "onnx", "execution_providers": ["cpu"]}  # everything else: the schema defaults
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory, ros_environment: dict[str, str]) -> Iterator[NodeProcess]:
-    process = NodeProcess(tmp_path_factory.mktemp("stereo_node_onnx"), PARAMETERS)
-    yield process
-    process.close()
-
-
-@pytest.fixture(scope="module")
-def peer(node: NodeProcess) -> Iterator[RosPeer]:
-    peer = RosPeer()
-    peer.wait_until_connected()
-    yield peer
-    peer.close()
+node, peer = node_and_peer_fixtures("stereo_node_onnx", PARAMETERS)
 
 
 def messages(index: int) -> tuple:

@@ -10,10 +10,8 @@ images. One node process for the module; SIGTERM shutdown last.
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
 
 import numpy as np
-import pytest
 from stereo_node_harness import (
     NodeProcess,
     Rig,
@@ -22,6 +20,7 @@ from stereo_node_harness import (
     cloud_fields,
     disparity_from_message,
     image_message,
+    node_and_peer_fixtures,
     raw_infos,
     raw_pair,
     scene,
@@ -40,19 +39,7 @@ INTERIOR = (slice(32, RIG.height - 32), slice(45, RIG.width - 45))
 MS = 1_000_000
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory, ros_environment: dict[str, str]) -> Iterator[NodeProcess]:
-    process = NodeProcess(tmp_path_factory.mktemp("stereo_node_rectify"), PARAMETERS)
-    yield process
-    process.close()
-
-
-@pytest.fixture(scope="module")
-def peer(node: NodeProcess) -> Iterator[RosPeer]:
-    peer = RosPeer()
-    peer.wait_until_connected()
-    yield peer
-    peer.close()
+node, peer = node_and_peer_fixtures("stereo_node_rectify", PARAMETERS)
 
 
 def raw_messages(index: int) -> tuple:
