@@ -73,7 +73,7 @@ from stereo_depth_ros.training.self_supervised import (
     SelfSupervisedWeights,
     self_supervised_loss,
 )
-from stereo_depth_ros.training.train import _save_checkpoint, predict
+from stereo_depth_ros.training.train import save_checkpoint, predict
 
 __all__ = [
     "DEFAULT_INIT_FROM",
@@ -552,19 +552,19 @@ def adapt(config: AdaptConfig, run_dir: Path, *, threads: int = 1, checkpoint_mi
                         f"hints {entry['hints']:.3f} smoothness {entry['smoothness']:.4f} {elapsed / 60:.1f} min")
                 out_of_time = max_minutes is not None and elapsed > max_minutes * 60
                 if time.monotonic() - last_checkpoint > checkpoint_minutes * 60:
-                    _save_checkpoint(checkpoint_path, net, optimiser, step, config, metrics)
+                    save_checkpoint(checkpoint_path, net, optimiser, step, config, metrics)
                     last_checkpoint = time.monotonic()
                 if out_of_time:
                     out(f"stopping at step {step}: --max-minutes reached (resume with the same command)")
                     break
         except KeyboardInterrupt:
-            _save_checkpoint(checkpoint_path, net, optimiser, step, config, metrics)
+            save_checkpoint(checkpoint_path, net, optimiser, step, config, metrics)
             out(f"interrupted at step {step}; saved {checkpoint_path} (resume with the same command)")
             raise
         if evaluate:
             metrics = {**metrics, "after": _evaluate_splits(net, train_frames, held_out, config), "after_step": step}
             record({"step": step, "eval": "after", **metrics["after"]})
-        _save_checkpoint(checkpoint_path, net, optimiser, step, config, metrics)
+        save_checkpoint(checkpoint_path, net, optimiser, step, config, metrics)
     if evaluate and "before" in metrics:
         out(f"before (initial weights) -> after (step {step}):")
         for line in format_report(metrics["before"], metrics["after"]):

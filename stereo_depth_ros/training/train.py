@@ -113,8 +113,9 @@ def _to_tensors(batch: dict) -> dict[str, torch.Tensor]:
     return {key: torch.as_tensor(value) for key, value in batch.items()}
 
 
-def _save_checkpoint(path: Path, net: StereoNet, optimiser: torch.optim.Optimizer, step: int,
+def save_checkpoint(path: Path, net: StereoNet, optimiser: torch.optim.Optimizer, step: int,
                      config: TrainConfig, metrics: dict[str, float]) -> None:
+    """Write ``path`` atomically: model, optimiser, step, configuration (``asdict``) and metrics."""
     temporary = path.with_suffix(".tmp")
     torch.save({"model": net.state_dict(), "optimizer": optimiser.state_dict(), "step": step,
                 "config": asdict(config), "metrics": metrics}, temporary)
@@ -186,7 +187,7 @@ def train(config: TrainConfig, run_dir: Path, *, threads: int = 2, num_workers: 
                 print(f"step {step} eval {metrics}", flush=True)
             out_of_time = max_minutes is not None and elapsed > max_minutes * 60
             if time.monotonic() - last_checkpoint > checkpoint_minutes * 60 or step == config.steps or out_of_time:
-                _save_checkpoint(checkpoint_path, net, optimiser, step, config, metrics)
+                save_checkpoint(checkpoint_path, net, optimiser, step, config, metrics)
                 last_checkpoint = time.monotonic()
             if out_of_time:
                 print(f"stopping at step {step}: --max-minutes reached (resume with the same command)", flush=True)
