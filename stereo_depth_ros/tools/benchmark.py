@@ -109,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("--frames", type=int, default=50, help="frames measured, per backend and size")
     speed.add_argument("--no-network-split", action="store_true", help="do not time pre / network / post separately")
     node = parser.add_argument_group("node (end to end over DDS)")
-    node.add_argument("--node-backends", type=_csv, default=("onnx", "sgbm"), help="node backend per run")
+    node.add_argument("--node-backends", type=_csv, default=("onnx", "onnx-no-lr", "sgbm"),
+                      help="node backend per run; a -no-lr suffix turns lr_check off")
     node.add_argument("--node-size", type=parse_size, default=(480, 640), metavar="WxH", help="streamed size, px")
     node.add_argument("--node-rate-hz", type=float, default=30.0, help="input pair rate, Hz")
     node.add_argument("--node-seconds", type=float, default=20.0, help="measuring window per backend, s")

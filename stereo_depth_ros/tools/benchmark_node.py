@@ -49,6 +49,8 @@ __all__ = ["NODE_EXECUTABLE", "NodeRunSettings", "dds_environment", "find_node_e
 NODE_EXECUTABLE: Final = "stereo_depth_node"
 #: Outputs whose arrival is timed.
 TIMED_OUTPUTS: Final = ("disparity", "points2")
+#: A node backend name with this suffix runs that backend with lr_check off (e.g. ``onnx-no-lr``).
+NO_LR_SUFFIX: Final = "-no-lr"
 _LOG_TAIL_LINES: Final = 15
 _MB: Final = 1e6
 
@@ -127,13 +129,15 @@ def _log_tail(path: Path) -> str:
 
 
 def _node_parameters(backend: str, settings: NodeRunSettings, model: ModelFile | None) -> dict[str, Any]:
-    """The node's parameters for one run, checked against its schema."""
+    """The node's parameters for one run, checked against its schema (``onnx-no-lr``: onnx, lr_check off)."""
     from stereo_depth_ros.ros.parameters import problems
 
-    values: dict[str, Any] = {"backend": backend, "rectify": True, "lr_check": True, "hints": "none",
+    node_backend = backend.removesuffix(NO_LR_SUFFIX)
+    values: dict[str, Any] = {"backend": node_backend, "rectify": True, "lr_check": node_backend == backend,
+                              "hints": "none",
                               "publish_points": True, "max_disparity_px": settings.max_disparity_px,
                               "intra_op_threads": settings.onnx_threads}
-    if backend in ("onnx", "tensorrt") and model is not None:
+    if node_backend in ("onnx", "tensorrt") and model is not None:
         values["model_path"] = str(model.path.resolve())
     found = problems(values)
     if found:

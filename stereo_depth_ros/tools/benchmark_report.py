@@ -167,7 +167,7 @@ def _speed_lines(speed: Mapping[str, Any], *, title: str) -> list[str]:
         return lines + [speed["skipped"], ""]
     lines += [f"median / p90 ms over {speed.get('frames')} frames after {speed.get('warmup')} warm-up frames; "
               f"classical search range {speed.get('classical_num_disparities')} px; raw pairs of a distorted rig "
-              "(rectify is a real remap); LR check on; total = rectify .. serialize.", ""]
+              "(rectify is a real remap); LR check on (onnx-no-lr: off); total = rectify .. serialize.", ""]
     if speed.get("pack_note"):
         lines += [f"Message packing: {speed['pack_note']}", ""]
     splits = []

@@ -18,8 +18,9 @@ the left-right check needs) and ``post`` (``decode_network_outputs``). The
 session of that loop is created with the options ``OnnxBackend`` uses
 (full graph optimisation, sequential execution, the same thread counts).
 
-Backends (``--backends``): ``onnx``, ``onnx+classical`` (the network with
-classical hints, which adds an SGBM pass), ``sgbm`` and ``bm`` (search range
+Backends (``--backends``): ``onnx``, ``onnx-no-lr`` (the network without the
+left-right check, so one pass instead of two), ``onnx+classical`` (the network
+with classical hints, which adds an SGBM pass), ``sgbm`` and ``bm`` (search range
 ``--max-disparity-px``, our defaults otherwise), and on a GPU ``onnx-cuda``,
 ``onnx-tensorrt`` and ``tensorrt`` (native, FP16), see :func:`gpu_section`.
 """
@@ -59,7 +60,7 @@ __all__ = [
 
 #: Stages ``StereoPipeline.process`` reports, in order.
 PIPELINE_STAGES: Final = ("rectify", "hints", "match", "lr_check", "depth", "points")
-CPU_BACKENDS: Final = ("onnx", "onnx+classical", "sgbm", "bm")
+CPU_BACKENDS: Final = ("onnx", "onnx-no-lr", "onnx+classical", "sgbm", "bm")
 #: Disparity step the OpenCV matchers resolve, px (their fixed point is 1/16 px).
 _OPENCV_DELTA_D_PX: Final = 1.0 / 16.0
 
@@ -140,18 +141,20 @@ def message_packer() -> tuple[Packer | None, str]:
     return pack, ""
 
 
-def _make_backend(name: str, settings: SpeedSettings, model: ModelFile | None) -> tuple[StereoBackend, str]:
-    """(backend, hints) of a ``CPU_BACKENDS`` name."""
-    if name in ("onnx", "onnx+classical"):
+def _make_backend(name: str, settings: SpeedSettings,
+                  model: ModelFile | None) -> tuple[StereoBackend, PipelineConfig]:
+    """(backend, pipeline settings) of a ``CPU_BACKENDS`` name; all but onnx-no-lr run the LR check."""
+    if name in ("onnx", "onnx-no-lr", "onnx+classical"):
         if model is None:
             raise BackendError("no ONNX model file found")
         backend = create_backend("onnx", model_path=model.path, providers=["cpu"],
                                  intra_op_threads=settings.onnx_threads)
-        return backend, "classical" if name == "onnx+classical" else "none"
+        return backend, PipelineConfig(hints="classical" if name == "onnx+classical" else "none",
+                                       lr_check=name != "onnx-no-lr")
     if name == "sgbm":
-        return create_backend("sgbm", params=SgbmParams(num_disparities=settings.num_disparities)), "none"
+        return create_backend("sgbm", params=SgbmParams(num_disparities=settings.num_disparities)), PipelineConfig()
     if name == "bm":
-        return create_backend("bm", params=BmParams(num_disparities=settings.num_disparities)), "none"
+        return create_backend("bm", params=BmParams(num_disparities=settings.num_disparities)), PipelineConfig()
     raise BackendError(f"unknown benchmark backend {name!r}; choose from {list(CPU_BACKENDS)}")
 
 
@@ -239,7 +242,7 @@ def speed_section(inputs: Sequence[RawStereoInput], settings: SpeedSettings, mod
             log(f"speed: {name} at {width}x{height} ({settings.warmup} + {settings.frames} frames)")
             row: dict[str, Any] = {"backend": name}
             try:
-                backend, hints = _make_backend(name, settings, model)
+                backend, config = _make_backend(name, settings, model)
             except BackendError as err:
                 row["skipped"] = f"skipped: {err}"
                 rows.append(row)
@@ -247,7 +250,6 @@ def speed_section(inputs: Sequence[RawStereoInput], settings: SpeedSettings, mod
             row["describe"] = backend.describe()
             if name.startswith("onnx") and model is not None:
                 row["model"] = model.path.name
-            config = PipelineConfig(hints=hints)
             row.update(time_pipeline(backend, raw, config, warmup=settings.warmup, frames=settings.frames,
                                      packer=packer))
             if name == "onnx" and settings.split_network and model is not None:

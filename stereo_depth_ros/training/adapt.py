@@ -73,7 +73,7 @@ from stereo_depth_ros.training.self_supervised import (
     SelfSupervisedWeights,
     self_supervised_loss,
 )
-from stereo_depth_ros.training.train import save_checkpoint, predict
+from stereo_depth_ros.training.train import predict, save_checkpoint
 
 __all__ = [
     "DEFAULT_INIT_FROM",
@@ -613,7 +613,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-minutes", type=float, default=None, help="stop (resumably) after this long")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size,
                         help=f"crops per step (default {defaults.batch_size})")
-    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate, help=f"AdamW, after warm-up (default {defaults.learning_rate:g})")
+    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate,
+                        help=f"AdamW, after warm-up (default {defaults.learning_rate:g})")
     parser.add_argument("--seed", type=int, default=defaults.seed, help=f"sample seed (default {defaults.seed})")
     parser.add_argument("--crop", type=_parse_crop, default=(defaults.crop_width, defaults.crop_height),
                         metavar="WxH", help="sample size, px, multiples of 32 (default 512x256)")

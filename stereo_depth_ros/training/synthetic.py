@@ -197,8 +197,9 @@ def _render_view(layers: list[_Layer], source_x: list[np.ndarray], y: np.ndarray
         nearer = covered & (disparity > zbuffer)
         if not nearer.any():
             continue
-        u = layer.texture_from_image[0, 0] * x_left + layer.texture_from_image[0, 1] * y + layer.texture_from_image[0, 2]
-        v = layer.texture_from_image[1, 0] * x_left + layer.texture_from_image[1, 1] * y + layer.texture_from_image[1, 2]
+        affine = layer.texture_from_image
+        u = affine[0, 0] * x_left + affine[0, 1] * y + affine[0, 2]
+        v = affine[1, 0] * x_left + affine[1, 1] * y + affine[1, 2]
         sampled = cv2.remap(layer.texture, u.astype(np.float32), v.astype(np.float32),
                             cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
         colour[nearer] = sampled[nearer]

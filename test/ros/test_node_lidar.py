@@ -1,4 +1,4 @@
-"""StereoDepthNode with LiDAR hints (hints:=lidar) as a process: clouds used, and bad clouds rejected with output going on.
+"""StereoDepthNode with LiDAR hints (hints:=lidar) as a process: clouds used; bad clouds rejected, output going on.
 
 SGBM ignores hints, so the node's matching is cheap and its outputs do not
 depend on them; what the cloud did is read from /diagnostics: the counters of

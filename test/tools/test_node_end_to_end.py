@@ -79,8 +79,8 @@ def test_live_node_outputs_equal_offline_processing(synthetic_bag: Path, tmp_pat
                                          "--idle-timeout", "15"], env=dds_env)
     try:
         wait_for_lines(recorder, [f"recording /{topic} " for topic in OUTPUTS], timeout_s=120)
-        player = run_tool("bag_play", [synthetic_bag, "--topics", *INPUTS, "--rate", "0.5",
-                                       "--wait-for-subscribers", "120", "--delay", DISCOVERY_DELAY_S], env=dds_env, timeout=240)
+        player = run_tool("bag_play", [synthetic_bag, "--topics", *INPUTS, "--rate", "0.5", "--wait-for-subscribers",
+                                       "120", "--delay", DISCOVERY_DELAY_S], env=dds_env, timeout=240)
         assert player.returncode == 0, player.stderr
         recorder_out, recorder_err = recorder.communicate(timeout=120)
         assert recorder.returncode == 0, recorder_err
