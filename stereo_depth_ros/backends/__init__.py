@@ -15,6 +15,9 @@ name       class                          runs on
 ``bm``     :class:`BmBackend`              OpenCV StereoBM (CPU)
 ========== ============================== =====================================
 
+:class:`FittedBackend` wraps a classical matcher so it runs on the pair shrunk
+to an inference size (the network's fit rule) and returns maps at input size.
+
 The network backends share :class:`~stereo_depth_ros.backends.network.NetworkBackend`
 (resizing, passes, decoding) and also offer ``match_both`` (left and mirrored
 right pass in one batched run). Nothing here imports ROS, torch, tensorrt or cupy at
@@ -37,6 +40,7 @@ from stereo_depth_ros.backends.errors import (
     InputError,
     ModelError,
 )
+from stereo_depth_ros.backends.fitted import FittedBackend, scaled_num_disparities
 from stereo_depth_ros.backends.onnx_backend import OnnxBackend, select_providers
 from stereo_depth_ros.backends.sgbm_backend import (
     BmBackend,
@@ -53,6 +57,7 @@ __all__ = [
     "BmBackend",
     "BmParams",
     "ConfigurationError",
+    "FittedBackend",
     "InputError",
     "MatchResult",
     "ModelError",
@@ -64,6 +69,7 @@ __all__ = [
     "TensorRtBackend",
     "create_backend",
     "probe_tensorrt",
+    "scaled_num_disparities",
     "select_providers",
 ]
 

@@ -78,9 +78,9 @@ from rclpy.subscription import Subscription
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from stereo_msgs.msg import DisparityImage
 
-from stereo_depth_ros.backends import create_backend
+from stereo_depth_ros.backends import FittedBackend, create_backend
 from stereo_depth_ros.backends.base import StereoBackend
-from stereo_depth_ros.backends.errors import BackendError
+from stereo_depth_ros.backends.errors import BackendError, ConfigurationError
 from stereo_depth_ros.core.camera_model import CameraCalibration, StereoCameraModel
 from stereo_depth_ros.core.errors import CalibrationError, ImageShapeError, StereoDepthError
 from stereo_depth_ros.core.pipeline import StereoOutput, StereoPipeline
@@ -107,6 +107,7 @@ from stereo_depth_ros.ros.parameters import (
     PARAMETERS_BY_NAME,
     NodeSettings,
     descriptor,
+    inference_hw,
     pipeline_config,
     problems,
     resolve_model_path,
@@ -136,18 +137,37 @@ Pair = StereoPair[Image, CameraCalibration]
 def backend_from_settings(settings: NodeSettings) -> StereoBackend:
     """The matcher ``settings.backend`` names, built by ``backends.create_backend`` from the settings.
 
+    With an inference size (``inference_width_px``, ``inference_height_px`` > 0) the
+    classical backends are wrapped in ``backends.FittedBackend`` (matching on the pair
+    shrunk to that size) and the network backends load the model of that size
+    (``parameters.resolve_model_path``); an explicit ``model_path`` must have that input size.
+
     Raises:
         BackendError: (a subclass of) the backend's own error, e.g. a missing model or an
             unavailable execution provider; the node does not start without a backend.
     """
+    size = inference_hw(settings)
     if settings.backend in ("sgbm", "bm"):
-        return create_backend(settings.backend, num_disparities=int(math.ceil(settings.max_disparity_px / 16.0)) * 16)
-    options: dict[str, object] = {"model_path": resolve_model_path(settings)}
+        if size is None:
+            return create_backend(settings.backend,
+                                  num_disparities=int(math.ceil(settings.max_disparity_px / 16.0)) * 16)
+        name = settings.backend
+        return FittedBackend(lambda num_disparities: create_backend(name, num_disparities=num_disparities),
+                             size, max_disparity_px=settings.max_disparity_px)
+    model_path = resolve_model_path(settings)
+    options: dict[str, object] = {"model_path": model_path}
     if settings.backend == "onnx":
         auto = tuple(settings.execution_providers) == ("auto",)
         options.update(providers=None if auto else list(settings.execution_providers),
                        intra_op_threads=settings.intra_op_threads)
-    return create_backend(settings.backend, **options)
+    backend = create_backend(settings.backend, **options)
+    model_hw = getattr(backend, "model_hw", None)
+    if size is not None and model_hw is not None and tuple(model_hw) != size:
+        raise ConfigurationError(
+            f"model_path {model_path} takes {model_hw[1]}x{model_hw[0]} px input but the inference size is "
+            f"{size[1]}x{size[0]} px (inference_width_px x inference_height_px); set both to 0 to use the "
+            "model's own size, or export the model at that size")
+    return backend
 
 
 def _stamp_ns(msg: Image) -> int:

@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import array
 import math
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal, cast
 
+from stereo_depth_ros.backends.errors import ConfigurationError
 from stereo_depth_ros.core.pipeline import HINT_SOURCES, PipelineConfig
 from stereo_depth_ros.ros.errors import RosLayerError
 
@@ -39,6 +41,9 @@ if TYPE_CHECKING:
 __all__ = [
     "BACKENDS",
     "BUNDLED_MODEL_NAME",
+    "CHECKPOINT_PATH",
+    "NETWORK_BACKENDS",
+    "NETWORK_SIZE_MULTIPLE_PX",
     "DEPTH_ENCODINGS",
     "DEPTH_RANGES",
     "INPUT_QOS_PROFILES",
@@ -50,7 +55,11 @@ __all__ = [
     "ParameterSpec",
     "ParameterType",
     "bundled_model_path",
+    "bundled_model_sizes",
+    "choose_model_file",
     "default_values",
+    "inference_hw",
+    "model_file_name",
     "descriptor",
     "pipeline_config",
     "problems",
@@ -63,6 +72,12 @@ ParameterType = Literal["bool", "integer", "double", "string", "string_array", "
 Value = bool | int | float | str | tuple[str, ...] | tuple[float, ...]
 
 BACKENDS: Final = ("onnx", "tensorrt", "sgbm", "bm")
+#: Backends that run the learned network from an ONNX file.
+NETWORK_BACKENDS: Final = ("onnx", "tensorrt")
+#: The network's input width and height must be multiples of this (the model contract), px.
+NETWORK_SIZE_MULTIPLE_PX: Final = 32
+#: The training checkpoint of the bundled model, relative to the repository (for exporting more sizes).
+CHECKPOINT_PATH: Final = "models/checkpoints/stereo_net_stage1.pt"
 DEPTH_ENCODINGS: Final = ("32FC1", "16UC1")
 INPUT_QOS_PROFILES: Final = ("sensor_data", "reliable", "system_default")
 OUTPUT_QOS_RELIABILITIES: Final = ("reliable", "best_effort")
@@ -179,6 +194,15 @@ PARAMETERS: Final[tuple[ParameterSpec, ...]] = (
                   "[auto] = best available; an unavailable explicit provider stops the node"),
     ParameterSpec("intra_op_threads", 0, "integer", "ONNX Runtime threads inside one operator; 0 = its default "
                   "(one per physical core)", unit="threads", minimum=0, maximum=256),
+    ParameterSpec("inference_width_px", 0, "integer", "Width of the image the matching runs on (the "
+                  "speed/accuracy knob), set together with inference_height_px; the rectified pair is shrunk to "
+                  "fit inside it keeping its aspect (never enlarged) and disparity is brought back to the input "
+                  "size. onnx and tensorrt with an empty model_path run the bundled model of this size "
+                  "(models/stereo_net_<W>x<H>.onnx; multiples of 32); sgbm and bm match the shrunk pair. "
+                  "0 = the model file's size for the network, full resolution for sgbm and bm",
+                  unit="px", minimum=0, maximum=8192),
+    ParameterSpec("inference_height_px", 0, "integer", "Height of the image the matching runs on; see "
+                  "inference_width_px (both 0 or both > 0)", unit="px", minimum=0, maximum=8192),
     ParameterSpec("max_disparity_px", 128, "integer", "Disparity search range of sgbm and bm, rounded up to a "
                   "multiple of 16; must stay below the image width. The learned backends use their model's own "
                   "limit (scaled to the input size) and ignore it", unit="px", minimum=16, maximum=1024),
@@ -259,6 +283,8 @@ class NodeSettings:
     model_path: str
     execution_providers: tuple[str, ...]
     intra_op_threads: int
+    inference_width_px: int
+    inference_height_px: int
     max_disparity_px: int
     rectify: bool
     approximate_sync: bool
@@ -305,7 +331,9 @@ def problems(values: Mapping[str, object]) -> list[str]:
     ``DEPTH_RANGES`` has minimum < maximum when either is given (the other is
     taken from the defaults when missing); and that lidar_transform's quaternion
     has unit norm (within ``QUATERNION_NORM_TOLERANCE``). An empty list means the
-    values are acceptable.
+    values are acceptable. ``inference_width_px`` and ``inference_height_px`` must
+    be both 0 or both > 0, and multiples of ``NETWORK_SIZE_MULTIPLE_PX`` for the
+    network backends (a missing one of the three is taken from the defaults).
     """
     found = []
     for name, value in values.items():
@@ -324,6 +352,7 @@ def problems(values: Mapping[str, object]) -> list[str]:
             high = values.get(high_name, PARAMETERS_BY_NAME[high_name].default)
             if not low < high:  # type: ignore[operator]
                 found.append(f"{low_name}={low} m must be less than {high_name}={high} m")
+    found.extend(_inference_size_problems(values))
     if "lidar_transform" in values:
         quaternion = list(values["lidar_transform"])[3:]  # type: ignore[call-overload]
         norm = math.sqrt(sum(q * q for q in quaternion))
@@ -331,6 +360,21 @@ def problems(values: Mapping[str, object]) -> list[str]:
             found.append(f"lidar_transform's quaternion (qx qy qz qw) {quaternion} has norm {norm:.4g}; it must "
                          f"be a unit quaternion (norm 1 +- {QUATERNION_NORM_TOLERANCE})")
     return found
+
+
+def _inference_size_problems(values: Mapping[str, object]) -> list[str]:
+    if not {"inference_width_px", "inference_height_px", "backend"} & set(values):
+        return []
+    merged = {**default_values(), **values}
+    width, height = int(merged["inference_width_px"]), int(merged["inference_height_px"])  # type: ignore[call-overload]
+    if (width == 0) != (height == 0):
+        return [f"inference_width_px={width} px and inference_height_px={height} px must be both 0 (full "
+                "size) or both > 0"]
+    multiple = NETWORK_SIZE_MULTIPLE_PX
+    if merged["backend"] in NETWORK_BACKENDS and (width % multiple or height % multiple):
+        return [f"inference size {width}x{height} px (inference_width_px x inference_height_px) must be "
+                f"multiples of {multiple} px for backend {merged['backend']!r} (the network's input contract)"]
+    return []
 
 
 def settings_from_values(values: Mapping[str, object]) -> NodeSettings:
@@ -444,9 +488,75 @@ def bundled_model_path() -> Path:
     return Path(__file__).resolve().parents[2] / "models" / BUNDLED_MODEL_NAME
 
 
+def inference_hw(settings: NodeSettings) -> tuple[int, int] | None:
+    """(inference_height_px, inference_width_px), or None when both are 0 (the default size)."""
+    if settings.inference_width_px == 0 and settings.inference_height_px == 0:
+        return None
+    return settings.inference_height_px, settings.inference_width_px
+
+
+def model_file_name(input_hw: tuple[int, int]) -> str:
+    """File name of the bundled network for an (H, W) input, e.g. ``stereo_net_640x480.onnx``."""
+    return f"stereo_net_{input_hw[1]}x{input_hw[0]}.onnx"
+
+
+_MODEL_FILE_RE: Final = re.compile(r"^stereo_net_(\d+)x(\d+)\.onnx$")
+
+
+def bundled_model_sizes(file_names: Iterable[str]) -> tuple[tuple[int, int], ...]:
+    """(H, W) of every ``stereo_net_<W>x<H>.onnx`` among ``file_names``, sorted by area."""
+    sizes = {(int(match[2]), int(match[1])) for name in file_names if (match := _MODEL_FILE_RE.match(name))}
+    return tuple(sorted(sizes, key=lambda hw: (hw[0] * hw[1], hw)))
+
+
+def choose_model_file(*, model_path: str, input_hw: tuple[int, int] | None, bundled_default: Path,
+                      bundled_files: Iterable[str]) -> Path:
+    """The ONNX file the network backends load (pure: no file system access).
+
+    Args:
+        model_path: the ``model_path`` parameter; non-empty wins (its input size is checked
+            against ``input_hw`` when the model is loaded, see ``ros.node.backend_from_settings``).
+        input_hw: (inference_height_px, inference_width_px), or None for the default model.
+        bundled_default: path of the bundled default model (``bundled_model_path()``).
+        bundled_files: names of the files in ``bundled_default``'s directory.
+
+    Returns:
+        ``model_path`` expanded; else the bundled default when ``input_hw`` is None;
+        else the bundled ``stereo_net_<W>x<H>.onnx`` beside the default.
+
+    Raises:
+        ConfigurationError: no bundled model has the requested size; the message lists
+            the bundled sizes and how to export one.
+    """
+    if model_path:
+        return Path(model_path).expanduser()
+    if input_hw is None:
+        return bundled_default
+    name = model_file_name(input_hw)
+    files = set(bundled_files)
+    if name in files:
+        return bundled_default.parent / name
+    sizes = ", ".join(f"{w}x{h}" for h, w in bundled_model_sizes(files)) or "none"
+    height, width = input_hw
+    raise ConfigurationError(
+        f"no bundled model for inference size {width}x{height} px (inference_width_px x inference_height_px) "
+        f"in {bundled_default.parent}; bundled sizes (WxH): {sizes}. Export one with "
+        f"`stereo_depth_export {CHECKPOINT_PATH} --sizes {width}x{height} --out-dir DIR` "
+        f"and start with model_path:=DIR/{name}, or set inference_width_px and inference_height_px to a "
+        "bundled size (or 0 for the default)")
+
+
 def resolve_model_path(settings: NodeSettings) -> Path:
-    """``model_path`` as given, or the bundled model when it is empty."""
-    return Path(settings.model_path).expanduser() if settings.model_path else bundled_model_path()
+    """The network's ONNX file: ``model_path`` as given, else the bundled model of the inference size.
+
+    Raises:
+        ConfigurationError: ``model_path`` is empty and no bundled model has the inference size.
+    """
+    default = bundled_model_path()
+    size = inference_hw(settings)
+    listing = [path.name for path in default.parent.glob("*.onnx")] if size and not settings.model_path else []
+    return choose_model_file(model_path=settings.model_path, input_hw=size, bundled_default=default,
+                             bundled_files=listing)
 
 
 if __name__ == "__main__":
