@@ -377,3 +377,17 @@ def test_sigint_stops_the_node_within_two_seconds(peer: RosPeer, node: NodeProce
     assert status == 0, node.log()
     assert seconds < 2.0, f"shutdown took {seconds:.2f} s"
     assert "Traceback" not in node.log()
+
+
+def test_an_inference_size_without_a_bundled_model_stops_the_node_naming_the_sizes(
+        tmp_path_factory: pytest.TempPathFactory, ros_environment: dict[str, str]) -> None:
+    process = NodeProcess(tmp_path_factory.mktemp("stereo_node_no_size"),
+                          {"backend": "onnx", "inference_width_px": 320, "inference_height_px": 256})
+    try:
+        status = process.process.wait(120)
+    finally:
+        process.close()
+    assert status == 1
+    log = process.log()
+    assert "no bundled model for inference size 320x256 px" in log
+    assert "640x480" in log and "stereo_depth_export" in log and "Traceback" not in log
