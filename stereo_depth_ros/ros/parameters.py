@@ -188,7 +188,8 @@ PARAMETERS: Final[tuple[ParameterSpec, ...]] = (
                   "native TensorRT (tensorrt), or OpenCV's classical SGBM (sgbm) or block matcher (bm)",
                   choices=BACKENDS),
     ParameterSpec("model_path", "", "string", "ONNX model of the learned backends; empty = the bundled "
-                  f"models/{BUNDLED_MODEL_NAME} (package share directory, else next to the package)"),
+                  f"models/{BUNDLED_MODEL_NAME}, or models/stereo_net_<W>x<H>.onnx with an inference size (package "
+                  "share directory, else next to the package); a non-empty path must have the inference size"),
     ParameterSpec("execution_providers", ("auto",), "string_array", "ONNX Runtime execution providers in "
                   "priority order (aliases tensorrt, cuda, cpu, or full names such as CUDAExecutionProvider); "
                   "[auto] = best available; an unavailable explicit provider stops the node"),
