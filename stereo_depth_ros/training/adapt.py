@@ -73,7 +73,7 @@ from stereo_depth_ros.training.self_supervised import (
     SelfSupervisedWeights,
     self_supervised_loss,
 )
-from stereo_depth_ros.training.train import predict, save_checkpoint
+from stereo_depth_ros.training.train import open_run, predict, save_checkpoint
 
 __all__ = [
     "DEFAULT_INIT_FROM",
@@ -498,16 +498,11 @@ def adapt(config: AdaptConfig, run_dir: Path, *, threads: int = 1, checkpoint_mi
     torch.manual_seed(config.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_path = run_dir / "last.pt"
-    net = StereoNet(config.model)
-    optimiser = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    step, metrics = 0, {}
-    if checkpoint_path.exists():
-        state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-        if state["config"] != asdict(config):
-            raise UsageError(f"{checkpoint_path} was made with another configuration; use a new --run-dir")
-        net.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimizer"])
-        step, metrics = state["step"], state["metrics"]
+    try:
+        net, optimiser, step, metrics = open_run(checkpoint_path, config)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+    if step > 0:
         out(f"resumed at step {step}")
     else:
         _load_weights(net, config)

@@ -20,6 +20,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -113,6 +114,27 @@ def _to_tensors(batch: dict) -> dict[str, torch.Tensor]:
     return {key: torch.as_tensor(value) for key, value in batch.items()}
 
 
+def open_run(checkpoint_path: Path, config: Any) -> tuple[StereoNet, torch.optim.Optimizer, int, dict]:
+    """(network, AdamW optimiser, step, metrics) of a run, resumed from ``checkpoint_path`` when it exists.
+
+    ``config`` is the run's dataclass (``TrainConfig``, ``AdaptConfig``) with ``model``,
+    ``learning_rate`` and ``weight_decay``; a new run starts at step 0 with random weights.
+
+    Raises:
+        ValueError: the checkpoint was written with another configuration.
+    """
+    net = StereoNet(config.model)
+    optimiser = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    if not checkpoint_path.exists():
+        return net, optimiser, 0, {}
+    state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+    if state["config"] != asdict(config):
+        raise ValueError(f"{checkpoint_path} was made with another configuration; use a new --run-dir")
+    net.load_state_dict(state["model"])
+    optimiser.load_state_dict(state["optimizer"])
+    return net, optimiser, state["step"], state["metrics"]
+
+
 def save_checkpoint(path: Path, net: StereoNet, optimiser: torch.optim.Optimizer, step: int,
                      config: TrainConfig, metrics: dict[str, float]) -> None:
     """Write ``path`` atomically: model, optimiser, step, configuration (``asdict``) and metrics."""
@@ -133,16 +155,8 @@ def train(config: TrainConfig, run_dir: Path, *, threads: int = 2, num_workers: 
     torch.manual_seed(config.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_path = run_dir / "last.pt"
-    net = StereoNet(config.model)
-    optimiser = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    step, metrics = 0, {}
-    if checkpoint_path.exists():
-        state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-        if state["config"] != asdict(config):
-            raise ValueError(f"{checkpoint_path} was made with another configuration; use a new --run-dir")
-        net.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimizer"])
-        step, metrics = state["step"], state["metrics"]
+    net, optimiser, step, metrics = open_run(checkpoint_path, config)
+    if step > 0:
         print(f"resumed at step {step}", flush=True)
     elif config.init_from is not None:
         net.load_state_dict(torch.load(config.init_from, map_location="cpu", weights_only=False)["model"])
