@@ -77,7 +77,7 @@ NETWORK_BACKENDS: Final = ("onnx", "tensorrt")
 #: The network's input width and height must be multiples of this (the model contract), px.
 NETWORK_SIZE_MULTIPLE_PX: Final = 32
 #: The training checkpoint of the bundled model, relative to the repository (for exporting more sizes).
-CHECKPOINT_PATH: Final = "models/checkpoints/stereo_net_stage1.pt"
+CHECKPOINT_PATH: Final = "models/checkpoints/stereo_net.pt"
 DEPTH_ENCODINGS: Final = ("32FC1", "16UC1")
 INPUT_QOS_PROFILES: Final = ("sensor_data", "reliable", "system_default")
 OUTPUT_QOS_RELIABILITIES: Final = ("reliable", "best_effort")

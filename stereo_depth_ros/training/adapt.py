@@ -92,7 +92,7 @@ __all__ = [
 ]
 
 #: The bundled stage-1 weights (relative to the working directory, else to the source checkout).
-DEFAULT_INIT_FROM: Final = "models/checkpoints/stereo_net_stage1.pt"
+DEFAULT_INIT_FROM: Final = "models/checkpoints/stereo_net.pt"
 #: Node parameters that decide how frames are read (same names, defaults and ranges as the node's).
 _NODE_OPTIONS: Final = ("rectify", "approximate_sync", "approximate_sync_tolerance_seconds", "queue_size")
 _SKIP_WARNINGS: Final = 5

@@ -107,12 +107,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="WIDTHxHEIGHT, multiples of 32")
     parser.add_argument("--out-dir", type=Path, default=Path("models"))
     parser.add_argument("--name", default="stereo_net")
+    parser.add_argument("--model-version", default=None,
+                        help="version written into the files and the card (default NAME-stepSTEP)")
     parser.add_argument("--card-extra", type=Path, default=None,
                         help="JSON file merged into the model card (e.g. the training command)")
     args = parser.parse_args(argv)
     net, state = load_checkpoint(args.checkpoint)
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    version = f"{args.name}-step{state['step']}"
+    version = args.model_version or f"{args.name}-step{state['step']}"
     files = [export_onnx(net, width, height, args.out_dir / f"{args.name}_{width}x{height}.onnx", version)
              for width, height in args.sizes]
     for entry in files:
