@@ -675,9 +675,9 @@ class StereoFrameReader:
             side, is_info = roles[item.topic]
             message = item.deserialize()
             if is_info:
-                self._sync.set_camera_info(side, message)
-                continue
-            pair = self._sync.add_image(side, stamp_ns(message.header.stamp), message).pair
+                pair = self._sync.set_camera_info(side, message)
+            else:
+                pair = self._sync.add_image(side, stamp_ns(message.header.stamp), message).pair
             if pair is not None:
                 yield StereoFrame(stamp_ns=pair.stamp_ns, log_time_ns=item.log_time_ns, left_image=pair.left_image,
                                   right_image=pair.right_image, left_info=pair.left_info, right_info=pair.right_info)

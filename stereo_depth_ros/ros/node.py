@@ -373,8 +373,10 @@ class StereoDepthNode(Node):
                           + ("keeping the previous calibration" if kept else "no valid calibration yet"),
                           level=Level.WARN if kept else Level.ERROR)
             return
-        self._sync.set_camera_info(side, calibration)
+        held_pair = self._sync.set_camera_info(side, calibration)
         self._resolved(f"calibration_{side}", f"{side}/camera_info accepted again")
+        if held_pair is not None:
+            self._hand_to_worker(held_pair)
 
     def _on_lidar_cloud(self, msg: PointCloud2) -> None:
         self._stats.count("lidar_clouds")
@@ -393,17 +395,20 @@ class StereoDepthNode(Node):
                           f"{jump.stamp_ns / 1e9:.3f} s; bag loop or clock reset?): queues reset, "
                           f"{jump.discarded} queued images discarded", level=Level.WARN)
         if result.missing_info:
-            self._stats.count("pairs_without_camera_info")
             self._problem("calibration", "waiting_for_camera_info",
-                          f"waiting for {' and '.join(s + '/camera_info' for s in result.missing_info)}: "
-                          "stereo pairs are dropped until it arrives", level=Level.WARN)
+                          f"waiting for {' and '.join(s + '/camera_info' for s in result.missing_info)}: the "
+                          "latest stereo pair is held until it arrives, older ones are dropped", level=Level.WARN)
         if result.pair is not None:
-            self._stats.count("pairs")
-            with self._condition:
-                if self._pending is not None:
-                    self._stats.count("frames_dropped")
-                self._pending = result.pair
-                self._condition.notify()
+            self._hand_to_worker(result.pair)
+
+    def _hand_to_worker(self, pair: Pair) -> None:
+        """Make ``pair`` the next one the worker processes (replacing one it has not started: counted)."""
+        self._stats.count("pairs")
+        with self._condition:
+            if self._pending is not None:
+                self._stats.count("frames_dropped")
+            self._pending = pair
+            self._condition.notify()
 
     # ---------------------------------------------------------------- worker thread
 

@@ -20,7 +20,10 @@ when the other side has already moved past it so no partner can arrive
 
 Calibration: the latest one given for each side is reused for every pair (a
 camera_info may arrive less often than images). A matched pair is emitted only
-when both sides have one; otherwise it is dropped and counted.
+when both sides have one. Before that, the latest matched pair is held and
+emitted by the ``set_camera_info`` call that completes the calibration (over
+DDS a frame's camera_info often lands just after its images); a held pair is
+dropped and counted when a newer pair replaces it or time jumps.
 
 Time going backwards on one side (a bag played in a loop, a clock reset)
 empties both queues and is reported as a ``TimeJump``; calibrations are kept.
@@ -95,13 +98,16 @@ class SyncResult(Generic[ImageT, InfoT]):
         pair: the matched pair, or None (no partner yet, or no calibration).
         time_jump: set when this image's stamp went backwards.
         dropped: images dropped as unmatched by this call (not counting a time jump's).
-        missing_info: sides without a calibration when a pair was matched (then ``pair`` is None).
+        missing_info: sides without a calibration when a pair was matched (then ``pair`` is None and the
+            matched pair is held until ``set_camera_info`` completes the calibration).
+        dropped_without_info: held pairs dropped by this call because the new pair replaced them (0 or 1).
     """
 
     pair: StereoPair[ImageT, InfoT] | None = None
     time_jump: TimeJump | None = None
     dropped: int = 0
     missing_info: tuple[Side, ...] = ()
+    dropped_without_info: int = 0
 
 
 @dataclass(frozen=True)
@@ -112,7 +118,7 @@ class SyncCounters:
         left_images, right_images: images added per side.
         pairs: pairs emitted (matched and with both calibrations).
         unmatched: images dropped without a partner (overflow, stale, duplicate stamp, time jump).
-        without_info: matched pairs dropped because a side had no calibration yet.
+        without_info: matched pairs dropped because a side had no calibration yet (held, then replaced).
         time_jumps: times a stamp went backwards.
     """
 
@@ -152,6 +158,7 @@ class StereoSynchronizer(Generic[ImageT, InfoT]):
         self._queues: dict[Side, deque[tuple[int, ImageT]]] = {side: deque() for side in SIDES}
         self._last_stamp_ns: dict[Side, int | None] = {side: None for side in SIDES}
         self._info: dict[Side, InfoT | None] = {side: None for side in SIDES}
+        self._held: tuple[tuple[int, ImageT], tuple[int, ImageT]] | None = None  # (left, right) awaiting calibration
         self._counts = {field: 0 for field in SyncCounters.__dataclass_fields__}
 
     @property
@@ -163,16 +170,26 @@ class StereoSynchronizer(Generic[ImageT, InfoT]):
         """Images of ``side`` waiting for a partner."""
         return len(self._queues[_check_side(side)])
 
-    def set_camera_info(self, side: Side, info: InfoT) -> None:
-        """Make ``info`` the calibration of ``side`` for every pair from now on."""
+    def set_camera_info(self, side: Side, info: InfoT) -> StereoPair[ImageT, InfoT] | None:
+        """Make ``info`` the calibration of ``side`` for every pair from now on.
+
+        Returns:
+            The held pair, when this call gave it its last missing calibration; else None.
+        """
         self._info[_check_side(side)] = info
+        if self._held is None:
+            return None
+        pair = self._complete(*self._held)
+        if pair is not None:
+            self._held = None
+        return pair
 
     def camera_info(self, side: Side) -> InfoT | None:
         """The calibration ``side`` pairs use now, or None before the first one."""
         return self._info[_check_side(side)]
 
     def reset(self) -> int:
-        """Empty both queues and forget the latest stamps (calibrations are kept).
+        """Empty both queues, drop a held pair and forget the latest stamps (calibrations are kept).
 
         Returns:
             The number of images thrown away (counted as unmatched).
@@ -182,6 +199,9 @@ class StereoSynchronizer(Generic[ImageT, InfoT]):
             self._queues[side].clear()
             self._last_stamp_ns[side] = None
         self._counts["unmatched"] += discarded
+        if self._held is not None:
+            self._held = None
+            self._counts["without_info"] += 1
         return discarded
 
     def add_image(self, side: Side, stamp_ns: int, image: ImageT) -> SyncResult[ImageT, InfoT]:
@@ -229,17 +249,25 @@ class StereoSynchronizer(Generic[ImageT, InfoT]):
         dropped = (self._drop_while(other, lambda queued_ns: queued_ns <= partner_ns)
                    + self._drop_while(own, lambda queued_ns: queued_ns <= stamp_ns))
         self._counts["unmatched"] += dropped
-        left_info, right_info = self._info["left"], self._info["right"]
-        if left_info is None or right_info is None:
-            self._counts["without_info"] += 1
-            missing = tuple(s for s in SIDES if self._info[s] is None)
-            return SyncResult(time_jump=time_jump, dropped=dropped, missing_info=missing)
         left, right = ((stamp_ns, image), (partner_ns, partner_image)) if side == "left" \
             else ((partner_ns, partner_image), (stamp_ns, image))
-        pair = StereoPair(stamp_ns=left[0], right_stamp_ns=right[0], left_image=left[1], right_image=right[1],
-                          left_info=left_info, right_info=right_info)
+        pair = self._complete(left, right)
+        if pair is not None:
+            return SyncResult(pair=pair, time_jump=time_jump, dropped=dropped)
+        replaced = int(self._held is not None)
+        self._counts["without_info"] += replaced
+        self._held = (left, right)
+        missing = tuple(s for s in SIDES if self._info[s] is None)
+        return SyncResult(time_jump=time_jump, dropped=dropped, missing_info=missing, dropped_without_info=replaced)
+
+    def _complete(self, left: tuple[int, ImageT], right: tuple[int, ImageT]) -> StereoPair[ImageT, InfoT] | None:
+        """The pair of ``left`` and ``right`` ((stamp_ns, image) each) with both calibrations (counted), or None."""
+        left_info, right_info = self._info["left"], self._info["right"]
+        if left_info is None or right_info is None:
+            return None
         self._counts["pairs"] += 1
-        return SyncResult(pair=pair, time_jump=time_jump, dropped=dropped)
+        return StereoPair(stamp_ns=left[0], right_stamp_ns=right[0], left_image=left[1], right_image=right[1],
+                          left_info=left_info, right_info=right_info)
 
     def _partner(self, stamp_ns: int, other: deque[tuple[int, ImageT]]) -> int | None:
         """Index in ``other`` of the image to pair with ``stamp_ns``, or None."""

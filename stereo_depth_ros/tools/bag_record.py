@@ -91,6 +91,7 @@ class Recorder:
         self.messages_per_topic = messages_per_topic
         self.log = log
         self.subscriptions: dict[str, Any] = {}
+        self.unmatched: set[str] = set()  # subscribed, but no publisher connected yet
         self.skipped: dict[str, str] = {}
         self.last_message_s: float | None = None
 
@@ -117,7 +118,16 @@ class Recorder:
             qos = subscription_qos([p.qos_profile for p in publishers], mode=self.qos_mode)
             self.subscriptions[topic] = self.node.create_subscription(
                 cls, topic, self._writer_for(topic, msgtype), qos, raw=True)
+            self.unmatched.add(topic)
             self.log(f"recording {topic} ({msgtype}, {qos.reliability.name.lower()})")
+
+    def report_matches(self) -> None:
+        """Log each subscription's first connection to a publisher (messages flow only after it)."""
+        for topic in sorted(self.unmatched):
+            publishers = self.subscriptions[topic].get_publisher_count()
+            if publishers:
+                self.unmatched.discard(topic)
+                self.log(f"matched {topic} ({publishers} publisher(s))")
 
     def _writer_for(self, topic: str, msgtype: str) -> Callable[[bytes], None]:
         def write(data: bytes) -> None:
@@ -215,6 +225,7 @@ def _run(argv: Sequence[str] | None) -> int:
                     recorder.discover()
                     next_discovery = now + _DISCOVERY_PERIOD_S
                 rclpy.spin_once(node, timeout_sec=0.02)
+                recorder.report_matches()
                 now = time.monotonic()
                 if limits.max_messages is not None and writer.message_count >= limits.max_messages:
                     reason = f"{limits.max_messages} messages"

@@ -279,7 +279,7 @@ def info_message(side: str, stamp: int) -> CameraInfo:
 def test_stereo_frames_pair_images_by_stamp_as_the_node_does(tmp_path: Path) -> None:
     bag = tmp_path / "bag"
     write_messages(bag, [
-        ("left/image_raw", image(0, 100), 1),  # before any CameraInfo: dropped, as in the node
+        ("left/image_raw", image(0, 100), 1),  # before any CameraInfo: held until both arrive, as in the node
         ("right/image_raw", image(1, 100), 2),
         ("left/camera_info", info_message("left", 100), 3),
         ("right/camera_info", info_message("right", 100), 4),
@@ -291,12 +291,12 @@ def test_stereo_frames_pair_images_by_stamp_as_the_node_does(tmp_path: Path) -> 
     with BagReader(bag) as reader:
         frames_reader = StereoFrameReader(reader)
         frames = list(frames_reader)
-    assert [f.stamp_ns for f in frames] == [300]
-    assert frames[0].log_time_ns == 7
-    assert frames[0].left_image == image(4, 300) and frames[0].right_image == image(3, 300)
+    assert [f.stamp_ns for f in frames] == [100, 300]
+    assert [f.log_time_ns for f in frames] == [4, 7]  # 100 is complete with the right CameraInfo
+    assert frames[1].left_image == image(4, 300) and frames[1].right_image == image(3, 300)
     assert frames[0].right_info.header.frame_id == "rig/right_optical"
     counters = frames_reader.counters
-    assert (counters.pairs, counters.without_info, counters.left_images, counters.right_images) == (1, 1, 3, 3)
+    assert (counters.pairs, counters.without_info, counters.left_images, counters.right_images) == (2, 0, 3, 3)
 
 
 def test_stereo_frames_pair_within_the_approximate_tolerance(tmp_path: Path) -> None:

@@ -112,16 +112,19 @@ def test_approximate_sync_with_jitter_pairs_every_frame() -> None:
     assert sync.counters.unmatched == 0
 
 
-def test_pairs_wait_for_both_calibrations_and_then_reuse_the_latest() -> None:
+def test_the_latest_pair_waits_for_both_calibrations_and_then_pairs_reuse_the_latest() -> None:
     sync: StereoSynchronizer[str, str] = StereoSynchronizer()
     sync.add_image("left", 1 * MS, "L1")
     result = sync.add_image("right", 1 * MS, "R1")
-    assert result.pair is None and result.missing_info == ("left", "right")
-    sync.set_camera_info("left", "info-L-v1")
-    result = sync.add_image("left", 2 * MS, "L2")
-    result = sync.add_image("right", 2 * MS, "R2")
-    assert result.pair is None and result.missing_info == ("right",)
-    sync.set_camera_info("right", "info-R-v1")
+    assert result.pair is None and result.missing_info == ("left", "right") and result.dropped_without_info == 0
+    assert sync.set_camera_info("left", "info-L-v1") is None  # right still missing: L1/R1 stays held
+    sync.add_image("left", 2 * MS, "L2")
+    result = sync.add_image("right", 2 * MS, "R2")  # replaces the held L1/R1
+    assert result.pair is None and result.missing_info == ("right",) and result.dropped_without_info == 1
+    held = sync.set_camera_info("right", "info-R-v1")
+    assert held is not None and (held.left_image, held.right_image, held.stamp_ns) == ("L2", "R2", 2 * MS)
+    assert (held.left_info, held.right_info) == ("info-L-v1", "info-R-v1")
+    assert sync.set_camera_info("right", "info-R-v1") is None  # released once only
     for index in (3, 4, 5):  # camera_info at a lower rate than images
         sync.add_image("left", index * MS, f"L{index}")
         pair = sync.add_image("right", index * MS, f"R{index}").pair
@@ -130,7 +133,17 @@ def test_pairs_wait_for_both_calibrations_and_then_reuse_the_latest() -> None:
     sync.add_image("left", 6 * MS, "L6")
     pair = sync.add_image("right", 6 * MS, "R6").pair
     assert pair is not None and pair.left_info == "info-L-v2"
-    assert sync.counters.without_info == 2 and sync.counters.pairs == 4
+    assert sync.counters.without_info == 1 and sync.counters.pairs == 5
+
+
+def test_a_time_jump_drops_the_held_pair() -> None:
+    sync: StereoSynchronizer[str, str] = StereoSynchronizer()
+    sync.add_image("left", 5 * MS, "L5")
+    sync.add_image("right", 5 * MS, "R5")
+    assert sync.add_image("left", 1 * MS, "L1").time_jump is not None
+    sync.set_camera_info("left", "info-L")
+    assert sync.set_camera_info("right", "info-R") is None
+    assert sync.counters.without_info == 1 and sync.counters.pairs == 0
 
 
 def test_stamps_going_backwards_reset_the_queues_and_report_a_time_jump() -> None:

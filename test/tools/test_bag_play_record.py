@@ -47,6 +47,7 @@ def test_played_bag_is_recorded_with_identical_messages_and_original_pacing(
             recorder.kill()
     assert code == 0, err
     assert "4 messages on every topic" in out
+    assert all(f"matched /{topic} (1 publisher(s))" in out for topic in INPUTS)
     with BagReader(synthetic_bag) as original, BagReader(recorded) as copy:
         assert copy.storage == "mcap"
         for topic in INPUTS:
