@@ -37,6 +37,9 @@ class PipelineConfig:
         confidence_threshold: pixels with lower confidence become invalid, [0, 1].
         min_depth_m, max_depth_m: depth and points outside this range are NaN, metres.
         hints: sparse hints fed to the network: none, classical, lidar or both.
+        classical_hints: the classical matcher behind classical hints (its search range follows the
+            backend's per frame); its uniqueness ratio and left-right tolerance set how many pixels,
+            and how sure, become hints.
         compute_points: build the organised point cloud.
         point_cloud_decimation: keep every n-th row and column of the cloud (>= 1).
         use_color: attach the left rectified colour to the cloud.
@@ -48,6 +51,7 @@ class PipelineConfig:
     min_depth_m: float = 0.0
     max_depth_m: float = math.inf
     hints: str = "none"
+    classical_hints: ClassicalHintConfig = ClassicalHintConfig()
     compute_points: bool = True
     point_cloud_decimation: int = 1
     use_color: bool = True
@@ -75,6 +79,7 @@ class StereoOutput:
         depth_m: float32 metres along z, NaN = invalid or out of range.
         points: organised cloud (decimated), or None when not computed.
         lr_rejected_fraction: share of pixels the left-right check removed.
+        hint_fraction: share of pixels the matcher was given a hint for (0 without hints).
         timings_ms: milliseconds per stage.
     """
 
@@ -85,6 +90,7 @@ class StereoOutput:
     depth_m: np.ndarray
     points: OrganizedPointCloud | None
     lr_rejected_fraction: float
+    hint_fraction: float = 0.0
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -100,11 +106,9 @@ def match_with_right_view(backend: StereoBackend, left: np.ndarray, right: np.nd
 class StereoPipeline:
     """Rectify, match, check and convert one stereo pair at a time."""
 
-    def __init__(self, backend: StereoBackend, config: PipelineConfig = PipelineConfig(),
-                 hint_config: ClassicalHintConfig = ClassicalHintConfig()) -> None:
+    def __init__(self, backend: StereoBackend, config: PipelineConfig = PipelineConfig()) -> None:
         self.backend = backend
         self.config = config
-        self.hint_config = hint_config
 
     def process(self, left: np.ndarray, right: np.ndarray, camera: StereoCameraModel, *,
                 lidar_hints_px: np.ndarray | None = None) -> StereoOutput:
@@ -147,7 +151,8 @@ class StereoPipeline:
                 points = self._points(depth, left_rect, camera)
         return StereoOutput(camera=camera, left_rect=left_rect, disparity_px=disparity.astype(np.float32),
                             confidence=confidence, depth_m=depth, points=points,
-                            lr_rejected_fraction=lr_rejected, timings_ms=timings)
+                            lr_rejected_fraction=lr_rejected,
+                            hint_fraction=0.0 if hints is None else float(hints.mask.mean()), timings_ms=timings)
 
     def _hints(self, left_rect: np.ndarray, right_rect: np.ndarray,
                lidar_hints_px: np.ndarray | None) -> SparseHints | None:
@@ -157,7 +162,7 @@ class StereoPipeline:
         hints = np.full(left_rect.shape[:2], np.nan, np.float32)
         if source in ("classical", "both"):
             hints = classical_hints(left_rect, right_rect, replace(
-                self.hint_config, max_disparity_px=self._max_disparity_px(left_rect.shape[:2])))
+                self.config.classical_hints, max_disparity_px=self._max_disparity_px(left_rect.shape[:2])))
         if source in ("lidar", "both") and lidar_hints_px is not None:
             lidar_valid = np.isfinite(lidar_hints_px)
             hints = np.where(lidar_valid, lidar_hints_px, hints).astype(np.float32)

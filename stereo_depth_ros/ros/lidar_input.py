@@ -5,19 +5,19 @@ to t (``nearest_cloud``, or ``nearest_stamp_index`` over stamps alone), and
 only when
 
 * |cloud stamp - t| <= ``lidar_stamp_tolerance_s`` (else ``LidarStampError``),
-* the cloud's frame_id is ``lidar_frame_id``, or the left camera's frame_id
-  while ``lidar_transform`` is the identity; an empty ``lidar_frame_id`` accepts
-  any frame only with a non-identity ``lidar_transform``, so a cloud in a
-  LiDAR's own frame is never taken for one in the camera frame
-  (else ``LidarFrameError``),
+* its frame is known (else ``LidarFrameError``; ``LidarHintSettings.camera_T_cloud``):
+  the left camera's frame itself; or, when ``lidar_transform`` is set (not the
+  identity), ``lidar_frame_id`` (any frame if that is empty) with that pose;
+  or, when ``lidar_transform`` is the identity, any frame (``lidar_frame_id``
+  if set) that /tf_static connects to the left camera's frame. A cloud in a
+  LiDAR's own frame is never taken for one in the camera frame.
 * its x, y, z fields can be read (else ``PointCloudConversionError``).
 
 ``lidar_hints_for_pair`` then maps the points into the left camera's raw
-optical frame with ``camera_T_lidar`` (from ``lidar_transform``: x y z qx qy qz
-qw, the pose of the LiDAR frame in that camera frame) and projects them with
-the core's ``lidar_hints`` (which rotates them into the rectified frame with
-the left R). A pair whose cloud is rejected is matched without LiDAR hints;
-the caller reports why.
+optical frame with that transform and projects them with the core's
+``lidar_hints`` (which rotates them into the rectified frame with the left R).
+A pair whose cloud is rejected is matched without LiDAR hints; the caller
+reports why.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import numpy as np
 from sensor_msgs.msg import PointCloud2
 
 from stereo_depth_ros.core.camera_model import StereoCameraModel
+from stereo_depth_ros.core.frames import StaticTransforms, TransformError, transform_from_pose
 from stereo_depth_ros.core.hints import lidar_hints
 from stereo_depth_ros.ros.errors import LidarFrameError, LidarStampError, RosLayerError
 from stereo_depth_ros.ros.parameters import NodeSettings
@@ -39,7 +40,6 @@ __all__ = [
     "LIDAR_TOPIC",
     "POINT_CLOUD2_TYPE",
     "LidarHintSettings",
-    "camera_T_lidar_from_pose",
     "cloud_stamp_ns",
     "lidar_hints_for_pair",
     "nearest_cloud",
@@ -57,36 +57,6 @@ _NS_PER_S: Final = 1_000_000_000
 def uses_lidar(hints: str) -> bool:
     """Whether the ``hints`` parameter value takes LiDAR hints (lidar or both)."""
     return hints in ("lidar", "both")
-
-
-def camera_T_lidar_from_pose(pose: Sequence[float]) -> np.ndarray:
-    """The rigid transform of a pose x y z qx qy qz qw (ROS order, quaternion scalar last).
-
-    Args:
-        pose: 7 finite numbers: translation in metres, then a quaternion of norm
-            close to 1 (it is normalised here).
-
-    Returns:
-        (4, 4) float64 ``camera_T_lidar``: p_camera = R @ p_lidar + t.
-
-    Raises:
-        RosLayerError: not 7 finite values, or a quaternion of zero norm.
-    """
-    values = np.asarray(pose, dtype=np.float64)
-    if values.shape != (7,) or not np.all(np.isfinite(values)):
-        raise RosLayerError(f"a pose is 7 finite values x y z qx qy qz qw, got {list(pose)!r}")
-    norm = float(np.linalg.norm(values[3:]))
-    if norm < 1e-9:
-        raise RosLayerError(f"pose quaternion {values[3:].tolist()} has zero norm")
-    qx, qy, qz, qw = values[3:] / norm
-    transform = np.eye(4)
-    transform[:3, :3] = [
-        [1.0 - 2.0 * (qy * qy + qz * qz), 2.0 * (qx * qy - qz * qw), 2.0 * (qx * qz + qy * qw)],
-        [2.0 * (qx * qy + qz * qw), 1.0 - 2.0 * (qx * qx + qz * qz), 2.0 * (qy * qz - qx * qw)],
-        [2.0 * (qx * qz - qy * qw), 2.0 * (qy * qz + qx * qw), 1.0 - 2.0 * (qx * qx + qy * qy)],
-    ]
-    transform[:3, 3] = values[:3]
-    return transform
 
 
 @dataclass(frozen=True, eq=False)
@@ -111,10 +81,13 @@ class LidarHintSettings:
         """From the node's (validated) settings.
 
         Raises:
-            RosLayerError: a lidar_transform that is not a pose (``camera_T_lidar_from_pose``).
+            RosLayerError: a lidar_transform that is not a pose (``core.frames.transform_from_pose``).
         """
-        return cls(frame_id=settings.lidar_frame_id,
-                   camera_T_lidar=camera_T_lidar_from_pose(settings.lidar_transform),
+        try:
+            camera_T_lidar = transform_from_pose(settings.lidar_transform)
+        except TransformError as err:
+            raise RosLayerError(f"lidar_transform: {err}") from err
+        return cls(frame_id=settings.lidar_frame_id, camera_T_lidar=camera_T_lidar,
                    stamp_tolerance_ns=round(settings.lidar_stamp_tolerance_s * _NS_PER_S),
                    min_depth_m=settings.lidar_min_depth_m, max_depth_m=settings.lidar_max_depth_m)
 
@@ -123,11 +96,38 @@ class LidarHintSettings:
         """Whether the clouds are taken to be in the left camera's raw optical frame already."""
         return bool(np.allclose(self.camera_T_lidar, np.eye(4), rtol=0.0, atol=1e-12))
 
-    def accepts_frame(self, frame_id: str, *, camera_frame_id: str) -> bool:
-        """Whether a cloud in ``frame_id`` may guide a camera whose left frame is ``camera_frame_id``."""
+    def camera_T_cloud(self, frame_id: str, *, camera_frame_id: str,
+                       static_transforms: StaticTransforms | None = None) -> np.ndarray | None:
+        """The transform from a cloud's frame to the left camera's raw optical frame (module docstring).
+
+        Args:
+            frame_id: the cloud's header frame_id.
+            camera_frame_id: the left camera's frame_id (its camera_info's).
+            static_transforms: what /tf_static said, if it is read.
+
+        Returns:
+            (4, 4) float64 ``camera_T_cloud``, or None when the cloud is in the camera's frame already.
+
+        Raises:
+            LidarFrameError: the frame is not accepted, or /tf_static does not connect it to the camera.
+        """
         if self.is_identity and frame_id == camera_frame_id:
-            return True
-        return frame_id == self.frame_id if self.frame_id else not self.is_identity
+            return None
+        if self.frame_id and frame_id != self.frame_id:
+            raise LidarFrameError(
+                f"the cloud is in frame {frame_id!r}, expected {self.frame_id!r} (lidar_frame_id)"
+                + (f" or the left camera's {camera_frame_id!r}" if self.is_identity else ""))
+        if not self.is_identity:
+            return self.camera_T_lidar
+        found = None if static_transforms is None else static_transforms.lookup(camera_frame_id, frame_id)
+        if found is None:
+            source = ("/tf_static connects no such frame to it" if static_transforms is not None
+                      else "/tf_static is not read")
+            raise LidarFrameError(
+                f"the cloud is in frame {frame_id!r}, not the left camera's {camera_frame_id!r}, and {source}: "
+                "publish the LiDAR's static transform, or set lidar_transform to its pose in the left camera's "
+                "optical frame")
+        return found
 
 
 def cloud_stamp_ns(cloud: PointCloud2) -> int:
@@ -158,7 +158,8 @@ def nearest_cloud(clouds: Iterable[PointCloud2], stamp_ns: int) -> PointCloud2 |
 
 
 def lidar_hints_for_pair(cloud: PointCloud2, camera: StereoCameraModel, *, image_stamp_ns: int,
-                         settings: LidarHintSettings) -> np.ndarray:
+                         settings: LidarHintSettings,
+                         static_transforms: StaticTransforms | None = None) -> np.ndarray:
     """The cloud as disparity hints for the stereo pair stamped ``image_stamp_ns``.
 
     Args:
@@ -167,6 +168,7 @@ def lidar_hints_for_pair(cloud: PointCloud2, camera: StereoCameraModel, *, image
             camera's raw optical frame.
         image_stamp_ns: the pair's (left image's) stamp, ns.
         settings: the lidar_ parameters.
+        static_transforms: /tf_static's transforms, when read (``LidarHintSettings.camera_T_cloud``).
 
     Returns:
         (H, W) float32 disparity in px of the left rectified image (d = x_left - x_right),
@@ -174,7 +176,7 @@ def lidar_hints_for_pair(cloud: PointCloud2, camera: StereoCameraModel, *, image
 
     Raises:
         LidarStampError: the stamps differ by more than the tolerance (both stamps named).
-        LidarFrameError: the cloud's frame_id is not accepted (``accepts_frame``).
+        LidarFrameError: the cloud's frame is not accepted or not connected to the camera's.
         PointCloudConversionError: the cloud's x, y, z cannot be read.
     """
     offset_ns = cloud_stamp_ns(cloud) - image_stamp_ns
@@ -183,14 +185,8 @@ def lidar_hints_for_pair(cloud: PointCloud2, camera: StereoCameraModel, *, image
             f"the nearest cloud in time (stamp {cloud_stamp_ns(cloud) / 1e9:.3f} s) is "
             f"{abs(offset_ns) / 1e9:.3f} s {'after' if offset_ns > 0 else 'before'} the stereo pair "
             f"({image_stamp_ns / 1e9:.3f} s); lidar_stamp_tolerance_s is {settings.stamp_tolerance_ns / 1e9:g} s")
-    frame_id = cloud.header.frame_id
-    if not settings.accepts_frame(frame_id, camera_frame_id=camera.left.frame_id):
-        expected = ([repr(settings.frame_id)] if settings.frame_id else []) + (
-            [repr(camera.left.frame_id)] if settings.is_identity else [])
-        raise LidarFrameError(
-            f"the cloud is in frame {frame_id!r}, expected {' or '.join(expected)} (lidar_frame_id; the left "
-            "camera's frame only while lidar_transform is the identity): set lidar_transform to the LiDAR's "
-            "pose in the left camera's optical frame, and lidar_frame_id to the cloud's frame")
+    camera_T_cloud = settings.camera_T_cloud(cloud.header.frame_id, camera_frame_id=camera.left.frame_id,
+                                             static_transforms=static_transforms)
     points_m = point_cloud_xyz(cloud)
-    return lidar_hints(points_m, camera, camera_T_lidar=None if settings.is_identity else settings.camera_T_lidar,
+    return lidar_hints(points_m, camera, camera_T_lidar=camera_T_cloud,
                        min_depth_m=settings.min_depth_m, max_depth_m=settings.max_depth_m)

@@ -58,7 +58,7 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Sequence
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import rclpy
@@ -83,6 +83,7 @@ from stereo_depth_ros.backends.base import StereoBackend
 from stereo_depth_ros.backends.errors import BackendError, ConfigurationError
 from stereo_depth_ros.core.camera_model import CameraCalibration, StereoCameraModel
 from stereo_depth_ros.core.errors import CalibrationError, ImageShapeError, StereoDepthError
+from stereo_depth_ros.core.frames import StaticTransforms
 from stereo_depth_ros.core.pipeline import StereoOutput, StereoPipeline
 from stereo_depth_ros.ros.diagnostics import Level, NodeStatistics, StatusReport, diagnostic_array
 from stereo_depth_ros.ros.errors import (
@@ -113,6 +114,7 @@ from stereo_depth_ros.ros.parameters import (
     resolve_model_path,
     settings_from_values,
 )
+from stereo_depth_ros.ros.static_transforms import TF_STATIC_QOS, TF_STATIC_TOPIC, add_transforms, tf_message_class
 from stereo_depth_ros.ros.sync import SIDES, Side, StereoPair, StereoSynchronizer
 
 try:  # Galactic and newer
@@ -248,6 +250,10 @@ class StereoDepthNode(Node):
         self._lidar_clouds: deque[PointCloud2] = deque(maxlen=LIDAR_CLOUDS_KEPT)
         self._lidar_subscription: Subscription | None = None
         self._lidar_hint_pixels: int | None = None  # of the last pair guided by a cloud
+        self._hint_fraction_last: float | None = None  # of the last pair processed with hints on
+        # Copy-on-write: the executor thread swaps in an extended copy, the worker looks up in the one it reads.
+        self._static_transforms = StaticTransforms()
+        self._tf_static_subscription: Subscription | None = None
 
         self._pending: Pair | None = None
         self._stopping = False
@@ -306,8 +312,7 @@ class StereoDepthNode(Node):
             return SetParametersResult(successful=False, reason="; ".join(found))
         settings = settings_from_values({**current, **changes})
         try:
-            config = dataclasses.replace(self._pipeline.config,
-                                         **dataclasses.asdict(pipeline_config(settings)))
+            config = pipeline_config(settings)
         except ValueError as err:
             return SetParametersResult(successful=False, reason=str(err))
         self._subscribe_lidar_if_used(settings.hints)
@@ -326,6 +331,13 @@ class StereoDepthNode(Node):
         subscription = self.create_subscription(PointCloud2, LIDAR_TOPIC, self._on_lidar_cloud, qos)
         self._lidar_subscription = subscription
         self.get_logger().info(f"hints={hints!r}: LiDAR clouds from {subscription.topic_name}")
+        tf_message = tf_message_class()
+        if tf_message is None:
+            self.get_logger().info(f"tf2_msgs is not installed, so {TF_STATIC_TOPIC} is not read: clouds outside "
+                                   "the left camera's frame need lidar_transform")
+            return
+        self._tf_static_subscription = self.create_subscription(tf_message, TF_STATIC_TOPIC, self._on_tf_static,
+                                                                TF_STATIC_QOS)
 
     @staticmethod
     def _input_qos(settings: NodeSettings) -> QoSProfile:
@@ -381,6 +393,14 @@ class StereoDepthNode(Node):
     def _on_lidar_cloud(self, msg: PointCloud2) -> None:
         self._stats.count("lidar_clouds")
         self._lidar_clouds.append(msg)  # checked and projected by the worker, for the pair it fits
+
+    def _on_tf_static(self, msg: Any) -> None:
+        extended = self._static_transforms.copy()
+        problems = add_transforms(extended, msg.transforms)
+        self._static_transforms = extended
+        if problems:
+            self._problem("lidar", "tf_static_rejected", f"{TF_STATIC_TOPIC}: left out " + "; ".join(problems),
+                          level=Level.WARN)
 
     def _on_image(self, side: Side, msg: Image) -> None:
         self._stats.count(f"{side}_images")
@@ -502,6 +522,7 @@ class StereoDepthNode(Node):
                           f"stereo pair at {pair.stamp_ns / 1e9:.3f} s failed in the {self._backend.name} "
                           f"pipeline ({type(err).__name__}: {err})")
             return
+        self._hint_fraction_last = output.hint_fraction if settings.hints != "none" else None
         with self._publish_lock:
             if self._stopping or not self.context.ok():
                 return
@@ -525,7 +546,8 @@ class StereoDepthNode(Node):
             return None
         try:
             hints_px = lidar_hints_for_pair(cloud, rig, image_stamp_ns=pair.stamp_ns,
-                                            settings=LidarHintSettings.from_settings(settings))
+                                            settings=LidarHintSettings.from_settings(settings),
+                                            static_transforms=self._static_transforms)
         except (LidarHintError, PointCloudConversionError, ValueError) as err:
             self._stats.count("lidar_clouds_rejected")
             self._problem("lidar", f"lidar_{type(err).__name__}",
@@ -588,6 +610,8 @@ class StereoDepthNode(Node):
             "lidar_clouds_rejected_total": str(totals.get("lidar_clouds_rejected", 0)),
             "lidar_pairs_without_cloud_total": str(totals.get("lidar_pairs_without_cloud", 0)),
             "lidar_hint_pixels_last": "n/a" if self._lidar_hint_pixels is None else str(self._lidar_hint_pixels),
+            "tf_static_transforms": (str(len(self._static_transforms)) if self._tf_static_subscription is not None
+                                     else "not read"),
         }
         output_level, output_message = worst("processing")
         latency, processing = stats(window.latency_ms), stats(window.processing_ms)
@@ -599,6 +623,8 @@ class StereoDepthNode(Node):
             "frames_dropped_total": str(totals.get("frames_dropped", 0)),
             "frames_failed_total": str(totals.get("frames_failed", 0)),
             "last_error": window.last_error.message if window.last_error is not None else "",
+            "hint_pixels_percent_last": ("n/a" if self._hint_fraction_last is None
+                                         else f"{100.0 * self._hint_fraction_last:.1f}"),
         }
         calibration_level, calibration_message = worst("calibration", "calibration_left", "calibration_right")
         rig = self._current_rig

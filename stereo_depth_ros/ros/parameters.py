@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal, cast
 
 from stereo_depth_ros.backends.errors import ConfigurationError
+from stereo_depth_ros.core.hints import ClassicalHintConfig
 from stereo_depth_ros.core.pipeline import HINT_SOURCES, PipelineConfig
 from stereo_depth_ros.ros.errors import RosLayerError
 
@@ -234,15 +235,23 @@ PARAMETERS: Final[tuple[ParameterSpec, ...]] = (
                   "nearest in time, projected into the left image; see the lidar_ parameters) or both (LiDAR "
                   "where it has a point, classical elsewhere); a pair without a usable cloud is matched without "
                   "LiDAR hints and a warning is logged", choices=HINT_SOURCES, dynamic=True),
+    ParameterSpec("classical_hint_uniqueness_ratio", 15, "integer", "Hint density: the percent margin by which "
+                  "SGBM's best cost must beat the second best for a pixel to become a classical hint (higher = "
+                  "fewer, surer hints; /diagnostics shows hint_pixels_percent_last)", unit="%", minimum=0,
+                  maximum=100, dynamic=True),
+    ParameterSpec("classical_hint_lr_max_diff_px", 1, "integer", "Hint tolerance: largest disagreement between "
+                  "SGBM's left and right disparities for a pixel to become a classical hint", unit="px", minimum=0,
+                  maximum=16, dynamic=True),
     ParameterSpec("lidar_frame_id", "", "string", "Expected frame_id of the clouds on hints/points; clouds in "
                   "other frames are dropped with a warning, except clouds in the left camera's frame while "
-                  "lidar_transform is the identity; empty = any frame_id, but only with a non-identity "
-                  "lidar_transform (with the identity, clouds must be in the left camera's frame)", dynamic=True),
+                  "lidar_transform is the identity; empty = any frame_id that lidar_transform (when set) or "
+                  "/tf_static (when it is the identity) maps to the left camera's frame", dynamic=True),
     ParameterSpec("lidar_transform", (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0), "double_array", "Pose of the LiDAR "
                   "frame in the left camera's raw optical frame (camera_T_lidar, maps LiDAR points to camera "
                   "points): x y z in metres, then the rotation as a unit quaternion qx qy qz qw (write every value "
-                  "with a decimal point); the identity means the clouds are already in the left camera's optical "
-                  "frame", unit="m (x y z), quaternion", size=7, dynamic=True),
+                  "with a decimal point); the identity (default) means: clouds in the left camera's optical frame "
+                  "as they are, clouds in other frames through /tf_static (read where tf2_msgs is installed)",
+                  unit="m (x y z), quaternion", size=7, dynamic=True),
     ParameterSpec("lidar_stamp_tolerance_s", 0.05, "double", "Largest difference between a cloud's stamp and "
                   "the stereo pair's for the cloud to guide that pair; the nearest cloud in time is used",
                   unit="s", minimum=0.0, maximum=10.0, dynamic=True),
@@ -297,6 +306,8 @@ class NodeSettings:
     depth_encoding: str
     diagnostics_period_seconds: float
     hints: str
+    classical_hint_uniqueness_ratio: int
+    classical_hint_lr_max_diff_px: int
     lidar_frame_id: str
     lidar_transform: tuple[float, float, float, float, float, float, float]
     lidar_stamp_tolerance_s: float
@@ -403,6 +414,9 @@ def pipeline_config(settings: NodeSettings) -> PipelineConfig:
     return PipelineConfig(lr_check=settings.lr_check, lr_max_diff_px=settings.lr_max_diff_px,
                           confidence_threshold=settings.confidence_threshold, min_depth_m=settings.min_depth_m,
                           max_depth_m=settings.max_depth_m, hints=settings.hints,
+                          classical_hints=ClassicalHintConfig(
+                              uniqueness_ratio=settings.classical_hint_uniqueness_ratio,
+                              lr_max_diff_px=settings.classical_hint_lr_max_diff_px),
                           compute_points=settings.publish_points,
                           point_cloud_decimation=settings.point_cloud_decimation, use_color=settings.use_color)
 

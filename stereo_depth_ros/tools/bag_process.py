@@ -73,6 +73,7 @@ from stereo_depth_ros.ros.parameters import (
     pipeline_config,
     settings_from_values,
 )
+from stereo_depth_ros.ros.static_transforms import static_transforms_from_bag
 from stereo_depth_ros.tools.errors import EXIT_CODES, NoStereoFramesError, UsageError, run_tool
 from stereo_depth_ros.tools.previews import depth_preview, disparity_preview, write_png
 
@@ -195,7 +196,8 @@ class BagClouds:
     """The PointCloud2 messages of one bag topic, found by header stamp.
 
     On opening, every cloud is read once for its stamp (only the stamps are
-    kept); ``nearest`` then reads the one cloud nearest to a stereo frame's stamp
+    kept), and the bag's /tf_static, if any, into ``static_transforms``;
+    ``nearest`` then reads the one cloud nearest to a stereo frame's stamp
     (``ros.lidar_input.nearest_stamp_index``, the node's rule) through its own
     reader, so it may lie before or after the frame in the bag.
 
@@ -224,6 +226,8 @@ class BagClouds:
                 self._places.append((message.log_time_ns, position))
                 stamps.append(cloud_stamp_ns(message.deserialize()))
             self.stamps_ns = tuple(stamps)
+            #: The bag's /tf_static (for clouds not in the camera frame), and what of it was left out.
+            self.static_transforms, self.static_transform_problems = static_transforms_from_bag(self._reader)
         except BaseException:
             self._reader.close()
             raise
@@ -345,7 +349,8 @@ class BagProcessor:
         try:
             if cloud is None:
                 raise LidarHintError(f"{self._clouds.topic} has no clouds")
-            hints_px = lidar_hints_for_pair(cloud, rig, image_stamp_ns=frame.stamp_ns, settings=self.lidar_settings)
+            hints_px = lidar_hints_for_pair(cloud, rig, image_stamp_ns=frame.stamp_ns, settings=self.lidar_settings,
+                                            static_transforms=self._clouds.static_transforms)
         except (LidarHintError, PointCloudConversionError, ValueError) as err:
             kind = type(err).__name__
             if kind not in summary.lidar_rejected:
@@ -428,6 +433,8 @@ class BagProcessor:
             yield
             return
         with BagClouds(input_path, self.lidar_topic) as clouds:
+            for problem in clouds.static_transform_problems:
+                print(f"stereo_bag_process: /tf_static: {problem}", file=sys.stderr)
             self._clouds = clouds
             try:
                 yield

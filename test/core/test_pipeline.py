@@ -7,6 +7,7 @@ import pytest
 
 from stereo_depth_ros.backends import create_backend
 from stereo_depth_ros.core.camera_model import CameraCalibration, StereoCameraModel
+from stereo_depth_ros.core.hints import ClassicalHintConfig, classical_hints
 from stereo_depth_ros.core.pipeline import PipelineConfig, StereoPipeline
 from stereo_depth_ros.training.synthetic import SceneConfig, scene_for_index
 
@@ -83,6 +84,28 @@ def test_depth_range_and_confidence_threshold_invalidate(scene, camera, pipeline
 def test_every_stage_is_timed(scene, camera, pipeline):
     out = pipeline.process(scene.left, scene.right, camera)
     assert set(out.timings_ms) == {"rectify", "hints", "match", "lr_check", "depth", "points"}
+
+
+def test_classical_hint_settings_trade_hint_density_for_hint_accuracy(scene, camera, pipeline):
+    def hint_density_and_error(uniqueness_ratio: int, lr_max_diff_px: int) -> tuple[float, float]:
+        hint_config = ClassicalHintConfig(uniqueness_ratio=uniqueness_ratio, lr_max_diff_px=lr_max_diff_px)
+        pipeline.config = PipelineConfig(hints="classical", lr_check=False, compute_points=False,
+                                         classical_hints=hint_config)
+        out = pipeline.process(scene.left, scene.right, camera)
+        hints = classical_hints(scene.left, scene.right, replace(hint_config, max_disparity_px=64))
+        assert out.hint_fraction == np.isfinite(hints).mean()  # the pipeline's hints, searched as its backend
+        wrong = np.abs(hints - scene.disparity_px) > 1.0
+        return out.hint_fraction, float(wrong[np.isfinite(hints)].mean())
+
+    try:
+        loose, default, strict = (hint_density_and_error(ratio, 1) for ratio in (0, 15, 50))
+        tolerant = hint_density_and_error(15, 8)
+    finally:
+        pipeline.config = PipelineConfig()
+    assert loose[0] > default[0] > strict[0] > 0.05  # fewer hints the stricter the uniqueness test
+    assert strict[1] < default[1] < loose[1]          # ... and fewer of them wrong by more than 1 px
+    assert tolerant[0] > default[0] and tolerant[1] > default[1]  # a looser left-right check: more, worse
+    assert pipeline.process(scene.left, scene.right, camera).hint_fraction == 0.0  # hints none
 
 
 def test_pipeline_config_rejects_nonsense():

@@ -12,15 +12,14 @@ from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header
 
 from stereo_depth_ros.core.camera_model import CameraCalibration, StereoCameraModel
+from stereo_depth_ros.core.frames import StaticTransforms, transform_from_pose
 from stereo_depth_ros.ros.errors import (
     LidarFrameError,
     LidarStampError,
     PointCloudConversionError,
-    RosLayerError,
 )
 from stereo_depth_ros.ros.lidar_input import (
     LidarHintSettings,
-    camera_T_lidar_from_pose,
     lidar_hints_for_pair,
     nearest_cloud,
     nearest_stamp_index,
@@ -93,22 +92,6 @@ def expected_hints() -> np.ndarray:
     return hints
 
 
-def test_pose_parameter_becomes_camera_T_lidar() -> None:
-    np.testing.assert_array_equal(camera_T_lidar_from_pose([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]), np.eye(4))
-    quarter_turn = camera_T_lidar_from_pose([1.0, 2.0, 3.0, 0.0, 0.0, math.sqrt(0.5), math.sqrt(0.5)])
-    np.testing.assert_allclose(quarter_turn @ [1.0, 0.0, 0.0, 1.0], [1.0, 3.0, 3.0, 1.0], atol=1e-12)  # x -> y
-    transform = camera_T_lidar_from_pose(LIDAR_POSE)
-    np.testing.assert_allclose(transform[:3, :3], CAMERA_R_LIDAR, atol=1e-12)
-    np.testing.assert_allclose(transform[:3, 3], CAMERA_T_LIDAR_TRANSLATION)
-    # A quaternion a little off unit norm is normalised; its sign does not matter.
-    scaled = camera_T_lidar_from_pose([*LIDAR_POSE[:3], *(-1.004 * np.array(LIDAR_POSE[3:]))])
-    np.testing.assert_allclose(scaled, transform, atol=1e-12)
-    with pytest.raises(RosLayerError, match="zero norm"):
-        camera_T_lidar_from_pose([0.0] * 7)
-    with pytest.raises(RosLayerError, match="7 finite values"):
-        camera_T_lidar_from_pose([0.0, 0.0, 0.0, 1.0])
-
-
 def test_cloud_in_the_lidar_frame_lands_on_the_hand_computed_pixels() -> None:
     raw_camera_points = rectified_points() @ R_LEFT   # rectified = R @ raw, so raw = R^T @ rectified
     lidar_points = (raw_camera_points - CAMERA_T_LIDAR_TRANSLATION) @ CAMERA_R_LIDAR
@@ -156,7 +139,7 @@ def test_a_stale_cloud_is_rejected_with_both_stamps(offset_ns: int, words: str) 
     ({}, CAMERA_FRAME, True),                                                     # defaults: the camera frame
     ({}, "velodyne", False),                                                      # ... and nothing else
     ({"lidar_transform": LIDAR_POSE}, "velodyne", True),                          # empty id + a transform: any
-    ({"lidar_frame_id": "lidar_top"}, "lidar_top", True),
+    ({"lidar_frame_id": "lidar_top"}, "lidar_top", False),                      # identity: needs /tf_static
     ({"lidar_frame_id": "lidar_top"}, CAMERA_FRAME, True),                        # identity: the camera frame too
     ({"lidar_frame_id": "lidar_top"}, "base_link", False),
     ({"lidar_frame_id": "lidar_top", "lidar_transform": LIDAR_POSE}, CAMERA_FRAME, False),  # not the identity
@@ -168,9 +151,41 @@ def test_frame_ids_are_checked(values: dict[str, object], frame_id: str, accepte
     if accepted:
         lidar_hints_for_pair(points, rig(), image_stamp_ns=IMAGE_STAMP_NS, settings=settings)
     else:
-        expected = repr(values.get("lidar_frame_id", CAMERA_FRAME))
-        with pytest.raises(LidarFrameError, match=f"in frame {frame_id!r}, expected {expected}"):
+        with pytest.raises(LidarFrameError, match=f"in frame {frame_id!r}"):
             lidar_hints_for_pair(points, rig(), image_stamp_ns=IMAGE_STAMP_NS, settings=settings)
+
+
+def robot_transforms() -> StaticTransforms:
+    """base_link -> stereo_link -> the left optical frame, and base_link -> lidar_top, as a URDF would give them."""
+    tree = StaticTransforms()
+    base_T_stereo = transform_from_pose([0.3, 0.0, 0.5, 0.0, 0.0, 0.0, 1.0])
+    stereo_T_optical = transform_from_pose([0.0, 0.06, 0.0, -0.5, 0.5, -0.5, 0.5])  # REP 103 -> optical axes
+    tree.add("base_link", "stereo_link", base_T_stereo)
+    tree.add("stereo_link", CAMERA_FRAME, stereo_T_optical)
+    base_T_lidar = base_T_stereo @ stereo_T_optical @ transform_from_pose(LIDAR_POSE)  # camera_T_lidar as above
+    tree.add("/base_link", "lidar_top", base_T_lidar)
+    return tree
+
+
+@pytest.mark.parametrize("lidar_frame_id", ["", "lidar_top"])
+def test_tf_static_gives_the_transform_when_lidar_transform_is_unset(lidar_frame_id: str) -> None:
+    lidar_points = (rectified_points() @ R_LEFT - CAMERA_T_LIDAR_TRANSLATION) @ CAMERA_R_LIDAR
+    hints = lidar_hints_for_pair(cloud(lidar_points, frame_id="lidar_top"), rig(), image_stamp_ns=IMAGE_STAMP_NS,
+                                 settings=hint_settings(lidar_frame_id=lidar_frame_id),
+                                 static_transforms=robot_transforms())
+    np.testing.assert_allclose(hints, expected_hints(), rtol=1e-5)
+
+
+def test_a_frame_tf_static_does_not_connect_is_rejected_saying_so() -> None:
+    points = cloud(rectified_points(), frame_id="velodyne")
+    with pytest.raises(LidarFrameError, match="'velodyne'.*/tf_static connects no such frame"):
+        lidar_hints_for_pair(points, rig(), image_stamp_ns=IMAGE_STAMP_NS, settings=hint_settings(),
+                             static_transforms=robot_transforms())
+    with pytest.raises(LidarFrameError, match="/tf_static is not read"):
+        lidar_hints_for_pair(points, rig(), image_stamp_ns=IMAGE_STAMP_NS, settings=hint_settings())
+    with pytest.raises(LidarFrameError, match="expected 'velodyne' \\(lidar_frame_id\\)"):  # the id still rules
+        lidar_hints_for_pair(cloud(rectified_points(), frame_id="lidar_top"), rig(), image_stamp_ns=IMAGE_STAMP_NS,
+                             settings=hint_settings(lidar_frame_id="velodyne"), static_transforms=robot_transforms())
 
 
 def test_an_unreadable_cloud_raises_the_conversion_error() -> None:

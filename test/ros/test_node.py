@@ -322,6 +322,27 @@ def test_parameters_changed_at_run_time_take_effect(running: RosPeer, node: Node
     assert out["points2"].width == RIG.width
 
 
+def test_classical_hint_density_follows_its_parameters_and_shows_on_diagnostics(running: RosPeer) -> None:
+    left, right = rgb_messages(1)
+
+    def hint_percent_after_a_pair(**values: object) -> float:
+        assert all(result.successful for result in running.set_parameters(**values))
+        published = running.wait_for_diagnostics(lambda d: "output" in d, "the output status")
+        published_before = int(published["output"].values["frames_published_total"])
+        running.exchange(left, right, infos=RIG.rectified_infos(), topics=("disparity",))
+        shown = running.wait_for_diagnostics(
+            lambda d: int(d["output"].values["frames_published_total"]) > published_before,
+            "the pair's hint density")
+        return float(shown["output"].values["hint_pixels_percent_last"])
+
+    try:
+        loose = hint_percent_after_a_pair(hints="classical", classical_hint_uniqueness_ratio=0)
+        strict = hint_percent_after_a_pair(classical_hint_uniqueness_ratio=60)
+    finally:
+        running.set_parameters(hints="none", classical_hint_uniqueness_ratio=15)
+    assert 5.0 < strict < loose <= 100.0
+
+
 def test_a_burst_keeps_memory_bounded_drops_stale_pairs_and_processes_the_newest(running: RosPeer,
                                                                                   node: NodeProcess) -> None:
     left, right = rgb_messages(2)

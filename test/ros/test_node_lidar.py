@@ -31,9 +31,10 @@ from stereo_node_harness import (
 )
 
 from stereo_depth_ros.core.camera_model import CameraCalibration, StereoCameraModel
+from stereo_depth_ros.core.frames import transform_from_pose
 from stereo_depth_ros.core.hints import lidar_hints
-from stereo_depth_ros.ros.lidar_input import camera_T_lidar_from_pose
 from stereo_depth_ros.ros.messages import point_cloud2_message
+from stereo_depth_ros.ros.static_transforms import tf_message_class
 
 RIG = Rig()
 LIDAR_FRAME = "lidar_top"
@@ -65,7 +66,7 @@ def scene_points_in_lidar_frame() -> np.ndarray:
     keep = np.isfinite(depth_m) & ~truth.occluded[rows, columns]
     u, v, z = columns[keep], rows[keep], depth_m[keep]
     camera = np.stack([(u - RIG.cx_left) * z / RIG.fx, (v - RIG.cy) * z / RIG.fy, z], axis=1)
-    transform = camera_T_lidar_from_pose(LIDAR_POSE)
+    transform = transform_from_pose(LIDAR_POSE)
     return (camera - transform[:3, 3]) @ transform[:3, :3]
 
 
@@ -139,7 +140,7 @@ def lidar_peer(node: NodeProcess) -> Iterator[LidarPeer]:
 def test_a_cloud_with_the_pair_stamp_guides_the_pair(lidar_peer: LidarPeer, node: NodeProcess) -> None:
     before = lidar_peer.counters()
     lidar_peer.exchange(cloud_message(), cloud_offset_ns=-30_000_000)  # within the 0.05 s tolerance
-    expected_pixels = int(np.isfinite(lidar_hints(POINTS, rig_model(), camera_T_lidar=camera_T_lidar_from_pose(
+    expected_pixels = int(np.isfinite(lidar_hints(POINTS, rig_model(), camera_T_lidar=transform_from_pose(
         LIDAR_POSE), min_depth_m=0.1, max_depth_m=100.0)).sum())
     assert expected_pixels > 500
     shown = lidar_peer.peer.wait_for_diagnostics(
@@ -149,6 +150,10 @@ def test_a_cloud_with_the_pair_stamp_guides_the_pair(lidar_peer: LidarPeer, node
     assert int(shown["input"].values["lidar_hint_pixels_last"]) == expected_pixels
     assert int(shown["input"].values["lidar_clouds_rejected_total"]) == before["lidar_clouds_rejected_total"]
     assert "LiDAR clouds from /hints/points" in node.log()
+    # /tf_static is read where tf2_msgs is installed (a ROS install), not from the PyPI wheels used here.
+    tf_static = "not read" if tf_message_class() is None else "0"
+    assert shown["input"].values["tf_static_transforms"] == tf_static
+    assert ("tf2_msgs is not installed" in node.log()) == (tf_message_class() is None)
 
 
 @pytest.mark.parametrize(("case", "error"), [

@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from rosbags.typesys import Stores, get_typestore
 from std_msgs.msg import Header
 from tool_helpers import (
     RATE_HZ,
@@ -27,6 +28,7 @@ from tool_helpers import (
     SYNTHETIC_WIDTH,
 )
 
+from stereo_depth_ros.core.frames import transform_from_pose
 from stereo_depth_ros.core.hints import lidar_hints
 from stereo_depth_ros.ros.bag_io import (
     BagReader,
@@ -36,9 +38,9 @@ from stereo_depth_ros.ros.bag_io import (
     time_from_ns,
 )
 from stereo_depth_ros.ros.image_conversion import matching_image
-from stereo_depth_ros.ros.lidar_input import camera_T_lidar_from_pose
 from stereo_depth_ros.ros.messages import point_cloud2_message
 from stereo_depth_ros.ros.parameters import settings_from_values
+from stereo_depth_ros.ros.static_transforms import TF_MESSAGE_TYPE
 from stereo_depth_ros.tools.bag_from_dataset import synthetic_dataset, synthetic_rig
 from stereo_depth_ros.tools.bag_process import BagClouds, BagProcessor, main
 from stereo_depth_ros.tools.errors import EXIT_CODES
@@ -69,13 +71,16 @@ def truth_points_in_lidar_frame(index: int) -> np.ndarray:
     u, v = columns.reshape(-1), rows.reshape(-1)
     z = depth_m.reshape(-1)
     camera = np.stack([(u - rig.cx_left) * z / rig.fx, (v - rig.cy) * z / rig.fy, z], axis=1)
-    transform = camera_T_lidar_from_pose(LIDAR_POSE)
+    transform = transform_from_pose(LIDAR_POSE)
     return (camera - transform[:3, 3]) @ transform[:3, :3]
 
 
-def write_lidar_bag(path: Path, synthetic_bag: Path, *, storage: str = "sqlite3") -> None:
-    """The synthetic bag plus /points as described in the module docstring."""
+def write_lidar_bag(path: Path, synthetic_bag: Path, *, storage: str = "sqlite3",
+                    tf_static: list[tuple[str, str, list[float]]] | None = None) -> None:
+    """The synthetic bag plus /points as described in the module docstring (and ``tf_static`` on /tf_static)."""
     with BagReader(synthetic_bag) as reader, BagWriter(path, storage=storage) as writer:
+        if tf_static is not None:
+            writer.write_raw("/tf_static", TF_MESSAGE_TYPE, tf_static_data(tf_static), START_TIME_NS)
         for message in reader.messages():
             writer.write_raw(message.topic, message.msgtype, message.data, message.log_time_ns)
         for index, (stamp_offset_ns, log_offset_ns, frame_id) in CLOUDS.items():
@@ -84,6 +89,19 @@ def write_lidar_bag(path: Path, synthetic_bag: Path, *, storage: str = "sqlite3"
             cloud = point_cloud2_message(points, header=Header(frame_id=frame_id,
                                                                stamp=time_from_ns(stamp_ns + stamp_offset_ns)))
             writer.write("points", cloud, stamp_ns + log_offset_ns)
+
+
+def tf_static_data(transforms: list[tuple[str, str, list[float]]]) -> bytes:
+    """A TFMessage (parent, child, pose x y z qx qy qz qw each) in CDR, by rosbags (tf2_msgs need not be installed)."""
+    store = get_typestore(Stores.ROS2_JAZZY)
+    types = {name.rsplit("/", 1)[-1]: cls for name, cls in store.types.items()
+             if name.startswith(("geometry_msgs/msg/", "std_msgs/msg/Header", "builtin_interfaces/msg/Time"))}
+    message = store.types[TF_MESSAGE_TYPE](transforms=[types["TransformStamped"](
+        header=types["Header"](stamp=types["Time"](sec=0, nanosec=0), frame_id=parent), child_frame_id=child,
+        transform=types["Transform"](translation=types["Vector3"](x=pose[0], y=pose[1], z=pose[2]),
+                                     rotation=types["Quaternion"](x=pose[3], y=pose[4], z=pose[5], w=pose[6])))
+        for parent, child, pose in transforms])
+    return bytes(store.serialize_cdr(message, TF_MESSAGE_TYPE))
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +127,30 @@ def test_each_frame_takes_the_nearest_cloud_and_bad_ones_are_counted(
     with BagReader(output) as reader:
         assert reader.topics["/disparity"].message_count == 4  # every frame processed
         assert reader.topics["/points"].message_count == len(CLOUDS)  # inputs copied, clouds included
+
+
+def test_the_bags_tf_static_replaces_the_lidar_transform_parameter(synthetic_bag: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """base_link -> the left optical frame and base_link -> lidar_top on /tf_static; no lidar_ options."""
+    base_T_camera = transform_from_pose([0.4, 0.0, 0.9, -0.5, 0.5, -0.5, 0.5])  # optical axes in base_link's
+    base_T_lidar = base_T_camera @ transform_from_pose(LIDAR_POSE)
+    rotation = cv2.Rodrigues(base_T_lidar[:3, :3])[0].reshape(3)
+    angle = float(np.linalg.norm(rotation))
+    lidar_in_base = [*base_T_lidar[:3, 3].tolist(), *(rotation / angle * math.sin(angle / 2.0)).tolist(),
+                     math.cos(angle / 2.0)]
+    bag = tmp_path / "bag"
+    write_lidar_bag(bag, synthetic_bag, tf_static=[
+        ("base_link", "stereo_left_optical_frame", [0.4, 0.0, 0.9, -0.5, 0.5, -0.5, 0.5]),
+        ("base_link", LIDAR_FRAME, lidar_in_base), ("base_link", "broken", [0.0] * 7)])
+    assert main([str(bag), str(tmp_path / "tf"), *SGBM, "--hints", "lidar", "--lidar-topic", "points"]) == 0
+    captured = capsys.readouterr()
+    assert "/tf_static: 'base_link' -> 'broken'" in captured.err  # a bad transform is named, the rest used
+    # Frame 3's cloud, in base_link, is now accepted too: /tf_static connects base_link to the camera.
+    assert "LiDAR hints from /points: 3 frames guided, 1 without, 1 LidarStampError" in captured.out
+    assert main([str(bag), str(tmp_path / "parameter"), *SGBM, *LIDAR_OPTIONS]) == 0
+    with BagReader(tmp_path / "tf") as by_tf, BagReader(tmp_path / "parameter") as by_parameter:
+        by_tf_frames = [m.deserialize() for m in by_tf.messages(["disparity"])]
+        assert by_tf_frames[:3] == [m.deserialize() for m in by_parameter.messages(["disparity"])][:3]
 
 
 def test_bag_clouds_finds_the_nearest_cloud_wherever_it_is_logged(lidar_bag: Path) -> None:
@@ -140,7 +182,7 @@ def test_lidar_hints_change_the_network_output_exactly_as_the_pipeline_with_the_
     rig = synthetic_rig(SYNTHETIC_WIDTH, SYNTHETIC_HEIGHT)
     with BagReader(lidar_bag) as reader:
         frame = next(iter(StereoFrameReader(reader)))
-    hints_px = lidar_hints(truth_points_in_lidar_frame(0), rig, camera_T_lidar=camera_T_lidar_from_pose(LIDAR_POSE))
+    hints_px = lidar_hints(truth_points_in_lidar_frame(0), rig, camera_T_lidar=transform_from_pose(LIDAR_POSE))
     direct = guided.pipeline.process(matching_image(frame.left_image), matching_image(frame.right_image), rig,
                                      lidar_hints_px=hints_px)
     valid = np.isfinite(with_hints)
