@@ -504,7 +504,7 @@ def add_parameter_options(parser: argparse.ArgumentParser, specs: Sequence[Param
         default_text = (" ".join(str(item) for item in spec.default) if isinstance(spec.default, tuple)
                         else spec.default)
         options: dict[str, Any] = {"dest": f"param_{spec.name}", "default": None,
-                                   "help": f"{spec.summary()} Default: {default_text}."}
+                                   "help": f"{spec.summary()} Default: {default_text}.".replace("%", "%%")}  # argparse formats help
         if spec.type == "string_array":
             options.update(nargs="+", metavar="ITEM")
         elif spec.type == "double_array":
