@@ -503,8 +503,8 @@ def add_parameter_options(parser: argparse.ArgumentParser, specs: Sequence[Param
     for spec in specs:
         default_text = (" ".join(str(item) for item in spec.default) if isinstance(spec.default, tuple)
                         else spec.default)
-        options: dict[str, Any] = {"dest": f"param_{spec.name}", "default": None,
-                                   "help": f"{spec.summary()} Default: {default_text}.".replace("%", "%%")}  # argparse formats help
+        help_text = f"{spec.summary()} Default: {default_text}.".replace("%", "%%")  # argparse %-formats help
+        options: dict[str, Any] = {"dest": f"param_{spec.name}", "default": None, "help": help_text}
         if spec.type == "string_array":
             options.update(nargs="+", metavar="ITEM")
         elif spec.type == "double_array":
