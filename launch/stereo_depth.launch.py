@@ -5,7 +5,8 @@
 
 Parameters come from ``params_file`` (default: the package's
 config/stereo_depth.yaml, generated from the parameter schema);
-``backend`` and ``model_path`` override it only when given. The node's inputs
+``backend``, ``model_path``, ``hints``, ``inference_width_px`` and
+``inference_height_px`` override it only when given. The node's inputs
 ``left/image_raw``, ``left/camera_info``, ``right/image_raw`` and
 ``right/camera_info`` are remapped into ``left_namespace`` and
 ``right_namespace`` (relative names resolve inside ``namespace``), and the
@@ -29,12 +30,15 @@ from launch import LaunchDescription
 from stereo_depth_ros.ros.parameters import PARAMETERS_BY_NAME
 
 PACKAGE = "stereo_depth_ros"
+#: Node parameters that a launch argument of the same name overrides when it is not empty.
+OVERRIDES = ("backend", "model_path", "hints", "inference_width_px", "inference_height_px")
+_FROM_TEXT = {"string": str, "integer": int}
 
 
 def _stereo_depth_node(context, *args, **kwargs):
-    """The node, with backend/model_path overrides only where the arguments are not empty."""
-    overrides = {name: LaunchConfiguration(name).perform(context) for name in ("backend", "model_path")}
-    overrides = {name: value for name, value in overrides.items() if value}
+    """The node, with the OVERRIDES only where their arguments are not empty."""
+    given = {name: LaunchConfiguration(name).perform(context) for name in OVERRIDES}
+    overrides = {name: _FROM_TEXT[PARAMETERS_BY_NAME[name].type](value) for name, value in given.items() if value}
     left, right = LaunchConfiguration("left_namespace"), LaunchConfiguration("right_namespace")
     return [Node(
         package=PACKAGE, executable="stereo_depth_node", name="stereo_depth_node", output="screen",
@@ -60,10 +64,8 @@ def generate_launch_description() -> LaunchDescription:
                               "names resolve inside namespace); used while the hints parameter is lidar or both"),
         DeclareLaunchArgument("params_file", default_value=PathJoinSubstitution([share, "config", "stereo_depth.yaml"]),
                               description="Parameter file of the node"),
-        DeclareLaunchArgument("backend", default_value="",
-                              description="Overrides params_file when set: " + PARAMETERS_BY_NAME["backend"].summary()),
-        DeclareLaunchArgument("model_path", default_value="", description="Overrides params_file when set: "
-                              + PARAMETERS_BY_NAME["model_path"].summary()),
+        *(DeclareLaunchArgument(name, default_value="", description="Overrides params_file when set: "
+                                + PARAMETERS_BY_NAME[name].summary()) for name in OVERRIDES),
         DeclareLaunchArgument("use_rviz", default_value="false",
                               description="Start RViz with config/stereo_depth.rviz"),
         DeclareLaunchArgument("rviz_fixed_frame", default_value="left_camera_optical_frame",

@@ -14,8 +14,9 @@ from stereo_depth_ros.ros.parameters import PARAMETERS_BY_NAME
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCH_FILE = ROOT / "launch" / "stereo_depth.launch.py"
 RVIZ_FILE = ROOT / "config" / "stereo_depth.rviz"
-ARGUMENTS = {"namespace", "left_namespace", "right_namespace", "lidar_points", "params_file", "model_path", "backend",
-             "use_rviz", "rviz_fixed_frame", "use_sim_time"}
+OVERRIDES = ("backend", "model_path", "hints", "inference_width_px", "inference_height_px")
+ARGUMENTS = {"namespace", "left_namespace", "right_namespace", "lidar_points", "params_file", "use_rviz",
+             "rviz_fixed_frame", "use_sim_time", *OVERRIDES}
 
 
 def test_launch_file_compiles(tmp_path: Path) -> None:
@@ -40,11 +41,13 @@ def test_launch_file_declares_its_arguments_and_the_fast_dds_transport() -> None
 def test_launch_file_takes_descriptions_from_the_schema_and_sets_large_data() -> None:
     text = LAUNCH_FILE.read_text()
     assert 'SetEnvironmentVariable("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")' in text
-    assert 'PARAMETERS_BY_NAME["backend"].summary()' in text
+    assert "PARAMETERS_BY_NAME[name].summary()) for name in OVERRIDES" in text
+    assert "OVERRIDES = (" + ", ".join(f'"{name}"' for name in OVERRIDES) + ")" in text
     assert '("hints/points", LaunchConfiguration("lidar_points"))' in text
-    for argument in ARGUMENTS:
+    for argument in ARGUMENTS - set(OVERRIDES):
         assert f'DeclareLaunchArgument("{argument}"' in text, argument
-    assert PARAMETERS_BY_NAME["backend"].summary()  # the schema entry the launch file uses exists
+    for name in OVERRIDES:  # schema entries of a type the launch file converts from text
+        assert PARAMETERS_BY_NAME[name].type in ("string", "integer"), name
 
 
 def test_rviz_shows_the_node_topics_in_the_left_optical_frame() -> None:
