@@ -25,6 +25,7 @@ valid region is at the left in both passes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -304,26 +305,47 @@ def fit_hints(hints_px: np.ndarray, fit: FitTransform) -> tuple[np.ndarray, np.n
     model_h, model_w = fit.model_hw
     disparity = np.zeros((model_h, model_w), dtype=np.float32)
     mask = np.zeros((model_h, model_w), dtype=np.float32)
-    ys, xs = np.nonzero(np.isfinite(hints_px))
-    if ys.size == 0:
-        return disparity, mask
-    values = hints_px[ys, xs]
     height, width = fit.input_hw
-    resized_h, resized_w = fit.resized_hw
-    pos_y = (ys + 0.5) * (resized_h / height)  # continuous model coordinates
-    pos_x = (xs + 0.5) * (resized_w / width)
+    finite = np.isfinite(hints_px)
+    if fit.resized_hw == fit.input_hw:  # not resized: pixel (y, x) is model pixel (y, x), no collisions
+        disparity[:height, :width] = np.where(finite, hints_px, np.float32(0.0))
+        mask[:height, :width] = finite
+        return disparity, mask
+    order, target_in_order = _hint_priority(fit.input_hw, fit.resized_hw, model_w)
+    candidates = np.flatnonzero(finite.ravel()[order])  # positions in ``order`` that hold a hint
+    if candidates.size == 0:
+        return disparity, mask
+    targets = target_in_order[candidates]
+    first = np.ones(candidates.size, dtype=bool)
+    first[1:] = targets[1:] != targets[:-1]  # the best-placed hint of each model pixel
+    chosen = order[candidates[first]]
+    model_flat = target_in_order[candidates[first]]
+    disparity.ravel()[model_flat] = hints_px.ravel()[chosen] * np.float32(fit.resized_hw[1] / width)
+    mask.ravel()[model_flat] = 1.0
+    return disparity, mask
+
+
+@functools.lru_cache(maxsize=8)
+def _hint_priority(input_hw: tuple[int, int], resized_hw: tuple[int, int],
+                   model_w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every input pixel ordered by the model pixel containing its centre, nearest that pixel's centre first.
+
+    Depends only on the sizes, so it is computed once per fit: (flat input indices in that order,
+    the flat model index of each).
+    """
+    height, width = input_hw
+    resized_h, resized_w = resized_hw
+    pos_y = (np.arange(height) + 0.5) * (resized_h / height)  # continuous model coordinates
+    pos_x = (np.arange(width) + 0.5) * (resized_w / width)
     ty = np.minimum(pos_y.astype(np.int64), resized_h - 1)  # floor: positions are > 0
     tx = np.minimum(pos_x.astype(np.int64), resized_w - 1)
-    dist2 = (pos_y - ty - 0.5) ** 2 + (pos_x - tx - 0.5) ** 2
-    target = ty * model_w + tx
-    order = np.lexsort((dist2, target))  # by target, then nearest first
-    target_sorted = target[order]
-    first = np.ones(order.size, dtype=bool)
-    first[1:] = target_sorted[1:] != target_sorted[:-1]
-    chosen = order[first]
-    disparity[ty[chosen], tx[chosen]] = values[chosen] * np.float32(resized_w / width)
-    mask[ty[chosen], tx[chosen]] = 1.0
-    return disparity, mask
+    dist2 = ((pos_y - ty - 0.5) ** 2)[:, None] + ((pos_x - tx - 0.5) ** 2)[None, :]
+    target = (ty[:, None] * model_w + tx[None, :]).ravel()
+    order = np.lexsort((dist2.ravel(), target))  # stable: equal distances keep row-major order
+    target_in_order = target[order]
+    for array in (order, target_in_order):
+        array.flags.writeable = False  # cached and shared
+    return order, target_in_order
 
 
 def unfit_disparity(disparity_model_px: np.ndarray, fit: FitTransform, *,

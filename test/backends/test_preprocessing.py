@@ -168,6 +168,8 @@ def test_fit_hints_is_the_identity_without_resize() -> None:
     np.testing.assert_array_equal(mask[:40, :50] == 1, np.isfinite(hints))
     np.testing.assert_allclose(disparity[:40, :50][np.isfinite(hints)],
                                hints[np.isfinite(hints)], rtol=1e-6)
+    assert not disparity[:40, :50][~np.isfinite(hints)].any()  # 0 where no hint, and in the padding
+    assert not disparity[40:].any() and not disparity[:, 50:].any() and not mask[40:].any() and not mask[:, 50:].any()
 
 
 def test_validate_hints_rejects_infinite_negative_and_misshaped_maps() -> None:
