@@ -16,7 +16,7 @@ every input message too (ground truth included), so one bag holds both.
 
 LiDAR hints (``--hints lidar`` or ``both`` with ``--lidar-topic TOPIC``): each
 stereo frame takes the PointCloud2 of that topic whose header stamp is nearest
-to the frame's, wherever it lies in the bag (``BagClouds``), and the node's own
+to the frame's, wherever it lies in the bag (``ros.lidar_bag.BagClouds``), and the node's own
 code (``ros.lidar_input``) checks its stamp (``--lidar_stamp_tolerance_s``) and
 frame (``--lidar_frame_id``, ``--lidar_transform``) and projects it. A frame
 whose cloud is rejected is processed without LiDAR hints; the first rejection
@@ -36,7 +36,6 @@ from typing import Any, Final
 
 import numpy as np
 import yaml
-from sensor_msgs.msg import PointCloud2
 
 from stereo_depth_ros.backends.base import StereoBackend
 from stereo_depth_ros.backends.errors import BackendError, BackendUnavailableError
@@ -53,14 +52,11 @@ from stereo_depth_ros.ros.bag_io import (
     StereoTopics,
     normalize_topic,
 )
-from stereo_depth_ros.ros.errors import CorruptBagError, LidarHintError, PointCloudConversionError, RosLayerError
+from stereo_depth_ros.ros.errors import LidarHintError, PointCloudConversionError, RosLayerError
 from stereo_depth_ros.ros.image_conversion import matching_image
+from stereo_depth_ros.ros.lidar_bag import BagClouds
 from stereo_depth_ros.ros.lidar_input import (
-    POINT_CLOUD2_TYPE,
     LidarHintSettings,
-    cloud_stamp_ns,
-    lidar_hints_for_pair,
-    nearest_stamp_index,
     uses_lidar,
 )
 from stereo_depth_ros.ros.messages import calibration_from_camera_info
@@ -73,13 +69,11 @@ from stereo_depth_ros.ros.parameters import (
     pipeline_config,
     settings_from_values,
 )
-from stereo_depth_ros.ros.static_transforms import static_transforms_from_bag
 from stereo_depth_ros.tools.errors import EXIT_CODES, NoStereoFramesError, UsageError, run_tool
 from stereo_depth_ros.tools.previews import depth_preview, disparity_preview, write_png
 
 __all__ = [
     "OFFLINE_PARAMETERS",
-    "BagClouds",
     "BagProcessor",
     "ProcessSummary",
     "add_parameter_options",
@@ -192,76 +186,6 @@ class ProcessSummary:
         return lines
 
 
-class BagClouds:
-    """The PointCloud2 messages of one bag topic, found by header stamp.
-
-    On opening, every cloud is read once for its stamp (only the stamps are
-    kept), and the bag's /tf_static, if any, into ``static_transforms``;
-    ``nearest`` then reads the one cloud nearest to a stereo frame's stamp
-    (``ros.lidar_input.nearest_stamp_index``, the node's rule) through its own
-    reader, so it may lie before or after the frame in the bag.
-
-    Args:
-        path: the bag.
-        topic: the cloud topic (with or without leading slash).
-
-    Raises (constructor):
-        MissingTopicError: the topic is not in the bag.
-        TopicTypeError: it is not sensor_msgs/msg/PointCloud2.
-        CorruptBagError: a cloud cannot be read.
-    """
-
-    def __init__(self, path: str | Path, topic: str) -> None:
-        self.topic = normalize_topic(topic)
-        self._reader = BagReader(path)
-        try:
-            self._reader.require_topics({self.topic: POINT_CLOUD2_TYPE})
-            #: (log time ns, position among the clouds logged at that time) of each cloud, and its stamp.
-            self._places: list[tuple[int, int]] = []
-            stamps: list[int] = []
-            previous_log_ns, position = None, 0
-            for message in self._reader.messages([self.topic]):
-                position = position + 1 if message.log_time_ns == previous_log_ns else 0
-                previous_log_ns = message.log_time_ns
-                self._places.append((message.log_time_ns, position))
-                stamps.append(cloud_stamp_ns(message.deserialize()))
-            self.stamps_ns = tuple(stamps)
-            #: The bag's /tf_static (for clouds not in the camera frame), and what of it was left out.
-            self.static_transforms, self.static_transform_problems = static_transforms_from_bag(self._reader)
-        except BaseException:
-            self._reader.close()
-            raise
-        self._cached: tuple[int, PointCloud2] | None = None
-
-    def __enter__(self) -> BagClouds:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the bag (idempotent)."""
-        self._reader.close()
-
-    def nearest(self, stamp_ns: int) -> PointCloud2 | None:
-        """The cloud whose stamp is nearest to ``stamp_ns`` (not checked against any tolerance), None if none."""
-        index = nearest_stamp_index(self.stamps_ns, stamp_ns)
-        if index is None:
-            return None
-        if self._cached is None or self._cached[0] != index:  # frames faster than the LiDAR share a cloud
-            log_time_ns, position = self._places[index]
-            logged_then = self._reader.messages([self.topic], start_ns=log_time_ns, stop_ns=log_time_ns + 1)
-            for count, message in enumerate(logged_then):
-                if count == position:
-                    self._cached = (index, message.deserialize())
-                    break
-            else:  # pragma: no cover  (the bag changed since it was opened)
-                raise CorruptBagError(f"{self._reader.path}: the cloud on {self.topic} logged at {log_time_ns} ns "
-                                      "cannot be read again")
-        assert self._cached is not None
-        return self._cached[1]
-
-
 class BagProcessor:
     """Processes the stereo frames of one bag into an output bag (see the module docstring).
 
@@ -345,12 +269,8 @@ class BagProcessor:
         if self._clouds is None:
             return None
         summary = self.summary
-        cloud = self._clouds.nearest(frame.stamp_ns)
         try:
-            if cloud is None:
-                raise LidarHintError(f"{self._clouds.topic} has no clouds")
-            hints_px = lidar_hints_for_pair(cloud, rig, image_stamp_ns=frame.stamp_ns, settings=self.lidar_settings,
-                                            static_transforms=self._clouds.static_transforms)
+            hints_px = self._clouds.hints_for(rig, image_stamp_ns=frame.stamp_ns, settings=self.lidar_settings)
         except (LidarHintError, PointCloudConversionError, ValueError) as err:
             kind = type(err).__name__
             if kind not in summary.lidar_rejected:

@@ -38,11 +38,12 @@ from stereo_depth_ros.ros.bag_io import (
     time_from_ns,
 )
 from stereo_depth_ros.ros.image_conversion import matching_image
+from stereo_depth_ros.ros.lidar_bag import BagClouds
 from stereo_depth_ros.ros.messages import point_cloud2_message
 from stereo_depth_ros.ros.parameters import settings_from_values
 from stereo_depth_ros.ros.static_transforms import TF_MESSAGE_TYPE
 from stereo_depth_ros.tools.bag_from_dataset import synthetic_dataset, synthetic_rig
-from stereo_depth_ros.tools.bag_process import BagClouds, BagProcessor, main
+from stereo_depth_ros.tools.bag_process import BagProcessor, main
 from stereo_depth_ros.tools.errors import EXIT_CODES
 
 PERIOD_NS = round(1e9 / RATE_HZ)
