@@ -10,8 +10,12 @@ node's synchroniser, the rig is built from each pair's CameraInfos
 ``StereoCameraModel.from_calibrations``) and the images are rectified with it.
 Frames whose calibration (or image size) is bad are skipped and counted. At
 most ``--max-frames`` frames, spread evenly over the bag, are kept in memory
-with their classical hints (``core.hints.classical_hints``, computed once);
-every ``--holdout-every``-th frame is held out of training.
+with their classical hints (``core.hints.classical_hints``, computed once)
+and, with ``--lidar-topic``, the LiDAR points of the cloud nearest in stamp
+(``ros.lidar_bag.BagClouds``: the node's stamp and frame rules, the
+``--lidar_*`` options and the bag's /tf_static) in place of classical hints
+where they land, as the node's ``hints: both``; every ``--holdout-every``-th
+frame is held out of training.
 
 Training sample ``i`` (a random crop of a random training frame, light
 photometric augmentation of the network's inputs, random vertical flip, the
@@ -38,6 +42,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Final
@@ -61,8 +66,10 @@ from stereo_depth_ros.ros.bag_io import (
     normalize_topic,
     stamp_ns,
 )
-from stereo_depth_ros.ros.errors import ImageConversionError, RosLayerError
+from stereo_depth_ros.ros.errors import ImageConversionError, LidarHintError, PointCloudConversionError, RosLayerError
 from stereo_depth_ros.ros.image_conversion import matching_image
+from stereo_depth_ros.ros.lidar_bag import BagClouds
+from stereo_depth_ros.ros.lidar_input import LidarHintSettings
 from stereo_depth_ros.ros.messages import calibration_from_camera_info
 from stereo_depth_ros.ros.parameters import PARAMETERS_BY_NAME, settings_from_values
 from stereo_depth_ros.tools.bag_evaluate import combine
@@ -91,10 +98,12 @@ __all__ = [
     "read_bag_frames",
 ]
 
-#: The bundled stage-1 weights (relative to the working directory, else to the source checkout).
+#: The bundled weights (relative to the working directory, else to the source checkout).
 DEFAULT_INIT_FROM: Final = "models/checkpoints/stereo_net.pt"
 #: Node parameters that decide how frames are read (same names, defaults and ranges as the node's).
-_NODE_OPTIONS: Final = ("rectify", "approximate_sync", "approximate_sync_tolerance_seconds", "queue_size")
+_NODE_OPTIONS: Final = ("rectify", "approximate_sync", "approximate_sync_tolerance_seconds", "queue_size",
+                         "lidar_frame_id", "lidar_transform", "lidar_stamp_tolerance_s", "lidar_min_depth_m",
+                         "lidar_max_depth_m")
 _SKIP_WARNINGS: Final = 5
 
 
@@ -108,6 +117,10 @@ class AdaptConfig:
         ground_truth_topic: DisparityImage topic scored when present (None = never).
         rectify, approximate_sync, approximate_sync_tolerance_seconds, queue_size: as the
             node parameters of the same names.
+        lidar_topic: PointCloud2 topic whose points replace the classical hints where they land
+            (None = classical hints only).
+        lidar_frame_id, lidar_transform, lidar_stamp_tolerance_s, lidar_min_depth_m, lidar_max_depth_m:
+            as the node parameters of the same names.
         max_frames: frames kept, spread evenly over the bag.
         holdout_every: every n-th kept frame (n-1, 2n-1, ...) is held out; 0 = none.
         eval_frames: frames per split scored before and after (evenly spaced).
@@ -129,6 +142,12 @@ class AdaptConfig:
     approximate_sync: bool = False
     approximate_sync_tolerance_seconds: float = 0.01
     queue_size: int = 5
+    lidar_topic: str | None = None
+    lidar_frame_id: str = ""
+    lidar_transform: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0)
+    lidar_stamp_tolerance_s: float = 0.05
+    lidar_min_depth_m: float = 0.1
+    lidar_max_depth_m: float = 100.0
     max_frames: int = 200
     holdout_every: int = 10
     eval_frames: int = 8
@@ -168,7 +187,7 @@ class AdaptFrame:
     Attributes:
         stamp_ns: header stamp of the left image, ns.
         left, right: (H, W, 3) uint8 RGB, rectified (grey images repeated in 3 channels).
-        hints_px: (H, W) float16 classical hints, px; NaN = none.
+        hints_px: (H, W) float16 hints, px; NaN = none: classical, and LiDAR points where they land.
         ground_truth_px: (H, W) float32 disparity d = x_left - x_right, px, NaN = unknown;
             None when the bag has no ground truth for this stamp.
     """
@@ -191,6 +210,8 @@ class BagFrames:
         skipped_calibration: pairs skipped for a bad CameraInfo or rig.
         skipped_images: pairs skipped for images that cannot be used (encoding, size).
         ground_truth_frames: kept frames with ground truth.
+        lidar_frames: kept frames with LiDAR hints.
+        lidar_rejected: kept frames whose nearest cloud was not used, by error type.
     """
 
     frames: list[AdaptFrame] = field(default_factory=list)
@@ -199,6 +220,8 @@ class BagFrames:
     skipped_calibration: int = 0
     skipped_images: int = 0
     ground_truth_frames: int = 0
+    lidar_frames: int = 0
+    lidar_rejected: dict[str, int] = field(default_factory=dict)
 
     def split(self, holdout_every: int) -> tuple[list[AdaptFrame], list[AdaptFrame]]:
         """(training frames, held-out frames): kept frame k is held out when k % n == n - 1."""
@@ -223,7 +246,11 @@ def read_bag_frames(path: str | Path, config: AdaptConfig, *,
         ImageShapeError: every pair had unusable images.
     """
     result = BagFrames()
-    with BagReader(path) as reader:
+    with BagReader(path) as reader, ExitStack() as stack:
+        clouds = stack.enter_context(BagClouds(path, config.lidar_topic)) if config.lidar_topic else None
+        lidar_settings = _lidar_settings(config)
+        for problem in clouds.static_transform_problems if clouds is not None else ():
+            warn(f"stereo_depth_adapt: /tf_static: {problem}")
         topics = config.topics
         reader_frames = StereoFrameReader(reader, topics, queue_size=config.queue_size,
                                           approximate=config.approximate_sync,
@@ -261,7 +288,10 @@ def read_bag_frames(path: str | Path, config: AdaptConfig, *,
             if min(left.shape[:2]) < 32:
                 raise ImageShapeError(f"{path}: images are {left.shape[1]}x{left.shape[0]} px; "
                                       "adaptation needs at least 32x32")
-            hints = classical_hints(left, right, config.hints).astype(np.float16)
+            hints = classical_hints(left, right, config.hints)
+            if clouds is not None:
+                hints = _with_lidar_hints(hints, clouds, rig, frame, lidar_settings, result, warn)
+            hints = hints.astype(np.float16)
             result.frames.append(AdaptFrame(stamp_ns=frame.stamp_ns, left=_rgb(left), right=_rgb(right),
                                             hints_px=hints))
             cx_offsets_px[frame.stamp_ns] = rig.cx_offset_px
@@ -284,6 +314,30 @@ def read_bag_frames(path: str | Path, config: AdaptConfig, *,
                 and reader.topics[normalize_topic(config.ground_truth_topic)].msgtype == DISPARITY_TYPE:
             _attach_ground_truth(reader, config.ground_truth_topic, result, cx_offsets_px)
     return result
+
+
+def _lidar_settings(config: AdaptConfig) -> LidarHintSettings:
+    """The lidar_ options as the node reads its parameters (validated there)."""
+    return LidarHintSettings.from_settings(settings_from_values({
+        "lidar_frame_id": config.lidar_frame_id, "lidar_transform": list(config.lidar_transform),
+        "lidar_stamp_tolerance_s": config.lidar_stamp_tolerance_s, "lidar_min_depth_m": config.lidar_min_depth_m,
+        "lidar_max_depth_m": config.lidar_max_depth_m}))
+
+
+def _with_lidar_hints(hints_px: np.ndarray, clouds: BagClouds, rig: StereoCameraModel, frame: StereoFrame,
+                      settings: LidarHintSettings, result: BagFrames, warn: Callable[[str], None]) -> np.ndarray:
+    """``hints_px`` with the nearest cloud's points where they land (counted), or unchanged (reported once per kind)."""
+    try:
+        lidar_px = clouds.hints_for(rig, image_stamp_ns=frame.stamp_ns, settings=settings)
+    except (LidarHintError, PointCloudConversionError) as err:
+        kind = type(err).__name__
+        if kind not in result.lidar_rejected:
+            warn(f"stereo_depth_adapt: frame at {frame.stamp_ns / 1e9:.3f} s: cloud on {clouds.topic} not used "
+                 f"({kind}: {err}); classical hints only (further {kind}s are only counted)")
+        result.lidar_rejected[kind] = result.lidar_rejected.get(kind, 0) + 1
+        return hints_px
+    result.lidar_frames += 1
+    return np.where(np.isfinite(lidar_px), lidar_px, hints_px)
 
 
 def _warn_skip(warn: Callable[[str], None], frame: StereoFrame, error: Exception, count: int) -> None:
@@ -513,6 +567,9 @@ def adapt(config: AdaptConfig, run_dir: Path, *, threads: int = 1, checkpoint_mi
     out(f"{len(loaded.frames)} frame(s) of {loaded.pairs} pairs (every {loaded.stride}): {len(train_frames)} for "
         f"training, {len(held_out)} held out, {loaded.ground_truth_frames} with ground truth "
         f"({time.monotonic() - started:.1f} s to read, rectify and hint)")
+    if config.lidar_topic:
+        rejected = "".join(f", {count} {kind}" for kind, count in sorted(loaded.lidar_rejected.items()))
+        out(f"LiDAR hints from {normalize_topic(config.lidar_topic)}: {loaded.lidar_frames} frame(s){rejected}")
     with open(run_dir / "log.jsonl", "a") as log:
         def record(entry: dict[str, object]) -> None:
             log.write(json.dumps(entry) + "\n")
@@ -638,6 +695,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--right-info-topic", default=StereoTopics.right_info)
     parser.add_argument("--ground-truth-topic", default=GROUND_TRUTH_TOPIC,
                         help=f"DisparityImage scored when present (default {GROUND_TRUTH_TOPIC}; '' = never)")
+    parser.add_argument("--lidar-topic", default=None,
+                        help="PointCloud2 topic whose clouds become hints (the cloud nearest in stamp to each frame; "
+                        "see the --lidar_* options and the bag's /tf_static)")
     add_parameter_options(parser, [PARAMETERS_BY_NAME[name] for name in _NODE_OPTIONS])
     return parser
 
@@ -669,7 +729,10 @@ def config_from_args(args: argparse.Namespace) -> AdaptConfig:
             ground_truth_topic=topic(args.ground_truth_topic) if args.ground_truth_topic else None,
             rectify=settings.rectify, approximate_sync=settings.approximate_sync,
             approximate_sync_tolerance_seconds=settings.approximate_sync_tolerance_seconds,
-            queue_size=settings.queue_size, max_frames=args.max_frames, holdout_every=args.holdout_every,
+            queue_size=settings.queue_size, lidar_topic=topic(args.lidar_topic) if args.lidar_topic else None,
+            lidar_frame_id=settings.lidar_frame_id, lidar_transform=tuple(settings.lidar_transform),
+            lidar_stamp_tolerance_s=settings.lidar_stamp_tolerance_s, lidar_min_depth_m=settings.lidar_min_depth_m,
+            lidar_max_depth_m=settings.lidar_max_depth_m, max_frames=args.max_frames, holdout_every=args.holdout_every,
             eval_frames=args.eval_frames, init_from=str(init_from), steps=args.steps, batch_size=args.batch_size,
             learning_rate=args.learning_rate, seed=args.seed, crop_width=args.crop[0], crop_height=args.crop[1],
             hint_input_probability=args.hint_input_probability,

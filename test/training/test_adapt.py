@@ -12,14 +12,16 @@ import torch
 from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
 
-from stereo_depth_ros.core.hints import ClassicalHintConfig
+from stereo_depth_ros.core.hints import ClassicalHintConfig, lidar_hints
 from stereo_depth_ros.ros.bag_io import (
+    BagReader,
     BagWriter,
     camera_info_from_calibration,
     time_from_ns,
 )
 from stereo_depth_ros.ros.image_conversion import numpy_to_image
-from stereo_depth_ros.tools.bag_from_dataset import synthetic_dataset, write_dataset_bag
+from stereo_depth_ros.ros.messages import point_cloud2_message
+from stereo_depth_ros.tools.bag_from_dataset import synthetic_dataset, synthetic_rig, write_dataset_bag
 from stereo_depth_ros.tools.errors import EXIT_CODES
 from stereo_depth_ros.training.adapt import (
     AdaptConfig,
@@ -116,6 +118,63 @@ def test_samples_depend_only_on_seed_and_index(synthetic_bag):
     hinted = first["hint_mask"] > 0
     assert np.array_equal(first["hint_disparity"][hinted], first["hints"][hinted])   # inputs are real hints
     assert np.all(first["hint_disparity"][~hinted] == 0)
+
+
+def _bag_with_clouds(path: Path, source: Path, *, stale_frame: int) -> list[np.ndarray]:
+    """``source`` plus /points: each frame's true points on a sparse grid, in the left camera's optical frame,
+    stamped with the frame (``stale_frame``'s 0.3 s late); returns the points per frame."""
+    rig = synthetic_rig(WIDTH, HEIGHT)
+    _, frames = synthetic_dataset(FRAMES, width=WIDTH, height=HEIGHT, max_disparity_px=MAX_DISPARITY_PX, seed=3)
+    rows, columns = np.mgrid[3:HEIGHT:9, 2:WIDTH:7]
+    clouds = []
+    with BagReader(source) as reader, BagWriter(path) as writer:
+        for message in reader.messages():
+            writer.write_raw(message.topic, message.msgtype, message.data, message.log_time_ns)
+        for index, frame in enumerate(frames):
+            z = (rig.fx * rig.baseline_m / (frame.ground_truth_px[rows, columns] - rig.cx_offset_px)).reshape(-1)
+            points = np.stack([(columns.reshape(-1) - rig.cx_left) * z / rig.fx,
+                               (rows.reshape(-1) - rig.cy) * z / rig.fy, z], axis=1)
+            clouds.append(points)
+            stamp_ns = START_TIME_NS + index * PERIOD_NS + (300_000_000 if index == stale_frame else 0)
+            header = Header(frame_id=rig.left.frame_id, stamp=time_from_ns(stamp_ns))
+            writer.write("points", point_cloud2_message(points.astype(np.float32).reshape(1, -1, 3), header=header),
+                         START_TIME_NS + index * PERIOD_NS)
+    return clouds
+
+
+def test_lidar_points_replace_classical_hints_where_they_land(synthetic_bag, tmp_path):
+    bag = tmp_path / "bag"
+    clouds = _bag_with_clouds(bag, synthetic_bag, stale_frame=3)
+    classical_only = AdaptConfig(bag=str(bag), hints=ClassicalHintConfig(max_disparity_px=48), model=TINY_MODEL)
+    with_lidar = AdaptConfig(bag=str(bag), hints=ClassicalHintConfig(max_disparity_px=48), model=TINY_MODEL,
+                             lidar_topic="points")
+    warnings: list[str] = []
+    plain, guided = read_bag_frames(bag, classical_only), read_bag_frames(bag, with_lidar, warn=warnings.append)
+    assert (guided.lidar_frames, guided.lidar_rejected) == (3, {"LidarStampError": 1})
+    assert len(warnings) == 1 and "LidarStampError" in warnings[0] and "classical hints only" in warnings[0]
+    rig = synthetic_rig(WIDTH, HEIGHT)
+    for index, (before, after) in enumerate(zip(plain.frames, guided.frames, strict=True)):
+        lidar = lidar_hints(clouds[index], rig)  # the core's projection of the frame's cloud
+        landed = np.isfinite(lidar)
+        if index == 3:  # the stale cloud is not used
+            np.testing.assert_array_equal(after.hints_px, before.hints_px)
+            continue
+        assert landed.sum() > 500
+        np.testing.assert_array_equal(after.hints_px[landed], lidar[landed].astype(np.float16))
+        np.testing.assert_array_equal(after.hints_px[~landed], before.hints_px[~landed])
+
+
+def test_the_lidar_options_reach_the_run_and_its_summary(synthetic_bag, tiny_checkpoint, tmp_path, capsys):
+    bag = tmp_path / "bag"
+    _bag_with_clouds(bag, synthetic_bag, stale_frame=3)
+    args = _args(bag, tmp_path / "run", tiny_checkpoint, "--steps", "1", "--lidar-topic", "points",
+                 "--lidar_stamp_tolerance_s", "0.5")
+    assert main(args) == EXIT_CODES["ok"]
+    assert "LiDAR hints from /points: 4 frame(s)" in capsys.readouterr().out  # 0.3 s late is within 0.5 s
+    config = torch.load(tmp_path / "run" / "last.pt", weights_only=False)["config"]
+    assert (config["lidar_topic"], config["lidar_stamp_tolerance_s"]) == ("points", 0.5)
+    assert main(_args(bag, tmp_path / "bad", tiny_checkpoint, "--lidar-topic", "nope")) == EXIT_CODES["missing_input"]
+    assert "/nope" in capsys.readouterr().err
 
 
 def _bag_with_bad_calibration(path: Path, bad_frames: set[int]) -> None:
