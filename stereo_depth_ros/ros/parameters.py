@@ -242,6 +242,9 @@ PARAMETERS: Final[tuple[ParameterSpec, ...]] = (
     ParameterSpec("classical_hint_lr_max_diff_px", 1, "integer", "Hint tolerance: largest disagreement between "
                   "SGBM's left and right disparities for a pixel to become a classical hint", unit="px", minimum=0,
                   maximum=16, dynamic=True),
+    ParameterSpec("classical_hint_scale", 1.0, "double", "Hint speed: classical hints are matched on the "
+                  "rectified pair shrunk by this factor (0.5: about a third of the time, less accurate hints; the "
+                  "network still runs at full size)", minimum=0.25, maximum=1.0, dynamic=True),
     ParameterSpec("lidar_frame_id", "", "string", "Expected frame_id of the clouds on hints/points; clouds in "
                   "other frames are dropped with a warning, except clouds in the left camera's frame while "
                   "lidar_transform is the identity; empty = any frame_id that lidar_transform (when set) or "
@@ -308,6 +311,7 @@ class NodeSettings:
     hints: str
     classical_hint_uniqueness_ratio: int
     classical_hint_lr_max_diff_px: int
+    classical_hint_scale: float
     lidar_frame_id: str
     lidar_transform: tuple[float, float, float, float, float, float, float]
     lidar_stamp_tolerance_s: float
@@ -416,7 +420,8 @@ def pipeline_config(settings: NodeSettings) -> PipelineConfig:
                           max_depth_m=settings.max_depth_m, hints=settings.hints,
                           classical_hints=ClassicalHintConfig(
                               uniqueness_ratio=settings.classical_hint_uniqueness_ratio,
-                              lr_max_diff_px=settings.classical_hint_lr_max_diff_px),
+                              lr_max_diff_px=settings.classical_hint_lr_max_diff_px,
+                              scale=settings.classical_hint_scale),
                           compute_points=settings.publish_points,
                           point_cloud_decimation=settings.point_cloud_decimation, use_color=settings.use_color)
 

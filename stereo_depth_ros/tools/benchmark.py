@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="use only this .onnx file (default: per resolution the smallest bundled model that "
                              "holds the image without shrinking, else the largest)")
     models.add_argument("--onnx-threads", type=int, default=0, help="ONNX Runtime intra-op threads; 0 = its default")
+    models.add_argument("--classical-hint-scale", type=float, default=1.0,
+                        help="classical hints matched at this fraction of the image size, (0, 1] (the node's "
+                             "classical_hint_scale); default 1")
     accuracy = parser.add_argument_group("accuracy")
     accuracy.add_argument("--methods", type=_csv, default=METHOD_KEYS, help=f"subset of {METHOD_KEYS}")
     accuracy.add_argument("--synthetic-scenes", type=int, default=10, help="held-out synthetic scenes; 0 = none")
@@ -137,6 +140,8 @@ def _validate(args: argparse.Namespace) -> None:
         raise UsageError("--frames must be >= 1, --warmup and --synthetic-scenes >= 0")
     if args.node_rate_hz <= 0 or args.node_seconds <= 0 or args.node_warmup_s < 0:
         raise UsageError("--node-rate-hz and --node-seconds must be > 0, --node-warmup-s >= 0")
+    if not 0.0 < args.classical_hint_scale <= 1.0:
+        raise UsageError(f"--classical-hint-scale must be in (0, 1], got {args.classical_hint_scale}")
     num_disparities = SpeedSettings(max_disparity_px=args.max_disparity_px).num_disparities
     if "speed" in args.sections and {"sgbm", "bm"} & set(args.backends):
         for height, width in args.sizes:
@@ -208,7 +213,8 @@ def run_benchmark(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, An
     if "accuracy" in sections:
         settings = AccuracySettings(methods=tuple(args.methods), onnx_threads=args.onnx_threads,
                                     lidar_fraction=args.lidar_fraction, lidar_noise_px=args.lidar_noise_px,
-                                    seed=args.seed, depth_edges_m=tuple(args.depth_edges_m))
+                                    seed=args.seed, depth_edges_m=tuple(args.depth_edges_m),
+                                    classical_hint_scale=args.classical_hint_scale)
         log("accuracy: Middlebury Motorcycle")
         motorcycle = motorcycle_scene()
         accuracy: dict[str, Any] = {}
@@ -226,7 +232,8 @@ def run_benchmark(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, An
         results["accuracy"] = accuracy
     speed_settings = SpeedSettings(backends=tuple(args.backends), max_disparity_px=args.max_disparity_px,
                                    warmup=args.warmup, frames=args.frames, onnx_threads=args.onnx_threads,
-                                   split_network=not args.no_network_split)
+                                   split_network=not args.no_network_split,
+                                   classical_hint_scale=args.classical_hint_scale)
     raw_inputs = []
     if {"speed", "gpu"} & set(sections):
         for height, width in args.sizes:

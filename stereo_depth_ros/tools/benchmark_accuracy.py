@@ -37,6 +37,7 @@ from typing import Any, Final
 import numpy as np
 
 from stereo_depth_ros.backends import BmParams, SgbmParams, StereoBackend, create_backend
+from stereo_depth_ros.core.hints import ClassicalHintConfig
 from stereo_depth_ros.core.metrics import evaluate_disparity
 from stereo_depth_ros.core.pipeline import PipelineConfig, StereoPipeline
 from stereo_depth_ros.tools.benchmark_metrics import (
@@ -104,6 +105,7 @@ class AccuracySettings:
         lidar_noise_px: noise of the LiDAR hints, px.
         seed: seed of the LiDAR hint sampling (per scene: seed + index).
         depth_edges_m: ranges of true depth for the synthetic depth error, metres.
+        classical_hint_scale: classical hints are matched at this fraction of the image size.
     """
 
     methods: tuple[str, ...] = METHOD_KEYS
@@ -112,6 +114,7 @@ class AccuracySettings:
     lidar_noise_px: float = 0.5
     seed: int = 0
     depth_edges_m: tuple[float, ...] = (0.0, 1.0, 2.0, 4.0, 8.0, math.inf)
+    classical_hint_scale: float = 1.0
 
 
 def accuracy_methods(settings: AccuracySettings, *, num_disparities: int,
@@ -139,7 +142,9 @@ def accuracy_methods(settings: AccuracySettings, *, num_disparities: int,
         facts = {"model": model.path.name}
         specs += [
             MethodSpec("onnx", "network", "none", network, facts),
-            MethodSpec("onnx_classical", "network + classical hints", "classical", network, facts),
+            MethodSpec("onnx_classical", "network + classical hints" + (
+                f" (matched at {settings.classical_hint_scale:g}x)" if settings.classical_hint_scale != 1.0 else ""),
+                "classical", network, facts),
             MethodSpec("onnx_lidar", f"network + LiDAR hints ({100 * settings.lidar_fraction:g} %, "
                        f"{settings.lidar_noise_px:g} px noise)", "lidar", network, facts),
         ]
@@ -192,8 +197,9 @@ def evaluate_dataset(scenes: Sequence[BenchmarkScene], settings: AccuracySetting
         backend = spec.make_backend()
         row: dict[str, Any] = {"key": spec.key, "label": spec.label, "hints": spec.hints, "details": spec.details}
         for lr_check in (False, True):
-            pipeline = StereoPipeline(backend, PipelineConfig(lr_check=lr_check, hints=spec.hints,
-                                                              compute_points=False))
+            pipeline = StereoPipeline(backend, PipelineConfig(
+                lr_check=lr_check, hints=spec.hints, compute_points=False,
+                classical_hints=ClassicalHintConfig(scale=settings.classical_hint_scale)))
             outputs = [pipeline.process(s.left, s.right, s.rig,
                                         lidar_hints_px=lidar[i] if spec.hints == "lidar" else None)
                        for i, s in enumerate(scenes)]

@@ -45,6 +45,7 @@ from stereo_depth_ros.backends import (
 )
 from stereo_depth_ros.backends.onnx_backend import CUDA_EP, TENSORRT_EP
 from stereo_depth_ros.backends.preprocessing import Pass, decode_network_outputs, prepare_network_batch
+from stereo_depth_ros.core.hints import ClassicalHintConfig
 from stereo_depth_ros.core.pipeline import PipelineConfig, StereoOutput, StereoPipeline
 from stereo_depth_ros.tools.benchmark_metrics import ModelFile, choose_model, summarize_ms
 from stereo_depth_ros.tools.benchmark_scenes import RawStereoInput
@@ -76,6 +77,7 @@ class SpeedSettings:
         frames: frames measured, per backend and resolution.
         onnx_threads: ONNX Runtime intra-op threads (0 = its default, one per physical core).
         split_network: also time pre-processing / network / post-processing separately.
+        classical_hint_scale: classical hints (onnx+classical) are matched at this fraction of the image size.
     """
 
     backends: tuple[str, ...] = CPU_BACKENDS
@@ -84,6 +86,7 @@ class SpeedSettings:
     frames: int = 50
     onnx_threads: int = 0
     split_network: bool = True
+    classical_hint_scale: float = 1.0
 
     @property
     def num_disparities(self) -> int:
@@ -150,7 +153,8 @@ def _make_backend(name: str, settings: SpeedSettings,
         backend = create_backend("onnx", model_path=model.path, providers=["cpu"],
                                  intra_op_threads=settings.onnx_threads)
         return backend, PipelineConfig(hints="classical" if name == "onnx+classical" else "none",
-                                       lr_check=name != "onnx-no-lr")
+                                       lr_check=name != "onnx-no-lr",
+                                       classical_hints=ClassicalHintConfig(scale=settings.classical_hint_scale))
     if name == "sgbm":
         return create_backend("sgbm", params=SgbmParams(num_disparities=settings.num_disparities)), PipelineConfig()
     if name == "bm":

@@ -37,7 +37,7 @@ from stereo_depth_ros.ros.parameters import (
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "config" / "stereo_depth.yaml"
 
-DYNAMIC = {"hints", "classical_hint_uniqueness_ratio", "classical_hint_lr_max_diff_px",
+DYNAMIC = {"hints", "classical_hint_uniqueness_ratio", "classical_hint_lr_max_diff_px", "classical_hint_scale",
            "lidar_frame_id", "lidar_transform", "lidar_stamp_tolerance_s", "lidar_min_depth_m",
            "lidar_max_depth_m", "lr_check", "lr_max_diff_px", "confidence_threshold", "min_depth_m", "max_depth_m",
            "use_color", "avoid_point_cloud_padding", "point_cloud_decimation", "publish_points", "publish_confidence",

@@ -297,6 +297,17 @@ def test_bad_arguments_exit_with_the_usage_code(tmp_path: Path, capsys: pytest.C
     assert benchmark.main(["--out-dir", str(tmp_path), "--sizes", "160x120", "--backends", "sgbm"]) == \
         EXIT_CODES["usage"]
     assert "search range" in capsys.readouterr().err
+    assert benchmark.main(["--out-dir", str(tmp_path), "--classical-hint-scale", "0"]) == EXIT_CODES["usage"]
+    assert "--classical-hint-scale" in capsys.readouterr().err
+
+
+def test_classical_hint_scale_reaches_the_accuracy_rows(tmp_path: Path) -> None:
+    with contextlib.redirect_stdout(io.StringIO()):
+        status = benchmark.main(["--out-dir", str(tmp_path), "--sections", "accuracy", "--no-plots",
+                                 "--methods", "onnx_classical", "--classical-hint-scale", "0.5", *TINY])
+    assert status == 0
+    rows = _strict_json(tmp_path / "benchmark.json")["accuracy"]["motorcycle"]["methods"]
+    assert [row["label"] for row in rows] == ["network + classical hints (matched at 0.5x)"]
 
 
 # ------------------------------------------------------------------ the node section (subprocesses)
