@@ -394,6 +394,11 @@ class RosPeer:
         with self._lock:
             return dict(self._diagnostics)
 
+    def diagnostics_received(self) -> int:
+        """/diagnostics messages of the node received so far."""
+        with self._lock:
+            return self._diagnostics_count
+
     def wait_for_diagnostics(self, predicate: Callable[[dict[str, Diagnostic]], bool], what: str,
                              timeout_s: float = 60.0) -> dict[str, Diagnostic]:
         def check() -> dict[str, Diagnostic] | None:

@@ -374,9 +374,14 @@ def test_diagnostics_report_rates_latency_backend_and_calibration(running: RosPe
 
     def window_with_output() -> dict[str, Diagnostic] | None:  # rates and latency are per window: keep sending
         running.exchange(left, right, infos=RIG.rectified_infos(), topics=("disparity",))
-        time.sleep(0.3)
-        current = running.diagnostics()
-        return current if current["output"].values["latency_ms_mean"] != "n/a" else None
+        received = running.diagnostics_received()
+        # The frame is in the window that closes at the next period (1 s): the latest report, or the next one.
+        for count in (received, received + 1):
+            wait_for(lambda count=count: running.diagnostics_received() >= count, 10.0, "the next diagnostics")
+            current = running.diagnostics()
+            if current["output"].values["latency_ms_mean"] != "n/a":
+                return current
+        return None
     shown = wait_for(window_with_output, 120.0, "a diagnostics window with a published frame")
     assert float(shown["output"].values["latency_ms_mean"]) > 0.0
     assert float(shown["output"].values["output_rate_hz"]) > 0.0
