@@ -177,3 +177,20 @@ def textured_pair(height: int, width: int, *, disparity_right_px: Callable[[np.n
 def make_pair() -> Callable[..., tuple[np.ndarray, np.ndarray]]:
     """Factory fixture for :func:`textured_pair`."""
     return textured_pair
+
+
+def interior(height: int, width: int, *, left_view: bool, margin: int, search: int) -> np.ndarray:
+    """(H, W) bool: pixels ``margin`` px from the borders, without the ``search`` px band where the view
+    has no match (the left border of a left view, the right border of a right view)."""
+    region = np.zeros((height, width), dtype=bool)
+    if left_view:
+        region[margin:-margin, search:-margin] = True
+    else:
+        region[margin:-margin, margin:-search] = True
+    return region
+
+
+@pytest.fixture()
+def interior_region() -> Callable[..., np.ndarray]:
+    """Factory fixture for :func:`interior`."""
+    return interior

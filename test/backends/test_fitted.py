@@ -25,26 +25,19 @@ def pair(make_pair: Callable) -> tuple[np.ndarray, np.ndarray]:
     return make_pair(HEIGHT, WIDTH, disparity_right_px=lambda x: OFFSET + SLOPE * x, color=True)
 
 
-def _inside(*, left_view: bool, margin: int = 12, search: int = 48) -> np.ndarray:
-    region = np.zeros((HEIGHT, WIDTH), dtype=bool)
-    if left_view:
-        region[margin:-margin, search:-margin] = True
-    else:
-        region[margin:-margin, margin:-search] = True
-    return region
-
-
 @pytest.mark.parametrize("left_view", [True, False])
 def test_sgbm_at_half_size_agrees_with_full_size_within_two_px(pair: tuple[np.ndarray, np.ndarray],
-                                                                left_view: bool) -> None:
+                                                                left_view: bool,
+                                                                interior_region: Callable) -> None:
     full = _sgbm(MAX_DISPARITY_PX)
     half = FittedBackend(_sgbm, (HEIGHT // 2, WIDTH // 2), max_disparity_px=MAX_DISPARITY_PX)
     run = (lambda b: b.match(*pair)) if left_view else (lambda b: b.match_right(*pair))
     reference, fitted = run(full), run(half)
     assert fitted.disparity_px.shape == fitted.confidence.shape == (HEIGHT, WIDTH)
     assert fitted.disparity_px.dtype == np.float32
-    both = _inside(left_view=left_view) & np.isfinite(reference.disparity_px) & np.isfinite(fitted.disparity_px)
-    assert both.mean() > 0.5 * _inside(left_view=left_view).mean()
+    inside = interior_region(HEIGHT, WIDTH, left_view=left_view, margin=12, search=48)
+    both = inside & np.isfinite(reference.disparity_px) & np.isfinite(fitted.disparity_px)
+    assert both.mean() > 0.5 * inside.mean()
     error = np.abs(fitted.disparity_px - reference.disparity_px)[both]
     assert np.median(error) < 1.0, np.median(error)
     assert np.percentile(error, 95) < 2.0, np.percentile(error, 95)
@@ -87,13 +80,13 @@ def test_an_image_smaller_than_the_inference_size_is_matched_unchanged(pair: tup
     np.testing.assert_array_equal(fitted.disparity_px, direct.disparity_px)
 
 
-def test_bm_on_grey_images_is_wrapped_too(pair: tuple[np.ndarray, np.ndarray]) -> None:
+def test_bm_on_grey_images_is_wrapped_too(pair: tuple[np.ndarray, np.ndarray], interior_region: Callable) -> None:
     left, right = (image[..., 0].copy() for image in pair)
     backend = FittedBackend(lambda n: BmBackend(BmParams(num_disparities=n)), (HEIGHT // 2, WIDTH // 2),
                             max_disparity_px=MAX_DISPARITY_PX)
     result = backend.match(left, right)
     assert backend.name == "bm" and result.disparity_px.shape == (HEIGHT, WIDTH)
-    valid = np.isfinite(result.disparity_px) & _inside(left_view=True)
+    valid = np.isfinite(result.disparity_px) & interior_region(HEIGHT, WIDTH, left_view=True, margin=12, search=48)
     assert valid.any() and 19.0 < np.median(result.disparity_px[valid]) < 35.0
 
 
