@@ -84,7 +84,7 @@ from stereo_depth_ros.backends.errors import BackendError, ConfigurationError
 from stereo_depth_ros.core.camera_model import CameraCalibration, StereoCameraModel
 from stereo_depth_ros.core.errors import CalibrationError, ImageShapeError, StereoDepthError
 from stereo_depth_ros.core.frames import StaticTransforms
-from stereo_depth_ros.core.pipeline import StereoOutput, StereoPipeline
+from stereo_depth_ros.pipeline.stereo_pipeline import StereoOutput, StereoPipeline
 from stereo_depth_ros.ros.diagnostics import Level, NodeStatistics, StatusReport, diagnostic_array
 from stereo_depth_ros.ros.errors import (
     ImageConversionError,

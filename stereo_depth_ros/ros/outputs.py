@@ -18,7 +18,7 @@ from stereo_msgs.msg import DisparityImage
 
 from stereo_depth_ros.backends.base import StereoBackend
 from stereo_depth_ros.core.camera_model import StereoCameraModel
-from stereo_depth_ros.core.pipeline import StereoOutput
+from stereo_depth_ros.pipeline.stereo_pipeline import StereoOutput
 from stereo_depth_ros.ros.image_conversion import numpy_to_image
 from stereo_depth_ros.ros.messages import (
     camera_info_message,

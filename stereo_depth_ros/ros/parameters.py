@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal, cast
 
 from stereo_depth_ros.backends.errors import ConfigurationError
-from stereo_depth_ros.core.hints import ClassicalHintConfig
-from stereo_depth_ros.core.pipeline import HINT_SOURCES, PipelineConfig
+from stereo_depth_ros.pipeline.classical_hints import ClassicalHintConfig
+from stereo_depth_ros.pipeline.stereo_pipeline import HINT_SOURCES, PipelineConfig
 from stereo_depth_ros.ros.errors import RosLayerError
 
 if TYPE_CHECKING:

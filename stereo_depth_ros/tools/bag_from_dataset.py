@@ -145,11 +145,11 @@ def synthetic_dataset(frames: int, *, width: int = 640, height: int = 352, max_d
                       seed: int = 7) -> tuple[StereoCameraModel, Iterator[DatasetFrame]]:
     """``frames`` rendered scenes with exact ground truth (every pixel, occluded ones included).
 
-    Scene ``i`` is ``training.synthetic.scene_for_index(i, seed=seed)``, so a
+    Scene ``i`` is ``core.synthetic.scene_for_index(i, seed=seed)``, so a
     bag is reproducible from (seed, size, max disparity). The synthetic module is
     numpy/OpenCV only (no torch).
     """
-    from stereo_depth_ros.training.synthetic import SceneConfig, scene_for_index
+    from stereo_depth_ros.core.synthetic import SceneConfig, scene_for_index
 
     if frames < 1:
         raise UsageError(f"--frames must be >= 1, got {frames}")

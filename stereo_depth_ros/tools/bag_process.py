@@ -2,7 +2,7 @@
 
 The same code as the node: images are paired by the node's synchroniser
 (``ros.sync``), converted with ``ros.image_conversion.matching_image``, processed
-by ``core.pipeline.StereoPipeline`` with the settings the node's parameter
+by ``pipeline.StereoPipeline`` with the settings the node's parameter
 schema (``ros.parameters``) produces, and turned into the node's messages with
 ``ros.messages``. Every node parameter that matters offline is an option of
 the same name (``--backend sgbm --max_disparity_px 64 --lr_check false``), or
@@ -41,7 +41,7 @@ from stereo_depth_ros.backends.base import StereoBackend
 from stereo_depth_ros.backends.errors import BackendError, BackendUnavailableError
 from stereo_depth_ros.core.camera_model import StereoCameraModel
 from stereo_depth_ros.core.errors import ImageShapeError, StereoDepthError
-from stereo_depth_ros.core.pipeline import StereoOutput, StereoPipeline
+from stereo_depth_ros.pipeline.stereo_pipeline import StereoOutput, StereoPipeline
 from stereo_depth_ros.ros.bag_io import (
     STORAGE_FORMATS,
     BagMessage,

@@ -37,9 +37,9 @@ from typing import Any, Final
 import numpy as np
 
 from stereo_depth_ros.backends import BmParams, SgbmParams, StereoBackend, create_backend
-from stereo_depth_ros.core.hints import ClassicalHintConfig
 from stereo_depth_ros.core.metrics import evaluate_disparity
-from stereo_depth_ros.core.pipeline import PipelineConfig, StereoPipeline
+from stereo_depth_ros.pipeline.classical_hints import ClassicalHintConfig
+from stereo_depth_ros.pipeline.stereo_pipeline import PipelineConfig, StereoPipeline
 from stereo_depth_ros.tools.benchmark_metrics import (
     ModelFile,
     choose_model,

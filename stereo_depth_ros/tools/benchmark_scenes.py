@@ -1,7 +1,7 @@
 """Inputs of ``stereo_depth_benchmark``: Middlebury Motorcycle, held-out synthetic scenes,
 and raw (distorted, unrectified) pairs of a realistic calibration for the speed runs.
 
-The synthetic scenes are ``training.synthetic.scene_for_index(i,
+The synthetic scenes are ``core.synthetic.scene_for_index(i,
 seed=HELD_OUT_SEED)`` (numpy/OpenCV only, never trained on) seen by
 ``bag_from_dataset.synthetic_rig`` (fx = 0.8 * width, baseline 0.12 m,
 cx_right = cx_left + 2.5 px), so ground-truth depth is
@@ -69,14 +69,14 @@ def synthetic_scenes(count: int, *, height: int, width: int, max_disparity_px: f
         count: number of scenes, >= 1.
         height, width: image size, px.
         max_disparity_px: largest disparity in a scene, px.
-        seed: scene stream; None = ``training.synthetic.HELD_OUT_SEED`` (never trained on).
+        seed: scene stream; None = ``core.synthetic.HELD_OUT_SEED`` (never trained on).
     """
-    from stereo_depth_ros.tools.bag_from_dataset import synthetic_rig
-    from stereo_depth_ros.training.synthetic import (
+    from stereo_depth_ros.core.synthetic import (
         HELD_OUT_SEED,
         SceneConfig,
         scene_for_index,
     )
+    from stereo_depth_ros.tools.bag_from_dataset import synthetic_rig
 
     stream = HELD_OUT_SEED if seed is None else seed
     config = SceneConfig(height=height, width=width, max_disparity_px=max_disparity_px)

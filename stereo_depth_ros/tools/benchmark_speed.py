@@ -45,8 +45,8 @@ from stereo_depth_ros.backends import (
 )
 from stereo_depth_ros.backends.onnx_backend import CUDA_EP, TENSORRT_EP
 from stereo_depth_ros.backends.preprocessing import Pass, decode_network_outputs, prepare_network_batch
-from stereo_depth_ros.core.hints import ClassicalHintConfig
-from stereo_depth_ros.core.pipeline import PipelineConfig, StereoOutput, StereoPipeline
+from stereo_depth_ros.pipeline.classical_hints import ClassicalHintConfig
+from stereo_depth_ros.pipeline.stereo_pipeline import PipelineConfig, StereoOutput, StereoPipeline
 from stereo_depth_ros.tools.benchmark_metrics import ModelFile, choose_model, summarize_ms
 from stereo_depth_ros.tools.benchmark_scenes import RawStereoInput
 

@@ -10,7 +10,7 @@ node's synchroniser, the rig is built from each pair's CameraInfos
 ``StereoCameraModel.from_calibrations``) and the images are rectified with it.
 Frames whose calibration (or image size) is bad are skipped and counted. At
 most ``--max-frames`` frames, spread evenly over the bag, are kept in memory
-with their classical hints (``core.hints.classical_hints``, computed once)
+with their classical hints (``pipeline.classical_hints``, computed once)
 and, with ``--lidar-topic``, the LiDAR points of the cloud nearest in stamp
 (``ros.lidar_bag.BagClouds``: the node's stamp and frame rules, the
 ``--lidar_*`` options and the bag's /tf_static) in place of classical hints
@@ -53,8 +53,8 @@ import torch
 
 from stereo_depth_ros.core.camera_model import StereoCameraModel
 from stereo_depth_ros.core.errors import CalibrationError, ImageShapeError
-from stereo_depth_ros.core.hints import ClassicalHintConfig, classical_hints
 from stereo_depth_ros.core.metrics import StereoMetrics, evaluate_disparity
+from stereo_depth_ros.pipeline.classical_hints import ClassicalHintConfig, classical_hints
 from stereo_depth_ros.ros.bag_io import (
     DISPARITY_TYPE,
     GROUND_TRUTH_TOPIC,

@@ -1,6 +1,6 @@
 """Training samples: cached synthetic scenes, augmentation and simulated hints.
 
-Scenes are rendered once by :mod:`stereo_depth_ros.training.synthetic` and
+Scenes are rendered once by :mod:`stereo_depth_ros.core.synthetic` and
 cached on disk (with their classical hints); every training sample is a
 random crop of a cached scene with photometric and geometric augmentation.
 Sample ``i`` depends only on ``(seed, i)``, so training is reproducible and
@@ -18,8 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from stereo_depth_ros.core.hints import ClassicalHintConfig, classical_hints
-from stereo_depth_ros.training.synthetic import SceneConfig, scene_for_index
+from stereo_depth_ros.core.synthetic import SceneConfig, scene_for_index
+from stereo_depth_ros.pipeline.classical_hints import ClassicalHintConfig, classical_hints
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,8 @@ from stereo_depth_ros.backends.contract import (
     OUTPUT_CONFIDENCE,
     OUTPUT_DISPARITY,
 )
+from stereo_depth_ros.core.synthetic import HELD_OUT_SEED, SceneConfig, scene_for_index
 from stereo_depth_ros.training.model import ExportWrapper, StereoNet, StereoNetConfig
-from stereo_depth_ros.training.synthetic import HELD_OUT_SEED, SceneConfig, scene_for_index
 
 OPSET = 17
 INPUT_NAMES = [INPUT_LEFT, INPUT_RIGHT, INPUT_HINT_DISPARITY, INPUT_HINT_MASK]

@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from stereo_depth_ros.core.synthetic import HELD_OUT_SEED, SceneConfig, scene_for_index
 from stereo_depth_ros.training.dataset import DataConfig, SyntheticStereoDataset
 from stereo_depth_ros.training.losses import stereo_loss
 from stereo_depth_ros.training.model import StereoNet, StereoNetConfig
-from stereo_depth_ros.training.synthetic import HELD_OUT_SEED, SceneConfig, scene_for_index
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,8 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 from stereo_msgs.msg import DisparityImage
 
+from stereo_depth_ros.core.synthetic import SceneConfig, StereoScene, scene_for_index
 from stereo_depth_ros.ros.image_conversion import image_to_numpy, numpy_to_image
-from stereo_depth_ros.training.synthetic import SceneConfig, StereoScene, scene_for_index
 
 NODE_EXECUTABLE = Path(sys.executable).parent / "stereo_depth_node"
 NODE_NAME = "stereo_depth_node"

@@ -11,7 +11,7 @@ from test_messages import BASELINE_M, FX, HEIGHT, WIDTH, make_model
 
 from stereo_depth_ros.backends import create_backend
 from stereo_depth_ros.core.geometry import OrganizedPointCloud, disparity_to_depth, points_from_depth
-from stereo_depth_ros.core.pipeline import StereoOutput
+from stereo_depth_ros.pipeline.stereo_pipeline import StereoOutput
 from stereo_depth_ros.ros.image_conversion import image_to_numpy
 from stereo_depth_ros.ros.outputs import OPENCV_DISPARITY_STEP_PX, OUTPUT_TOPICS, disparity_range_px, output_messages
 from stereo_depth_ros.ros.parameters import settings_from_values

@@ -12,7 +12,7 @@ import yaml
 from rcl_interfaces.msg import ParameterType
 
 from stereo_depth_ros.backends.errors import ConfigurationError
-from stereo_depth_ros.core.pipeline import PipelineConfig
+from stereo_depth_ros.pipeline.stereo_pipeline import PipelineConfig
 from stereo_depth_ros.ros.errors import RosLayerError
 from stereo_depth_ros.ros.parameters import (
     BUNDLED_MODEL_NAME,

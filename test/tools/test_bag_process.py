@@ -14,7 +14,7 @@ from std_msgs.msg import Header
 from tool_helpers import START_TIME_NS, SYNTHETIC_HEIGHT, SYNTHETIC_WIDTH
 
 from stereo_depth_ros.backends import create_backend
-from stereo_depth_ros.core.pipeline import PipelineConfig, StereoPipeline
+from stereo_depth_ros.pipeline.stereo_pipeline import PipelineConfig, StereoPipeline
 from stereo_depth_ros.ros.bag_io import (
     BagReader,
     BagWriter,

@@ -12,7 +12,8 @@ import torch
 from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
 
-from stereo_depth_ros.core.hints import ClassicalHintConfig, lidar_hints
+from stereo_depth_ros.core.hints import lidar_hints
+from stereo_depth_ros.pipeline.classical_hints import ClassicalHintConfig
 from stereo_depth_ros.ros.bag_io import (
     BagReader,
     BagWriter,

@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from stereo_depth_ros.backends.contract import read_onnx_contract
-from stereo_depth_ros.core.hints import ClassicalHintConfig
+from stereo_depth_ros.core.synthetic import SceneConfig
+from stereo_depth_ros.pipeline.classical_hints import ClassicalHintConfig
 from stereo_depth_ros.training.dataset import AugmentConfig, DataConfig, SyntheticStereoDataset
 from stereo_depth_ros.training.export import export_onnx, load_checkpoint
 from stereo_depth_ros.training.losses import stereo_loss, two_hot_cross_entropy
 from stereo_depth_ros.training.model import StereoNet, StereoNetConfig
-from stereo_depth_ros.training.synthetic import SceneConfig
 from stereo_depth_ros.training.train import TrainConfig, train
 
 TINY = TrainConfig(

@@ -7,9 +7,9 @@ import pytest
 
 from stereo_depth_ros.backends import create_backend
 from stereo_depth_ros.core.camera_model import CameraCalibration, StereoCameraModel
-from stereo_depth_ros.core.hints import ClassicalHintConfig, classical_hints
-from stereo_depth_ros.core.pipeline import PipelineConfig, StereoPipeline
-from stereo_depth_ros.training.synthetic import SceneConfig, scene_for_index
+from stereo_depth_ros.core.synthetic import SceneConfig, scene_for_index
+from stereo_depth_ros.pipeline.classical_hints import ClassicalHintConfig, classical_hints
+from stereo_depth_ros.pipeline.stereo_pipeline import PipelineConfig, StereoPipeline
 
 FX, FY, CX_LEFT, CX_RIGHT, CY, BASELINE_M = 300.0, 310.0, 170.0, 164.0, 118.0, 0.09
 WIDTH, HEIGHT = 352, 224

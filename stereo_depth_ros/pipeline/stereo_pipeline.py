@@ -22,7 +22,7 @@ from stereo_depth_ros.backends.base import MatchResult, SparseHints, StereoBacke
 from stereo_depth_ros.core.camera_model import StereoCameraModel
 from stereo_depth_ros.core.consistency import left_right_check
 from stereo_depth_ros.core.geometry import OrganizedPointCloud, disparity_to_depth, points_from_depth
-from stereo_depth_ros.core.hints import ClassicalHintConfig, classical_hints
+from stereo_depth_ros.pipeline.classical_hints import ClassicalHintConfig, classical_hints
 
 HINT_SOURCES = ("none", "classical", "lidar", "both")
 

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from stereo_depth_ros.training.synthetic import HELD_OUT_SEED, SceneConfig, scene_for_index
+from stereo_depth_ros.core.synthetic import HELD_OUT_SEED, SceneConfig, scene_for_index
 
 CONFIG = SceneConfig(height=160, width=288, max_disparity_px=64)
 
