@@ -41,8 +41,8 @@ pair of calibrations that do not form a rectified rig stops output until a
 consistent pair arrives. The rig (with its rectification maps) is rebuilt only
 when a calibration changes.
 
-The learned backends compute the right-view disparity for the left-right check
-themselves (``StereoPipeline`` calls ``match_both`` / ``match_right``); the
+The backends run the left-right check themselves (``StereoPipeline`` calls
+``match_checked``; the network reads the right view from the same pass); the
 node only switches the check on and off.
 
 rclpy use is limited to what Humble offers.

@@ -25,15 +25,15 @@ from stereo_depth_ros.backends.contract import (
     INPUT_HINT_MASK,
     INPUT_LEFT,
     INPUT_RIGHT,
-    OUTPUT_CONFIDENCE,
     OUTPUT_DISPARITY,
+    OUTPUT_DISPARITY_RIGHT,
+    OUTPUT_NAMES,
 )
 from stereo_depth_ros.core.synthetic import HELD_OUT_SEED, SceneConfig, scene_for_index
 from stereo_depth_ros.training.model import ExportWrapper, StereoNet, StereoNetConfig
 
 OPSET = 17
 INPUT_NAMES = [INPUT_LEFT, INPUT_RIGHT, INPUT_HINT_DISPARITY, INPUT_HINT_MASK]
-OUTPUT_NAMES = [OUTPUT_DISPARITY, OUTPUT_CONFIDENCE]
 
 
 def load_checkpoint(path: Path) -> tuple[StereoNet, dict]:
@@ -53,10 +53,10 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def count_macs(net: StereoNet, width: int, height: int) -> int:
-    """Multiply-accumulates of one forward pass (batch 1, no hints)."""
+    """Multiply-accumulates of one exported forward pass (batch 1, no hints, both views)."""
     inputs = _example_inputs(width, height)
     with FlopCounterMode(display=False) as counter, torch.no_grad():
-        net(*inputs)
+        ExportWrapper(net)(*inputs)
     return counter.get_total_flops() // 2
 
 
@@ -72,8 +72,8 @@ def export_onnx(net: StereoNet, width: int, height: int, path: Path, model_versi
     """Write one ONNX file; returns the checks for the model card."""
     wrapper = ExportWrapper(net).eval()
     inputs = _example_inputs(width, height)
-    dynamic = {name: {0: "batch"} for name in INPUT_NAMES + OUTPUT_NAMES}
-    torch.onnx.export(wrapper, inputs, str(path), input_names=INPUT_NAMES, output_names=OUTPUT_NAMES,
+    dynamic = {name: {0: "batch"} for name in [*INPUT_NAMES, *OUTPUT_NAMES]}
+    torch.onnx.export(wrapper, inputs, str(path), input_names=INPUT_NAMES, output_names=list(OUTPUT_NAMES),
                       opset_version=OPSET, dynamic_axes=dynamic, do_constant_folding=True, dynamo=False)
     model = onnx.load(str(path))
     metadata = {"max_disparity": str(net.config.max_disparity), "input_height": str(height),
@@ -89,10 +89,12 @@ def export_onnx(net: StereoNet, width: int, height: int, path: Path, model_versi
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    onnx_disparity = session.run(None, {name: tensor.numpy() for name, tensor in zip(INPUT_NAMES, inputs)})[0]
+    onnx_outputs = session.run(list(OUTPUT_NAMES), {name: tensor.numpy() for name, tensor in zip(INPUT_NAMES, inputs)})
     with torch.no_grad():
-        torch_disparity = wrapper(*inputs)[0].numpy()
-    difference = np.abs(onnx_disparity - torch_disparity)
+        torch_outputs = [output.numpy() for output in wrapper(*inputs)]
+    onnx_by_name, torch_by_name = dict(zip(OUTPUT_NAMES, onnx_outputs)), dict(zip(OUTPUT_NAMES, torch_outputs))
+    difference = np.concatenate([np.abs(onnx_by_name[name] - torch_by_name[name]).ravel()   # px, both views
+                                 for name in (OUTPUT_DISPARITY, OUTPUT_DISPARITY_RIGHT)])
     return {"file": path.name, "width": width, "height": height, "opset": OPSET,
             "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
             "macs": count_macs(net, width, height),

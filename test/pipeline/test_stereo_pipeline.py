@@ -83,7 +83,7 @@ def test_depth_range_and_confidence_threshold_invalidate(scene, camera, pipeline
 
 def test_every_stage_is_timed(scene, camera, pipeline):
     out = pipeline.process(scene.left, scene.right, camera)
-    assert set(out.timings_ms) == {"rectify", "hints", "match", "lr_check", "depth", "points"}
+    assert set(out.timings_ms) == {"rectify", "hints", "match", "depth", "points"}
 
 
 def test_classical_hint_settings_trade_hint_density_for_hint_accuracy(scene, camera, pipeline):

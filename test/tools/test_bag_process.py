@@ -13,7 +13,7 @@ from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import Header
 from tool_helpers import START_TIME_NS, SYNTHETIC_HEIGHT, SYNTHETIC_WIDTH
 
-from stereo_depth_ros.backends import create_backend
+from stereo_depth_ros.backends import MatchResult, SgbmBackend, SgbmParams, SparseHints, create_backend
 from stereo_depth_ros.pipeline.stereo_pipeline import PipelineConfig, StereoPipeline
 from stereo_depth_ros.ros.bag_io import (
     BagReader,
@@ -263,25 +263,18 @@ def test_include_inputs_copies_topics_of_unknown_types_with_their_definition(syn
         assert next(reader.messages(["thing"])).data.endswith(b"\x07\x00\x00\x00")
 
 
-class _InterruptedOnSecondFrame:
+class _InterruptedOnSecondFrame(SgbmBackend):
     """SGBM that behaves as if Ctrl-C arrived during the second frame."""
 
     def __init__(self) -> None:
-        self._inner = create_backend("sgbm", num_disparities=64)
-        self.name, self.max_disparity_px, self.params = "sgbm", self._inner.max_disparity_px, self._inner.params
+        super().__init__(SgbmParams(num_disparities=64))
         self.calls = 0
 
-    def match(self, left: np.ndarray, right: np.ndarray, *, hints: object = None) -> object:
+    def match(self, left: np.ndarray, right: np.ndarray, *, hints: SparseHints | None = None) -> MatchResult:
         self.calls += 1
         if self.calls == 2:
             raise KeyboardInterrupt
-        return self._inner.match(left, right, hints=hints)
-
-    def match_right(self, left: np.ndarray, right: np.ndarray) -> object:
-        return self._inner.match_right(left, right)
-
-    def describe(self) -> dict[str, str]:
-        return self._inner.describe()
+        return super().match(left, right, hints=hints)
 
 
 def test_interrupt_keeps_the_frames_done_in_a_closed_bag(synthetic_bag: Path, tmp_path: Path) -> None:

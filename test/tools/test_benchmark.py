@@ -33,7 +33,7 @@ from stereo_depth_ros.tools.benchmark_metrics import (
     sustained_rate_hz,
 )
 from stereo_depth_ros.tools.benchmark_report import json_safe, render_markdown, targets
-from stereo_depth_ros.tools.benchmark_speed import CPU_BACKENDS, PIPELINE_STAGES
+from stereo_depth_ros.tools.benchmark_speed import CPU_BACKENDS, NETWORK_SPLIT_PARTS, PIPELINE_STAGES
 from stereo_depth_ros.tools.errors import EXIT_CODES, UsageError
 
 NAN, INF = np.nan, np.inf
@@ -159,14 +159,14 @@ def test_targets_compare_the_network_as_the_node_runs_it_with_the_issue_bars() -
         "speed": {"resolutions": [{"size": "640x480", "backends": [
             {"backend": "sgbm", "total": {"median_ms": 150.0}},
             {"backend": "onnx", "total": {"median_ms": 130.0},
-             "network_split": {"network_batch1": {"median_ms": 55.0}}}]}]},
+             "network_split": {"network": {"median_ms": 55.0}}}]}]},
         "node": {"runs": [{"backend": "onnx", "peak_rss_mb": 640.0, "disparity": {"sustained_rate_hz": 12.5}}]},
         "accuracy": {"motorcycle": {"methods": [
             {"key": "sgbm_sip", "lr_off": {"bad2": 28.0}},
             {"key": "onnx", "lr_off": {"bad2": 13.0}, "lr_on": {"bad2_kept": 5.0, "density_percent": 90.0}}]}},
     }
     status = {t.name: (t.status, t.measured) for t in targets(results)}
-    assert status["network alone, median at 640x480 (batch 1)"] == ("pass", "55.0 ms")
+    assert status["network alone, median at 640x480 (one pass, both views)"] == ("pass", "55.0 ms")
     assert status["whole pipeline, median at 640x480 (rectify .. serialize, LR check on)"] == ("short", "130.0 ms")
     assert status["sustained output rate through the node (disparity)"] == ("pass", "12.50 Hz")
     assert status["node peak RSS (VmHWM)"] == ("short", "640 MB")
@@ -261,7 +261,7 @@ def test_tiny_run_times_every_stage_of_every_backend(tiny_run) -> None:
         assert row["ratio_to_sgbm"]["total"] > 0.0
     assert rows["sgbm"]["ratio_to_sgbm"] == {"total": 1.0, "match": 1.0}
     split = rows["onnx"]["network_split"]
-    assert set(split) == {f"{part}_batch{n}" for part in ("pre", "network", "post") for n in (1, 2)}
+    assert set(split) == set(NETWORK_SPLIT_PARTS)
     assert all(stats["n"] == 2 for stats in split.values())
 
 
@@ -279,7 +279,7 @@ def test_tiny_run_reports_model_gpu_node_and_targets_honestly(tiny_run) -> None:
     statuses = {t["name"]: t["status"] for t in results["targets"]}
     assert set(statuses.values()) <= {"pass", "short", "n/a"}
     # 640x480 and the node were not run: those targets are not measured, never passed
-    assert statuses["network alone, median at 640x480 (batch 1)"] == "n/a"
+    assert statuses["network alone, median at 640x480 (one pass, both views)"] == "n/a"
     assert statuses["node peak RSS (VmHWM)"] == "n/a"
     assert statuses["Motorcycle dense bad-2"] in ("pass", "short")
     assert stdout.startswith("# stereo_depth_ros benchmark") and "## Targets" in stdout
