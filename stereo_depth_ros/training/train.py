@@ -23,6 +23,7 @@ import argparse
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -295,9 +296,13 @@ def main(argv: list[str] | None = None) -> int:
                          warmup_steps=args.warmup_steps, seed=args.seed, init_from=args.init_from,
                          first_sample=args.first_sample, processes=args.processes, model=model,
                          data=DataConfig(seed=args.seed))
-    train(config, args.run_dir, threads=args.threads, num_workers=args.num_workers,
-          checkpoint_minutes=args.checkpoint_minutes, eval_every=args.eval_every, max_minutes=args.max_minutes,
-          device=args.device)
+    try:
+        train(config, args.run_dir, threads=args.threads, num_workers=args.num_workers,
+              checkpoint_minutes=args.checkpoint_minutes, eval_every=args.eval_every, max_minutes=args.max_minutes,
+              device=args.device)
+    except ValueError as err:   # a bad device, process count or resumed configuration: one line, no traceback
+        print(f"stereo_depth_train: {err}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -82,3 +82,19 @@ def test_a_configuration_for_another_process_count_is_refused(tmp_path):
     with pytest.raises(ValueError, match="2 process"):
         train(TrainConfig(**{**TINY.__dict__, "processes": 2}), tmp_path / "run", num_workers=0, eval_every=0,
               cache_root=tmp_path, device="cpu")
+
+
+def test_the_gpu_training_script_stops_with_a_clear_message_where_there_is_no_gpu(tmp_path):
+    """scripts/train_on_gpu.sh is what a lent GPU machine runs; here it must fail at the GPU boundary, clearly."""
+    import subprocess
+    import sys
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    script = Path(__file__).resolve().parents[2] / "scripts" / "train_on_gpu.sh"
+    result = subprocess.run(["bash", str(script), str(tmp_path / "out"), "1"], capture_output=True, text=True,
+                            env={**os.environ, "PYTHON": sys.executable}, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "stereo_depth_train: --device cuda, but PyTorch sees no GPU (a CPU build of torch, or no driver); "
+        "use --device cpu or auto"]
