@@ -395,7 +395,8 @@ def prepare_network_batch(left: np.ndarray, right: np.ndarray, *,
     """Validate a pair and build the network feeds.
 
     The network sees (left, right) and the left-frame hints; its right-view
-    output comes from the same volume, which the hints already shaped, so
+    output comes from the same volume, which the hints already shaped, and is
+    refined with the hints moved into the right view inside the network, so
     both views are guided by them.
 
     Args:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnxscript.optimizer
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -32,7 +33,7 @@ from stereo_depth_ros.backends.contract import (
 from stereo_depth_ros.core.synthetic import HELD_OUT_SEED, SceneConfig, scene_for_index
 from stereo_depth_ros.training.model import ExportWrapper, StereoNet, StereoNetConfig
 
-OPSET = 17
+OPSET = 18   # ScatterElements with a max reduction (the right view's hints)
 INPUT_NAMES = [INPUT_LEFT, INPUT_RIGHT, INPUT_HINT_DISPARITY, INPUT_HINT_MASK]
 
 
@@ -75,7 +76,8 @@ def export_onnx(net: StereoNet, width: int, height: int, path: Path, model_versi
     dynamic = {name: {0: "batch"} for name in [*INPUT_NAMES, *OUTPUT_NAMES]}
     torch.onnx.export(wrapper, inputs, str(path), input_names=INPUT_NAMES, output_names=list(OUTPUT_NAMES),
                       opset_version=OPSET, dynamic_axes=dynamic, do_constant_folding=True, dynamo=False)
-    model = onnx.load(str(path))
+    # Fold the constant If nodes the exporter wraps around the scatter (ONNX Runtime would warn on every run).
+    model = onnxscript.optimizer.optimize(onnx.load(str(path)))
     metadata = {"max_disparity": str(net.config.max_disparity), "input_height": str(height),
                 "input_width": str(width), "model_version": model_version}
     onnx.helper.set_model_props(model, metadata)

@@ -340,6 +340,28 @@ def downsample_hints(hint: torch.Tensor, mask: torch.Tensor, factor: int,
     return sums / counts.clamp(min=1.0) / factor, mask_small
 
 
+def hints_in_right_view(hint: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Move left-view hints to the right view: a hint d at left pixel x lands on right pixel round(x - d).
+
+    Where several land on one right pixel the largest (the nearest surface, which hides the others)
+    wins; hints that fall outside the right image are dropped. One scatter with a max reduction.
+
+    Args:
+        hint: (N, 1, H, W) left-view disparity, px of this resolution; mask: (N, 1, H, W) in {0, 1}.
+    Returns:
+        (hint, mask) of the right view, same shapes; hint 0 where the mask is 0.
+    """
+    width = hint.shape[-1]
+    columns = torch.arange(width, device=hint.device, dtype=hint.dtype).view(1, 1, 1, width)
+    target = torch.round(columns - hint)
+    keep = (mask > 0) & (target >= 0)
+    index = target.clamp(0, width - 1).to(torch.int64)
+    values = torch.where(keep, hint, torch.full_like(hint, -1.0))
+    right = torch.full_like(hint, -1.0).scatter_reduce(3, index, values, reduce="amax", include_self=True)
+    right_mask = (right >= 0).to(hint.dtype)
+    return right.clamp(min=0.0) * right_mask, right_mask
+
+
 class StereoNet(nn.Module):
     """The full network; ``forward`` returns every intermediate for the losses."""
 
@@ -391,12 +413,13 @@ class StereoNet(nn.Module):
                    "confidence": _upsample2(confidence2).clamp(0.0, 1.0),
                    "logits4": logits4, "disparity4": disparity4, "disparity2": disparity2}
         if with_right:
-            # The right view from the same volume, refined as a mirrored left view (same weights).
+            # The right view from the same volume (the hints shaped it), refined as a mirrored left view
+            # (same weights) with the hints moved into the right view.
             disparity4_right, confidence4_right = window_soft_argmin(
                 right_view_logits(logits4), self.bin_values, self.config.window_radius_bins)
-            no_hint = torch.zeros_like(hint2)
+            hint2_right, mask2_right = hints_in_right_view(hint2, mask2)
             refined2_right, features2_right = self.refinement(
-                2.0 * _upsample2(disparity4_right), detail_right, detail_left, no_hint, no_hint,
+                2.0 * _upsample2(disparity4_right), detail_right, detail_left, hint2_right, mask2_right,
                 _upsample2(confidence4_right), right_view=True)
             outputs["disparity_right"] = self._full_resolution(refined2_right, features2_right, right_view=True)
         return outputs

@@ -13,6 +13,7 @@ from stereo_depth_ros.training.model import (
     StereoNet,
     StereoNetConfig,
     downsample_hints,
+    hints_in_right_view,
     load_weights,
     right_view_logits,
     warp_right_to_left,
@@ -104,6 +105,17 @@ def test_max_hint_pooling_keeps_a_foreground_background_edge_apart() -> None:
     assert values <= {40.0, 10.0}
     blended, _ = downsample_hints(hint, mask, 2, pooling="mean")
     assert blended[0, 0, 0, 1].item() == pytest.approx(12.5)         # (40 + 10) / 2 / 2: the blend it avoids
+
+
+def test_hints_move_to_the_right_view_at_x_minus_d_and_the_nearest_wins() -> None:
+    hint = torch.zeros(1, 1, 4, 12)
+    mask = torch.zeros(1, 1, 4, 12)
+    for row, column, value in ((1, 9, 3.0), (2, 8, 2.0), (2, 10, 4.0), (3, 1, 5.0)):
+        hint[0, 0, row, column], mask[0, 0, row, column] = value, 1.0
+    # (1, 9) -> right column 6; (2, 8) -> 6 and (2, 10) -> 6: the nearer 4 hides the 2; (3, 1) -> -4: dropped
+    right, right_mask = hints_in_right_view(hint, mask)
+    assert right[0, 0, 1, 6] == 3.0 and right[0, 0, 2, 6] == 4.0
+    assert right_mask.sum() == 2 and torch.all(right[right_mask == 0] == 0)
 
 
 def test_gather_warp_matches_grid_sample_with_zero_padding() -> None:
