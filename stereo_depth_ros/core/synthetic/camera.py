@@ -149,6 +149,25 @@ def _cached_rig(number: int, width: int, height: int) -> tuple[StereoCameraModel
     return rig, raw_view_map(rig.left), raw_view_map(rig.right)
 
 
+_TONE_LEVELS: Final = 65536
+
+
+@lru_cache(maxsize=64)
+def _tone_table(gamma_milli: int) -> np.ndarray:
+    levels = np.arange(_TONE_LEVELS, dtype=np.float64) / (_TONE_LEVELS - 1)
+    return np.clip(np.rint(levels ** (gamma_milli / 1000.0 / 2.2) * 255.0), 0, 255).astype(np.uint8)
+
+
+def _tone_curve(gamma: float) -> np.ndarray:
+    """Lookup table from ``_tone_index`` to uint8: linear ** (gamma / 2.2) (gamma rounded to 1e-3)."""
+    return _tone_table(int(round(gamma * 1000.0)))
+
+
+def _tone_index(linear: np.ndarray) -> np.ndarray:
+    """Linear values (clipped to [0, 1]) as indices into a tone table."""
+    return (np.clip(linear, 0.0, 1.0) * np.float32(_TONE_LEVELS - 1) + np.float32(0.5)).astype(np.uint16)
+
+
 def _motion_kernel(length_px: float, angle: float) -> np.ndarray:
     size = int(np.ceil(length_px)) | 1
     kernel = np.zeros((size, size), np.float32)
@@ -186,28 +205,30 @@ def apply_camera_effects(left: np.ndarray, right: np.ndarray, rng: np.random.Gen
         first = _motion_kernel(rng.uniform(1.0, max(config.motion_blur_max_px, 1.0)), rng.uniform(0, np.pi))
         motion = (first, first if same else _motion_kernel(rng.uniform(1.0, max(config.motion_blur_max_px, 1.0)),
                                                            rng.uniform(0, np.pi)))
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    ramp_x, ramp_y = np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)
+    corner2 = np.float32(0.25 * (width ** 2 + height ** 2))
     outputs = []
     for view, image in enumerate((left, right)):
         linear = _LINEAR[image]
         centre_x = width * (0.5 + rng.uniform(-0.05, 0.05))
         centre_y = height * (0.5 + rng.uniform(-0.05, 0.05))
-        radius2 = ((xs - centre_x) ** 2 + (ys - centre_y) ** 2) / (0.25 * (width ** 2 + height ** 2))
-        vignette = 1.0 - rng.uniform(0.0, config.vignetting_max) * np.minimum(radius2, 1.5)
+        radius2 = ((ramp_x - np.float32(centre_x)) ** 2)[None, :] + ((ramp_y - np.float32(centre_y)) ** 2)[:, None]
+        strength = np.float32(rng.uniform(0.0, config.vignetting_max))
+        vignette = 1.0 - strength * np.minimum(radius2 / corner2, np.float32(1.5))
         gains = (exposure * rng.uniform(1 - config.gain_difference, 1 + config.gain_difference)
                  * rng.uniform(1 - config.white_balance_difference, 1 + config.white_balance_difference, 3))
-        linear = linear * (vignette[..., None] * gains.astype(np.float32)[None, None, :])
+        linear *= vignette[..., None] * gains.astype(np.float32)
         sigma = rng.uniform(*config.optical_blur_sigma_px)
         if sigma > 0.3:
             linear = cv2.GaussianBlur(linear, (0, 0), sigma)
         if motion is not None:
             linear = cv2.filter2D(linear, -1, motion[view], borderType=cv2.BORDER_REFLECT)
-        linear = np.clip(linear, 0.0, 1.0)
+        np.clip(linear, 0.0, 1.0, out=linear)
         noise = rng.standard_normal(linear.shape, dtype=np.float32)
-        linear = linear + noise * np.sqrt(shot * linear + read ** 2)
+        if shot > 0.0 or read > 0.0:
+            linear += noise * np.sqrt(np.float32(shot) * linear + np.float32(read ** 2))
         camera_gamma = gamma * (1.0 if view == 0 else rng.uniform(0.95, 1.05))
-        tone = np.clip(linear, 0.0, 1.0) ** np.float32(camera_gamma / 2.2)
-        outputs.append(np.clip(np.rint(tone * 255.0), 0, 255).astype(np.uint8))
+        outputs.append(_tone_curve(camera_gamma)[_tone_index(linear)])
     left, right = outputs
     if rig is not None:
         left, right = rig.rectify(left, right)

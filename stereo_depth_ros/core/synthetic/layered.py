@@ -152,7 +152,10 @@ def layered_scene(rng: np.random.Generator, config: SceneConfig) -> StereoScene:
     right, right_disparity, right_index = _render_view(layers, right_x, yy, height, width)
     occluded = _occlusion_mask(left_disparity, left_index, right_index, toward_right=True)
     hidden_in_left = _occlusion_mask(right_disparity, right_index, left_index, toward_right=False)
-    right_disparity = np.where(hidden_in_left | ~np.isfinite(right_disparity), np.nan, right_disparity)
+    left_column = np.arange(width)[None, :] + right_disparity
+    with np.errstate(invalid="ignore"):
+        outside = ~((left_column > -0.5) & (left_column < width - 0.5))  # the pixel footprint convention
+    right_disparity = np.where(hidden_in_left | outside, np.nan, right_disparity)
     return StereoScene(left=to_uint8(left), right=to_uint8(right),
                        disparity_px=left_disparity.astype(np.float32), occluded=occluded,
                        disparity_right_px=right_disparity.astype(np.float32),
