@@ -30,8 +30,8 @@ import numpy as np
 from stereo_depth_ros.core.synthetic.camera import (
     CameraEffectsConfig,
     apply_camera_effects,
-    raw_view,
     random_raw_rig,
+    raw_view,
 )
 from stereo_depth_ros.core.synthetic.config import (
     LAYERED_ONLY,
