@@ -20,12 +20,14 @@ so highlights move differently from the surface between the views (marked in
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from stereo_depth_ros.core.synthetic.config import StereoScene
+from stereo_depth_ros.core.synthetic.errors import SceneConfigError
 from stereo_depth_ros.core.synthetic.textures import MipTexture, to_uint8
 
 _NEAR_M = 0.02            # hits nearer than this to a camera are ignored
@@ -127,11 +129,12 @@ class Lighting:
         return diffuse, highlights
 
 
-class Surface:
+class Surface(ABC):
     """A surface in the left camera frame: ray intersection, coordinates, normal, extent."""
 
     material: Material
 
+    @abstractmethod
     def hit(self, origin_x: float, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
         """Depth of the first hit of rays from (origin_x, 0, 0) along (dx, dy, 1); inf where missed.
 
@@ -141,15 +144,14 @@ class Surface:
         Returns:
             Same shape, float32 depth Z in metres (> _NEAR_M), inf = no hit.
         """
-        raise NotImplementedError
 
+    @abstractmethod
     def geometry(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(u, v) surface coordinates in metres and unit normals (N, 3) facing the cameras at ``points`` (N, 3)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def corners(self) -> np.ndarray | None:
         """(K, 3) points whose convex hull holds the surface (image bounding boxes), None = unbounded."""
-        raise NotImplementedError
 
 
 def _orthonormal(axis_u: np.ndarray, axis_v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -308,20 +310,20 @@ class RigGeometry:
         width, height: image size, px.
         focal_px: focal length, px (fx = fy).
         baseline_m: distance between the camera centres, metres (> 0).
-        cx_px, cy_px: principal point, px (shared by both views).
+        cx_px, cy_px: principal point, px (shared by both views); None = the image centre.
     """
 
     width: int
     height: int
     focal_px: float
     baseline_m: float
-    cx_px: float = field(default=-1.0)
-    cy_px: float = field(default=-1.0)
+    cx_px: float | None = None
+    cy_px: float | None = None
 
     def __post_init__(self) -> None:
-        if self.cx_px < 0.0:
+        if self.cx_px is None:
             object.__setattr__(self, "cx_px", (self.width - 1) / 2.0)
-        if self.cy_px < 0.0:
+        if self.cy_px is None:
             object.__setattr__(self, "cy_px", (self.height - 1) / 2.0)
 
 
@@ -453,9 +455,13 @@ def render(surfaces: Sequence[Surface], lighting: Lighting, rig: RigGeometry, *,
         max_disparity_px: largest disparity, px.
         backdrop: material of the far plane (u, v = its X, Y in metres).
         backdrop_disparity_px: disparity of the far plane, px (>= 0.5).
+
+    Raises:
+        SceneConfigError: ``backdrop_disparity_px`` is outside [0.5, max_disparity_px).
     """
     if not 0.5 <= backdrop_disparity_px < max_disparity_px:
-        raise ValueError(f"backdrop_disparity_px must be in [0.5, {max_disparity_px}), got {backdrop_disparity_px}")
+        raise SceneConfigError(
+            f"backdrop_disparity_px must be in [0.5, {max_disparity_px}), got {backdrop_disparity_px}")
     ys, xs = np.mgrid[0:rig.height, 0:rig.width].astype(np.float32)
     dx, dy = (xs - rig.cx_px) / rig.focal_px, (ys - rig.cy_px) / rig.focal_px
     left_depth, _ = _zbuffer(surfaces, 0.0, dx, dy, rig)

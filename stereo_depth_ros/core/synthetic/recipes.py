@@ -352,9 +352,9 @@ def poles_wires_scene(rng: np.random.Generator, config: SceneConfig) -> StereoSc
     height = _ground(b)
     for _ in range(int(rng.integers(2, 8))):
         depth = b.disparity_depth()
-        b.cylinder(np.array([b.lateral(depth), height, depth]), _UP, rng.uniform(1.0, 6.0),
-                   rng.uniform(0.02, 0.15), b.glossy() if rng.random() < 0.2 else b.material(tile_m=(0.1, 1.0)),
-                   caps=True)
+        radius = min(rng.uniform(0.02, 0.15), 0.06 * b.view_width(depth))   # at most ~1/8 of the view across
+        b.cylinder(np.array([b.lateral(depth), height, depth]), _UP, rng.uniform(1.0, 6.0), radius,
+                   b.glossy() if rng.random() < 0.2 else b.material(tile_m=(0.1, 1.0)), caps=True)
     if rng.random() < 0.7:
         _railing(b, height)
     for number in range(int(rng.integers(2, 7))):
