@@ -158,7 +158,8 @@ def make_sample(scene: dict[str, np.ndarray], rng: np.random.Generator, config: 
         shift = np.float32([[1, 0, 0], [0, 1, rng.uniform(-1.0, 1.0)]])
         right = cv2.warpAffine(right, shift, right.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
     if rng.random() < 0.3:  # an occluder only the right camera sees
-        h, w = int(rng.integers(15, 70)), int(rng.integers(15, 90))
+        h = int(rng.integers(min(15, right.shape[0] // 4), min(70, right.shape[0] // 2)))  # fits small crops
+        w = int(rng.integers(min(15, right.shape[1] // 4), min(90, right.shape[1] // 2)))
         y, x = int(rng.integers(0, right.shape[0] - h)), int(rng.integers(0, right.shape[1] - w))
         right, disparity_right = right.copy(), disparity_right.copy()
         right[y:y + h, x:x + w] = right.reshape(-1, 3).mean(axis=0)
