@@ -80,7 +80,8 @@ def generate_scene(rng: np.random.Generator, config: SceneConfig = SceneConfig()
         kind = kinds[0]
     else:
         weights = np.array([weight for _, weight in config.kind_mix if weight > 0.0])
-        kind = kinds[int(np.searchsorted(np.cumsum(weights) / weights.sum(), rng.random(), side="right"))]
+        drawn = int(np.searchsorted(np.cumsum(weights) / weights.sum(), rng.random(), side="right"))
+        kind = kinds[min(drawn, len(kinds) - 1)]  # the cumulative sum may end a rounding error below 1
     if kind == "layered":
         return layered_scene(rng, config)
     # a stream of its own per kind, so that scene i of two kinds shares no draws
