@@ -142,6 +142,22 @@ def _accuracy_lines(title: str, dataset: Mapping[str, Any]) -> list[str]:
     return lines + [""]
 
 
+def _kind_lines(kinds: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """One row per held-out robot-like kind and method."""
+    first = next(iter(kinds.values()))
+    lines = [f"### Held-out robot-like kinds: {len(first['scenes'])} scenes each at {first['image_size']} "
+             "(never trained on)", ""]
+    rows = []
+    for kind, dataset in kinds.items():
+        for method in dataset["methods"]:
+            off, on = method["lr_off"], method["lr_on"]
+            rows.append([kind, method["label"], _f(off.get("bad1")), _f(off.get("bad2")), _f(off.get("bad3")),
+                         _f(off.get("epe_px"), 2), _f(on.get("bad2_kept")), _f(on.get("density_percent"))])
+    lines += _table(["kind", "method", "bad-1 %", "bad-2 %", "bad-3 %", "EPE px", "LR on: bad-2 kept %",
+                     "LR on: density %"], rows)
+    return lines + [""]
+
+
 def _depth_lines(dataset: Mapping[str, Any]) -> list[str]:
     edges = dataset.get("depth_edges_m")
     if not edges:
@@ -270,6 +286,8 @@ def render_markdown(results: Mapping[str, Any]) -> str:
                 lines += _accuracy_lines(f"Held-out synthetic: {len(synthetic['scenes'])} scenes at "
                                          f"{synthetic['image_size']} (never trained on)", synthetic)
                 lines += _depth_lines(synthetic)
+            if accuracy.get("synthetic_kinds"):
+                lines += _kind_lines(accuracy["synthetic_kinds"])
     if results.get("speed") is not None:
         lines += _speed_lines(results["speed"], title="Speed on this CPU")
     if results.get("node") is not None:

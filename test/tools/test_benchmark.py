@@ -188,6 +188,7 @@ def test_json_safe_writes_strict_json() -> None:
 # ------------------------------------------------------------------ the tool, end to end, tiny
 
 TINY = ["--synthetic-scenes", "1", "--synthetic-size", "256x160", "--synthetic-max-disparity-px", "40",
+        "--synthetic-kinds", "corridor,poles_wires", "--synthetic-kind-scenes", "1",
         "--sizes", "320x240", "--max-disparity-px", "64", "--warmup", "1", "--frames", "2"]
 
 
@@ -245,6 +246,20 @@ def test_tiny_run_reports_accuracy_of_every_method_before_and_after_the_lr_check
                 assert entry["median_rel_error_percent"] >= 0.0 and entry["median_abs_error_m"] >= 0.0
 
 
+def test_tiny_run_reports_each_held_out_robot_like_kind_as_its_own_rows(tiny_run) -> None:
+    out_dir, stdout = tiny_run
+    kinds = _strict_json(out_dir / "benchmark.json")["accuracy"]["synthetic_kinds"]
+    assert list(kinds) == ["corridor", "poles_wires"]
+    for kind, dataset in kinds.items():
+        assert dataset["image_size"] == "256x160" and dataset["scenes"] == [f"{kind} 0 (seed 20261124)"]
+        assert [m["key"] for m in dataset["methods"]] == list(METHOD_KEYS)
+        for method in dataset["methods"]:
+            _check_metrics(method["lr_off"])
+            _check_metrics(method["lr_on"])
+    assert "### Held-out robot-like kinds: 1 scenes each at 256x160" in stdout
+    assert stdout.count("| poles_wires |") == len(METHOD_KEYS)
+
+
 def test_tiny_run_times_every_stage_of_every_backend(tiny_run) -> None:
     out_dir, _ = tiny_run
     speed = _strict_json(out_dir / "benchmark.json")["speed"]
@@ -299,6 +314,8 @@ def test_bad_arguments_exit_with_the_usage_code(tmp_path: Path, capsys: pytest.C
     assert "search range" in capsys.readouterr().err
     assert benchmark.main(["--out-dir", str(tmp_path), "--classical-hint-scale", "0"]) == EXIT_CODES["usage"]
     assert "--classical-hint-scale" in capsys.readouterr().err
+    assert benchmark.main(["--out-dir", str(tmp_path), "--synthetic-kinds", "ground,forest"]) == EXIT_CODES["usage"]
+    assert "forest" in capsys.readouterr().err
 
 
 def test_classical_hint_scale_reaches_the_accuracy_rows(tmp_path: Path) -> None:
