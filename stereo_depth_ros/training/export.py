@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ from stereo_depth_ros.backends.contract import (
     OUTPUT_DISPARITY,
 )
 from stereo_depth_ros.core.synthetic import HELD_OUT_SEED, SceneConfig, scene_for_index
+from stereo_depth_ros.training.checkpoints import check_exportable, load_checkpoint_state
 from stereo_depth_ros.training.model import ExportWrapper, StereoNet, StereoNetConfig
 
 OPSET = 17
@@ -37,8 +39,12 @@ OUTPUT_NAMES = [OUTPUT_DISPARITY, OUTPUT_CONFIDENCE]
 
 
 def load_checkpoint(path: Path) -> tuple[StereoNet, dict]:
-    """The network (eval mode) and the raw checkpoint dictionary."""
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    """The network (eval mode) and the raw checkpoint dictionary (loaded with weights only).
+
+    Raises:
+        CheckpointError: unreadable, or holding a pickled object (``training.checkpoints``).
+    """
+    state = load_checkpoint_state(path)
     net = StereoNet(StereoNetConfig(**state["config"]["model"]))
     net.load_state_dict(state["model"])
     return net.eval(), state
@@ -111,8 +117,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="version written into the files and the card (default NAME-stepSTEP)")
     parser.add_argument("--card-extra", type=Path, default=None,
                         help="JSON file merged into the model card (e.g. the training command)")
+    parser.add_argument("--export-anyway", action="store_true",
+                        help="export a checkpoint whose adaptation (stereo_depth_adapt) made the model worse; "
+                             "without it such a checkpoint is refused (exit code 5)")
     args = parser.parse_args(argv)
     net, state = load_checkpoint(args.checkpoint)
+    for warning in check_exportable(state, args.checkpoint, export_anyway=args.export_anyway):
+        print(f"stereo_depth_export: warning: {warning}", file=sys.stderr)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     version = args.model_version or f"{args.name}-step{state['step']}"
     files = [export_onnx(net, width, height, args.out_dir / f"{args.name}_{width}x{height}.onnx", version)

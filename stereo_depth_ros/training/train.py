@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from stereo_depth_ros.core.synthetic import HELD_OUT_SEED, SceneConfig, scene_for_index
+from stereo_depth_ros.training.checkpoints import load_checkpoint_state
 from stereo_depth_ros.training.dataset import DataConfig, SyntheticStereoDataset
 from stereo_depth_ros.training.losses import stereo_loss
 from stereo_depth_ros.training.model import StereoNet, StereoNetConfig
@@ -122,12 +123,13 @@ def open_run(checkpoint_path: Path, config: Any) -> tuple[StereoNet, torch.optim
 
     Raises:
         ValueError: the checkpoint was written with another configuration.
+        CheckpointError: it cannot be loaded safely (``training.checkpoints``).
     """
     net = StereoNet(config.model)
     optimiser = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     if not checkpoint_path.exists():
         return net, optimiser, 0, {}
-    state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+    state = load_checkpoint_state(checkpoint_path)
     if state["config"] != asdict(config):
         raise ValueError(f"{checkpoint_path} was made with another configuration; use a new --run-dir")
     net.load_state_dict(state["model"])
@@ -159,7 +161,7 @@ def train(config: TrainConfig, run_dir: Path, *, threads: int = 2, num_workers: 
     if step > 0:
         print(f"resumed at step {step}", flush=True)
     elif config.init_from is not None:
-        net.load_state_dict(torch.load(config.init_from, map_location="cpu", weights_only=False)["model"])
+        net.load_state_dict(load_checkpoint_state(config.init_from)["model"])
         print(f"started from the weights of {config.init_from}", flush=True)
     dataset = SyntheticStereoDataset(config.data, config.model.max_disparity, cache_root)
     first, end = config.first_sample, config.first_sample + config.steps * config.batch_size
