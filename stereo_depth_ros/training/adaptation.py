@@ -29,17 +29,20 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Final
 
 import numpy as np
 import torch
 
 from stereo_depth_ros.core.metrics import StereoMetrics, combine, evaluate_disparity
+from stereo_depth_ros.training.checkpoints import load_checkpoint_state
 from stereo_depth_ros.training.errors import CheckpointError, RunConfigurationError
 from stereo_depth_ros.training.model import StereoNet, StereoNetConfig
 from stereo_depth_ros.training.self_supervised import SelfSupervisedWeights, self_supervised_loss
 from stereo_depth_ros.training.train import open_run, predict, save_checkpoint
 
 __all__ = [
+    "CHECKED_METRICS",
     "AdaptConfig",
     "AdaptFrame",
     "AdaptRun",
@@ -50,8 +53,16 @@ __all__ = [
     "make_adapt_sample",
     "model_config_of",
     "open_adaptation",
+    "regressions",
     "split_frames",
 ]
+
+#: (metric, label) compared before and after adaptation, lower = better: the self-supervised losses, and
+#: ground-truth bad-2 where the frames have ground truth.
+CHECKED_METRICS: Final = (("loss", "self-supervised loss without hints"),
+                          ("loss_with_hints", "self-supervised loss with hints"),
+                          ("bad2_no_hints", "bad-2 % without hints"),
+                          ("bad2_classical_hints", "bad-2 % with hints"))
 
 
 @dataclass(frozen=True)
@@ -137,7 +148,7 @@ def model_config_of(path: str | Path) -> StereoNetConfig:
     Raises:
         CheckpointError: unreadable, or without a model configuration.
     """
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_checkpoint_state(path)
     try:
         return StereoNetConfig(**state["config"]["model"])
     except (KeyError, TypeError) as err:
@@ -295,6 +306,30 @@ def format_report(before: dict[str, dict[str, float]], after: dict[str, dict[str
     return lines
 
 
+def regressions(before: Mapping[str, Mapping[str, float]],
+                after: Mapping[str, Mapping[str, float]]) -> tuple[str, list[str]]:
+    """Which of ``CHECKED_METRICS`` got worse (higher) from ``before`` to ``after``.
+
+    Args:
+        before, after: evaluations as ``adapt`` stores them (``{"train": ..., "held_out": ...}``).
+
+    Returns:
+        (the split compared: ``held_out``, or ``train`` when there are no held-out frames;
+        one line per metric that got worse (higher, or NaN), e.g.
+        ``held-out frames: bad-2 % without hints 28.2 -> 28.7``).
+    """
+    split = "held_out" if before.get("held_out") and after.get("held_out") else "train"
+    old, new = before.get(split, {}), after.get(split, {})
+    label = "held-out frames" if split == "held_out" else "training frames (none held out)"
+    return split, [f"{label}: {text} {old[key]:.4g} -> {new[key]:.4g}" for key, text in CHECKED_METRICS
+                   if key in old and key in new and _worse(old[key], new[key])]
+
+
+def _worse(before: float, after: float) -> bool:
+    """Higher, or NaN where it was a number (a diverged network)."""
+    return after > before or (math.isnan(after) and not math.isnan(before))
+
+
 # ------------------------------------------------------------------ training
 
 def _learning_rate(step: int, config: AdaptConfig) -> float:
@@ -307,8 +342,8 @@ def _learning_rate(step: int, config: AdaptConfig) -> float:
 def _load_weights(net: StereoNet, config: AdaptConfig) -> None:
     if config.init_from is None:
         return
-    state = torch.load(config.init_from, map_location="cpu", weights_only=False)
-    model_config = state.get("config", {}).get("model")
+    state = load_checkpoint_state(config.init_from)
+    model_config = state["config"].get("model")
     if model_config != asdict(config.model):
         raise CheckpointError(f"{config.init_from} holds a model {model_config}, "
                               f"not the configured {asdict(config.model)}")
@@ -371,7 +406,11 @@ def adapt(run: AdaptRun, train_frames: Sequence[AdaptFrame], held_out: Sequence[
 
     The checkpoint's ``metrics`` hold ``before`` (measured once, before the first
     step) and ``after`` (at the end of every invocation), each ``{"train": ...,
-    "held_out": ...}`` as ``evaluate_frames`` returns them; ``evaluate=False`` skips both.
+    "held_out": ...}`` as ``evaluate_frames`` returns them, and ``checked_split`` and
+    ``regressions`` (``regressions(before, after)``: what got worse on the held-out
+    frames, or on the training frames when none are held out; ``stereo_depth_export``
+    refuses a checkpoint with regressions unless ``--export-anyway``); ``evaluate=False``
+    skips all of them.
     """
     if not train_frames:
         raise ValueError("adaptation needs at least one training frame")
@@ -421,12 +460,16 @@ def adapt(run: AdaptRun, train_frames: Sequence[AdaptFrame], held_out: Sequence[
             out(f"interrupted at step {step}; saved {checkpoint_path} (resume with the same command)")
             raise
         if evaluate:
-            metrics = {**metrics, "after": _evaluate_splits(net, train_frames, held_out, config), "after_step": step}
-            record({"step": step, "eval": "after", **metrics["after"]})
+            after = _evaluate_splits(net, train_frames, held_out, config)
+            checked, worse = regressions(metrics["before"], after)
+            metrics = {**metrics, "after": after, "after_step": step, "checked_split": checked, "regressions": worse}
+            record({"step": step, "eval": "after", **after, "regressions": worse})
         save_checkpoint(checkpoint_path, net, optimiser, step, config, metrics)
     run.step, run.metrics = step, metrics
     if evaluate and "before" in metrics:
         out(f"before (initial weights) -> after (step {step}):")
         for line in format_report(metrics["before"], metrics["after"]):
             out(line)
+        for line in metrics["regressions"]:
+            out(f"worse than at the start: {line}")
     return checkpoint_path

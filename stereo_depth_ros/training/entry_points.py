@@ -6,6 +6,12 @@ loads the tool; without the ``training`` extra (torch, onnx, onnxscript) they
 print one line, ``<tool>: error: <module> is not installed; ...: pip install
 'stereo_depth_ros[training]'``, and exit with ``MISSING_EXTRA_EXIT_CODE``.
 This module itself imports only the standard library.
+
+Exit codes of stereo_depth_train and stereo_depth_export: 0 success; 2 bad
+command line, or the training extra is not installed; 5 a checkpoint that
+cannot be used (unreadable, holding a pickled object, another architecture)
+or, for the export, an adapted model that got worse (``--export-anyway``).
+A known failure prints one line ``<tool>: error: ...``, no traceback.
 """
 
 from __future__ import annotations
@@ -47,7 +53,13 @@ def run_with_training_extra(tool: str, load: Callable[[], ToolMain], argv: Seque
         print(f"{tool}: error: {missing} is not installed; {tool} needs the training extra: "
               f"pip install '{TRAINING_EXTRA}'", file=sys.stderr)
         return MISSING_EXTRA_EXIT_CODE
-    return tool_main(argv)
+    from stereo_depth_ros.training.errors import TrainingError
+
+    try:
+        return tool_main(argv)
+    except TrainingError as err:
+        print(f"{tool}: error: {err}", file=sys.stderr)
+        return err.exit_code
 
 
 def _train() -> ToolMain:

@@ -28,6 +28,7 @@ and EPE without and with classical hints as input.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -38,7 +39,7 @@ from stereo_depth_ros.ros.bag_io import GROUND_TRUTH_TOPIC, StereoTopics, normal
 from stereo_depth_ros.ros.parameters import CHECKPOINT_PATH, PARAMETERS_BY_NAME
 from stereo_depth_ros.tools.adapt.bag_frames import NODE_OPTIONS, BagSource, read_bag_frames
 from stereo_depth_ros.tools.bag_process import add_parameter_options
-from stereo_depth_ros.tools.errors import UsageError, run_tool
+from stereo_depth_ros.tools.errors import ToolError, UsageError, run_tool
 from stereo_depth_ros.training.adaptation import (
     AdaptConfig,
     adapt,
@@ -81,9 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     weights = SelfSupervisedWeights()
     parser = argparse.ArgumentParser(
         prog="stereo_depth_adapt", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Exit codes: 0 ok, 2 usage (or a run directory of another configuration, or the training extra "
-               "not installed), 3 input bag unreadable, 4 topics or frames missing, 5 bad images or calibration "
-               "in every frame, 130 interrupted (last.pt saved).")
+        epilog="Exit codes: 0 ok (also when the model got worse: then it says so, and stereo_depth_export "
+               "refuses last.pt unless given --export-anyway), 2 usage (or a run directory of another "
+               "configuration, or the training extra not installed), 3 input bag unreadable, 4 topics or frames "
+               "missing, 5 bad images or calibration in every frame, or an unusable --init-from checkpoint "
+               "(unreadable, or holding a pickled object), 130 interrupted (last.pt saved).")
     parser.add_argument("bag", help="input bag (directory, or .db3 / .mcap file) with stereo images and camera_info")
     parser.add_argument("--run-dir", type=Path, default=Path("runs/adapt"),
                         help="where last.pt and log.jsonl go (default runs/adapt)")
@@ -151,7 +154,7 @@ def configs_from_args(args: argparse.Namespace) -> tuple[BagSource, AdaptConfig]
     try:
         model = model_config_of(init_from)
     except TrainingError as err:
-        raise UsageError(str(err)) from err
+        raise _tool_error(err) from err
     node_options: dict[str, object] = {name: getattr(args, f"param_{name}") for name in NODE_OPTIONS
                                        if getattr(args, f"param_{name}") is not None}
     if "lidar_transform" in node_options:
@@ -185,7 +188,7 @@ def _run(argv: Sequence[str] | None) -> int:
     try:
         run = open_adaptation(config, args.run_dir, threads=args.threads)
     except TrainingError as err:
-        raise UsageError(str(err)) from err
+        raise _tool_error(err) from err
     started = time.monotonic()
     loaded = read_bag_frames(source)
     train_frames, held_out = split_frames(loaded.frames, config.holdout_every)
@@ -198,8 +201,21 @@ def _run(argv: Sequence[str] | None) -> int:
               flush=True)
     path = adapt(run, train_frames, held_out, checkpoint_minutes=args.checkpoint_minutes,
                  max_minutes=args.max_minutes)
-    print(f"checkpoint: {path} (export: stereo_depth_export {path} --sizes WxH --out-dir DIR)")
+    worse = run.metrics.get("regressions", [])
+    if worse:
+        print(f"stereo_depth_adapt: the adapted model is worse than at the start ({len(worse)} metric(s) above); "
+              f"stereo_depth_export refuses {path} unless given --export-anyway", file=sys.stderr)
+        print(f"checkpoint: {path} (worse than its start: not for export; resume or change the settings)")
+    else:
+        print(f"checkpoint: {path} (export: stereo_depth_export {path} --sizes WxH --out-dir DIR)")
     return 0
+
+
+def _tool_error(error: TrainingError) -> ToolError:
+    """The training library's error as a tool error with the same message and exit code."""
+    tool_error = ToolError(str(error))
+    tool_error.exit_code = error.exit_code
+    return tool_error
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,6 +12,7 @@ from adapt_bags import FRAMES, bag_with_bad_calibration, bag_with_clouds
 
 from stereo_depth_ros.tools.adapt import main
 from stereo_depth_ros.tools.errors import EXIT_CODES
+from stereo_depth_ros.training.entry_points import export_main
 from stereo_depth_ros.training.export import export_onnx, load_checkpoint
 
 
@@ -25,7 +26,7 @@ def test_a_tiny_run_lowers_the_loss_on_its_frames_and_exports(synthetic_bag, tin
     assert main(_args(synthetic_bag, run_dir, tiny_checkpoint, "--steps", "30")) == EXIT_CODES["ok"]
     printed = capsys.readouterr().out
     assert "4 frame(s) of 4 pairs" in printed and "ground truth (4 frame(s))" in printed
-    state = torch.load(run_dir / "last.pt", weights_only=False)
+    state = torch.load(run_dir / "last.pt", weights_only=True)  # plain data: loads without pickled objects
     assert state["step"] == 30
     assert set(state) >= {"model", "optimizer", "step", "config", "metrics"}
     before, after = state["metrics"]["before"]["train"], state["metrics"]["after"]["train"]
@@ -45,11 +46,11 @@ def test_a_tiny_run_lowers_the_loss_on_its_frames_and_exports(synthetic_bag, tin
 def test_an_interrupted_run_resumes_with_the_same_command(synthetic_bag, tiny_checkpoint, tmp_path, capsys):
     args = _args(synthetic_bag, tmp_path / "run", tiny_checkpoint, "--steps", "3", "--holdout-every", "2")
     assert main([*args, "--max-minutes", "0"]) == EXIT_CODES["ok"]
-    assert torch.load(tmp_path / "run" / "last.pt", weights_only=False)["step"] == 1
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["step"] == 1
     assert main(args) == EXIT_CODES["ok"]
     printed = capsys.readouterr().out
     assert "resumed at step 1" in printed and "2 for training, 2 held out" in printed
-    state = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     assert state["step"] == 3 and state["metrics"]["after"]["held_out"]["frames"] == 2
     other = _args(synthetic_bag, tmp_path / "run", tiny_checkpoint, "--steps", "4", "--holdout-every", "2")
     assert main(other) == EXIT_CODES["usage"]
@@ -63,7 +64,7 @@ def test_the_lidar_options_reach_the_run_and_its_summary(synthetic_bag, tiny_che
                  "--lidar_stamp_tolerance_s", "0.5")
     assert main(args) == EXIT_CODES["ok"]
     assert "LiDAR hints from /points: 4 frame(s)" in capsys.readouterr().out  # 0.3 s late is within 0.5 s
-    source = torch.load(tmp_path / "run" / "last.pt", weights_only=False)["config"]["source"]
+    source = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["config"]["source"]
     assert (source["lidar_topic"], source["lidar_stamp_tolerance_s"]) == ("points", 0.5)
     assert main(_args(bag, tmp_path / "bad", tiny_checkpoint, "--lidar-topic", "nope")) == EXIT_CODES["missing_input"]
     assert "/nope" in capsys.readouterr().err
@@ -94,3 +95,49 @@ def test_a_missing_checkpoint_or_a_bad_crop_is_a_usage_error(synthetic_bag, tmp_
     with pytest.raises(SystemExit) as exit_info:
         main([str(synthetic_bag), "--crop", "500x256"])
     assert exit_info.value.code == EXIT_CODES["usage"]
+
+
+def test_a_run_that_makes_the_model_worse_says_so_and_its_export_is_refused(synthetic_bag, tiny_checkpoint,
+                                                                             tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    # Three steps at a learning rate 300x the default wreck the tiny network; 2 of the 4 frames are held out.
+    args = _args(synthetic_bag, run_dir, tiny_checkpoint, "--steps", "3", "--holdout-every", "2")
+    args[args.index("--learning-rate") + 1] = "0.3"
+    assert main(args) == EXIT_CODES["ok"]
+    captured = capsys.readouterr()
+    assert "worse than at the start: held-out frames: bad-2 % with hints" in captured.out
+    assert "stereo_depth_export refuses" in captured.err and "--export-anyway" in captured.err
+    metrics = torch.load(run_dir / "last.pt", weights_only=True)["metrics"]
+    assert metrics["checked_split"] == "held_out"
+    held_before, held_after = metrics["before"]["held_out"], metrics["after"]["held_out"]
+    assert held_after["bad2_classical_hints"] > held_before["bad2_classical_hints"]
+    assert any(line.startswith("held-out frames: bad-2 % with hints") for line in metrics["regressions"])
+
+    out_dir = tmp_path / "models"
+    export = [str(run_dir / "last.pt"), "--sizes", "128x96", "--out-dir", str(out_dir)]
+    assert export_main(export) == 5
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith("stereo_depth_export: error:") and "--export-anyway" in error[0]
+    assert not (out_dir / "stereo_net_128x96.onnx").exists()
+    assert export_main([*export, "--export-anyway"]) == 0
+    assert "exported although adaptation made the model worse" in capsys.readouterr().err
+    assert (out_dir / "stereo_net_128x96.onnx").is_file()
+
+
+def test_an_init_checkpoint_carrying_a_pickled_object_is_refused_unrun(synthetic_bag, tmp_path, capsys):
+    marker = tmp_path / "ran"
+    torch.save({"model": {}, "config": {"model": {}}, "payload": _Payload(str(marker))}, tmp_path / "evil.pt")
+    assert main(_args(synthetic_bag, tmp_path / "run", tmp_path / "evil.pt")) == EXIT_CODES["bad_input"]
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "refused" in error[0] and "pickled object" in error[0]
+    assert not marker.exists()
+
+
+class _Payload:
+    """Unpickling it would create the file ``path`` (as a malicious checkpoint would run code)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (open, (self.path, "w"))
