@@ -35,11 +35,14 @@ throttled warning and a count on /diagnostics.
 Bad input never stops the node: each problem (unsupported encoding, size
 mismatches, invalid calibration, stamps going backwards, truncated data, a
 failing backend run) is logged (throttled per kind) and shown on /diagnostics,
-and publishing resumes with the next good pair. A CameraInfo that fails the
-per-camera checks is rejected and that side keeps its previous calibration; a
-pair of calibrations that do not form a rectified rig stops output until a
-consistent pair arrives. The rig (with its rectification maps) is rebuilt only
-when a calibration changes.
+and publishing resumes with the next good pair. Calibration follows the rule
+of ``ros.calibration``, the same as ``stereo_bag_process`` and
+``stereo_depth_adapt``: a pair of CameraInfos is validated as a whole (each
+camera and the pair) before it is cached; a bad one is rejected with a
+throttled warning and the last good calibration stays in use (before the first
+good one there is no output, with an error on /diagnostics). The rig (with its
+rectification maps) is built once per calibration; /diagnostics names the
+calibration in use.
 
 The learned backends compute the right-view disparity for the left-right check
 themselves (``StereoPipeline`` calls ``match_both`` / ``match_right``); the
@@ -81,10 +84,11 @@ from stereo_msgs.msg import DisparityImage
 from stereo_depth_ros.backends import FittedBackend, create_backend
 from stereo_depth_ros.backends.base import StereoBackend
 from stereo_depth_ros.backends.errors import BackendError, ConfigurationError
-from stereo_depth_ros.core.camera_model import CameraCalibration, StereoCameraModel
-from stereo_depth_ros.core.errors import CalibrationError, ImageShapeError, StereoDepthError
+from stereo_depth_ros.core.camera_model import StereoCameraModel
+from stereo_depth_ros.core.errors import ImageShapeError, StereoDepthError
 from stereo_depth_ros.core.frames import StaticTransforms
 from stereo_depth_ros.pipeline.stereo_pipeline import StereoOutput, StereoPipeline
+from stereo_depth_ros.ros.calibration import CalibrationCache, calibration_diagnostics
 from stereo_depth_ros.ros.diagnostics import Level, NodeStatistics, StatusReport, diagnostic_array
 from stereo_depth_ros.ros.errors import (
     ImageConversionError,
@@ -100,7 +104,6 @@ from stereo_depth_ros.ros.lidar_input import (
     nearest_cloud,
     uses_lidar,
 )
-from stereo_depth_ros.ros.messages import calibration_from_camera_info
 from stereo_depth_ros.ros.outputs import OUTPUT_TOPICS, disparity_range_px, output_messages
 from stereo_depth_ros.ros.parameters import (
     DEPTH_RANGES,
@@ -115,7 +118,7 @@ from stereo_depth_ros.ros.parameters import (
     settings_from_values,
 )
 from stereo_depth_ros.ros.static_transforms import TF_STATIC_QOS, TF_STATIC_TOPIC, add_transforms, tf_message_class
-from stereo_depth_ros.ros.sync import SIDES, Side, StereoPair, StereoSynchronizer
+from stereo_depth_ros.ros.sync import Side, StereoPair, StereoSynchronizer
 
 try:  # Galactic and newer
     from rclpy.executors import ExternalShutdownException
@@ -133,7 +136,7 @@ WORKER_JOIN_TIMEOUT_S: Final = 1.5
 LIDAR_CLOUDS_KEPT: Final = 3
 _NS_PER_S: Final = 1_000_000_000
 
-Pair = StereoPair[Image, CameraCalibration]
+Pair = StereoPair[Image, CameraInfo]
 
 
 def backend_from_settings(settings: NodeSettings) -> StereoBackend:
@@ -174,14 +177,6 @@ def backend_from_settings(settings: NodeSettings) -> StereoBackend:
 
 def _stamp_ns(msg: Image) -> int:
     return int(msg.header.stamp.sec) * _NS_PER_S + int(msg.header.stamp.nanosec)
-
-
-def _calibration_key(msg: CameraInfo) -> tuple[object, ...]:
-    """Everything of a CameraInfo except its stamp: equal keys mean the same calibration."""
-    roi = msg.roi
-    return (msg.header.frame_id, msg.width, msg.height, msg.distortion_model, tuple(msg.d), tuple(msg.k),
-            tuple(msg.r), tuple(msg.p), msg.binning_x, msg.binning_y,
-            (roi.x_offset, roi.y_offset, roi.width, roi.height, roi.do_rectify))
 
 
 def _describe_image(msg: Image) -> str:
@@ -237,14 +232,11 @@ class StereoDepthNode(Node):
             f"{'approximate' if self._settings.approximate_sync else 'exact'} sync")
 
         settings = self._settings
-        self._sync: StereoSynchronizer[Image, CameraCalibration] = StereoSynchronizer(
+        self._sync: StereoSynchronizer[Image, CameraInfo] = StereoSynchronizer(
             queue_size=settings.queue_size, approximate=settings.approximate_sync,
             tolerance_ns=int(round(settings.approximate_sync_tolerance_seconds * _NS_PER_S)))
-        self._info_keys: dict[Side, tuple[object, ...] | None] = {side: None for side in SIDES}
-        # Worker-only state: the rig of the latest calibrations, or why they do not form one.
-        self._rig_inputs: tuple[CameraCalibration, CameraCalibration, bool] | None = None
-        self._rig: StereoCameraModel | CalibrationError | None = None
-        self._current_rig: StereoCameraModel | None = None
+        # Worker-only (the diagnostics timer reads its in_use and counters): the calibration in use.
+        self._calibration = CalibrationCache(rectify=settings.rectify)
 
         # Executor thread appends, the worker reads a snapshot (deque appends are atomic).
         self._lidar_clouds: deque[PointCloud2] = deque(maxlen=LIDAR_CLOUDS_KEPT)
@@ -370,23 +362,9 @@ class StereoDepthNode(Node):
     # ---------------------------------------------------------------- input (executor thread)
 
     def _on_camera_info(self, side: Side, msg: CameraInfo) -> None:
+        """Keep the side's latest CameraInfo for the next pairs (validated with the pair, in the worker)."""
         self._stats.count(f"{side}_camera_info")
-        key = _calibration_key(msg)
-        if key == self._info_keys[side]:
-            return  # the same calibration again (the usual case): keep the cached one
-        self._info_keys[side] = key
-        try:
-            calibration = calibration_from_camera_info(msg)
-        except CalibrationError as err:
-            self._stats.count("camera_info_rejected")
-            kept = self._sync.camera_info(side) is not None
-            self._problem(f"calibration_{side}", f"calibration_{side}_{type(err).__name__}",
-                          f"{side}/camera_info rejected ({type(err).__name__}: {err}); "
-                          + ("keeping the previous calibration" if kept else "no valid calibration yet"),
-                          level=Level.WARN if kept else Level.ERROR)
-            return
-        held_pair = self._sync.set_camera_info(side, calibration)
-        self._resolved(f"calibration_{side}", f"{side}/camera_info accepted again")
+        held_pair = self._sync.set_camera_info(side, msg)
         if held_pair is not None:
             self._hand_to_worker(held_pair)
 
@@ -449,30 +427,24 @@ class StereoDepthNode(Node):
                 self._problem("processing", "internal_error", "unexpected error while processing a stereo pair:\n"
                               + traceback.format_exc())
 
-    def _rig_for(self, pair: Pair, rectify: bool) -> StereoCameraModel:
-        """The rig of the pair's calibrations, built once per calibration change.
+    def _rig_for(self, pair: Pair) -> StereoCameraModel | None:
+        """The rig to process ``pair`` with (``ros.calibration``'s rule), or None: no good calibration yet.
 
-        Raises:
-            CalibrationError: the two calibrations do not form a rectified rig.
+        A rejected calibration is reported (throttled, /diagnostics); a new one is logged.
         """
-        inputs = (pair.left_info, pair.right_info, rectify)
-        if self._rig_inputs is None or any(a is not b for a, b in zip(inputs, self._rig_inputs, strict=True)):
-            self._rig_inputs = inputs
-            try:
-                self._rig = StereoCameraModel.from_calibrations(pair.left_info, pair.right_info,
-                                                                rectified_input=not rectify)
-            except CalibrationError as err:
-                self._rig = err
-            else:
-                rig = self._rig
-                self.get_logger().info(
-                    f"stereo rig {rig.width}x{rig.height} px: fx {rig.fx:.2f} px, fy {rig.fy:.2f} px, baseline "
-                    f"{rig.baseline_m:.4f} m, cx_left - cx_right {rig.cx_offset_px:.2f} px, frame "
-                    f"{rig.left.frame_id!r}")
-        if isinstance(self._rig, CalibrationError):
-            raise self._rig
-        assert self._rig is not None
-        return self._rig
+        update = self._calibration.update(pair.left_info, pair.right_info, stamp_ns=pair.stamp_ns)
+        in_use, rejected = update.in_use, update.rejected
+        if rejected is not None:
+            self._problem("calibration", f"calibration_{type(rejected).__name__}",
+                          f"camera_info rejected ({type(rejected).__name__}: {rejected}); "
+                          + (f"keeping {in_use.calibration_id}, the last good calibration" if in_use is not None
+                             else "no valid calibration yet: no output"),
+                          level=Level.WARN if in_use is not None else Level.ERROR)
+        else:
+            self._resolved("calibration", "camera_info valid again")
+        if update.changed and in_use is not None:
+            self.get_logger().info(f"stereo rig: {in_use.describe()}")
+        return in_use.rig if in_use is not None else None
 
     @staticmethod
     def _images(pair: Pair, rig: StereoCameraModel) -> tuple[np.ndarray, np.ndarray]:
@@ -495,16 +467,10 @@ class StereoDepthNode(Node):
     def _process(self, pair: Pair) -> None:
         settings = self._settings
         started_s = time.perf_counter()
-        try:
-            rig = self._rig_for(pair, settings.rectify)
-        except CalibrationError as err:
+        rig = self._rig_for(pair)
+        if rig is None:
             self._stats.count("frames_failed")
-            self._problem("calibration", f"rig_{type(err).__name__}",
-                          f"left and right camera_info do not form a stereo rig ({type(err).__name__}: {err}); "
-                          "no output until they do")
             return
-        self._current_rig = rig
-        self._resolved("calibration", "stereo rig valid: output resumes")
         try:
             left, right = self._images(pair, rig)
         except (ImageConversionError, ImageShapeError) as err:
@@ -626,15 +592,9 @@ class StereoDepthNode(Node):
             "hint_pixels_percent_last": ("n/a" if self._hint_fraction_last is None
                                          else f"{100.0 * self._hint_fraction_last:.1f}"),
         }
-        calibration_level, calibration_message = worst("calibration", "calibration_left", "calibration_right")
-        rig = self._current_rig
-        calibration_values = {"camera_info_rejected_total": str(totals.get("camera_info_rejected", 0))}
-        if rig is not None:
-            calibration_values.update({
-                "frame_id": rig.left.frame_id, "size": f"{rig.width}x{rig.height}", "fx_px": f"{rig.fx:.3f}",
-                "fy_px": f"{rig.fy:.3f}", "baseline_m": f"{rig.baseline_m:.5f}",
-                "cx_offset_px": f"{rig.cx_offset_px:.3f}", "rectify": str(not rig.rectified_input).lower()})
-        elif calibration_level == Level.OK:
+        calibration_level, calibration_message = worst("calibration")
+        calibration_values = calibration_diagnostics(self._calibration)
+        if self._calibration.in_use is None and calibration_level == Level.OK:
             calibration_level, calibration_message = Level.WARN, "no stereo pair processed yet"
         reports = [
             StatusReport(f"{prefix}: input", input_level, input_message or "inputs OK", "stereo camera",

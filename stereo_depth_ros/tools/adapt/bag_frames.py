@@ -1,10 +1,11 @@
 """The frames of a bag, read for adaptation exactly as ``stereo_bag_process`` and the node see them.
 
 ``ros.bag_io.StereoFrameReader`` pairs left and right images with the node's
-synchroniser, the rig is built from each pair's CameraInfos
-(``ros.messages.calibration_from_camera_info``,
-``StereoCameraModel.from_calibrations``) and the images are rectified with it.
-Frames whose calibration (or image size) is bad are skipped and counted. At
+synchroniser; the rig comes from each pair's CameraInfos by the node's rule
+(``ros.calibration``: a rejected calibration is counted and the last good one
+kept; frames before the first good one are skipped and counted; one rig per
+calibration) and the images are rectified with it. Frames whose images cannot
+be used are skipped and counted. At
 most ``max_frames`` frames, spread evenly over the bag, are kept in memory as
 ``training.adaptation.AdaptFrame`` with their classical hints
 (``pipeline.classical_hints``, computed once) and, with a LiDAR topic, the
@@ -42,11 +43,11 @@ from stereo_depth_ros.ros.bag_io import (
     normalize_topic,
     stamp_ns,
 )
+from stereo_depth_ros.ros.calibration import CalibrationCache
 from stereo_depth_ros.ros.errors import ImageConversionError, LidarHintError, PointCloudConversionError, RosLayerError
 from stereo_depth_ros.ros.image_conversion import matching_image
 from stereo_depth_ros.ros.lidar_bag import BagClouds
 from stereo_depth_ros.ros.lidar_input import LidarHintSettings
-from stereo_depth_ros.ros.messages import calibration_from_camera_info
 from stereo_depth_ros.ros.parameters import PARAMETERS_BY_NAME, NodeSettings, settings_from_values
 from stereo_depth_ros.tools.errors import NoStereoFramesError
 from stereo_depth_ros.training.adaptation import AdaptFrame
@@ -126,7 +127,10 @@ class BagFrames:
         frames: kept frames in bag order.
         pairs: stereo pairs the synchroniser made.
         stride: every stride-th pair was kept.
-        skipped_calibration: pairs skipped for a bad CameraInfo or rig.
+        skipped_calibration: pairs skipped because no good calibration had been seen yet.
+        rejected_calibration: pairs whose own CameraInfos were rejected (read with the last good
+            calibration, or counted in ``skipped_calibration``).
+        calibrations: ids of the calibrations used, in order (``ros.calibration``).
         skipped_images: pairs skipped for images that cannot be used (encoding, size).
         ground_truth_frames: kept frames with ground truth.
         lidar_frames: kept frames with LiDAR hints.
@@ -137,6 +141,8 @@ class BagFrames:
     pairs: int = 0
     stride: int = 1
     skipped_calibration: int = 0
+    rejected_calibration: int = 0
+    calibrations: list[str] = field(default_factory=list)
     skipped_images: int = 0
     ground_truth_frames: int = 0
     lidar_frames: int = 0
@@ -171,28 +177,33 @@ def read_bag_frames(source: BagSource, *,
         total = min(reader.topics[normalize_topic(topics.left_image)].message_count,
                     reader.topics[normalize_topic(topics.right_image)].message_count)
         result.stride = max(1, math.ceil(total / source.max_frames))
-        rig_key: tuple[object, object] | None = None
-        rig: StereoCameraModel | None = None
+        calibration = CalibrationCache(rectify=source.rectify)
         last_error: Exception | None = None
+        warned_kept = False
         cx_offsets_px: dict[int, float] = {}
         for frame in reader_frames:
             result.pairs += 1
             if (result.pairs - 1) % result.stride:
                 continue
-            try:
-                key = (frame.left_info, frame.right_info)
-                if rig is None or rig_key is None or any(a != b for a, b in zip(key, rig_key)):
-                    rig, rig_key = None, None   # stays unset if this calibration is bad
-                    rig = StereoCameraModel.from_calibrations(calibration_from_camera_info(frame.left_info),
-                                                              calibration_from_camera_info(frame.right_info),
-                                                              rectified_input=not source.rectify)
-                    rig_key = key
-                left, right = rig.rectify(matching_image(frame.left_image), matching_image(frame.right_image))
-            except CalibrationError as err:
+            update = calibration.update(frame.left_info, frame.right_info, stamp_ns=frame.stamp_ns)
+            if update.rejected is not None:
+                result.rejected_calibration += 1
+                last_error = update.rejected
+                if update.in_use is not None and not warned_kept:
+                    warned_kept = True
+                    warn(f"stereo_depth_adapt: frame at {frame.stamp_ns / 1e9:.3f} s: camera_info rejected "
+                         f"({type(update.rejected).__name__}: {update.rejected}); keeping "
+                         f"{update.in_use.calibration_id}, the last good calibration (further rejections are "
+                         "only counted)")
+            if update.in_use is None:
                 result.skipped_calibration += 1
-                last_error = err
-                _warn_skip(warn, frame, err, result.skipped_calibration + result.skipped_images)
+                _warn_skip(warn, frame, update.rejected, result.skipped_calibration + result.skipped_images)
                 continue
+            if update.changed:
+                result.calibrations.append(update.in_use.calibration_id)
+            rig = update.in_use.rig
+            try:
+                left, right = rig.rectify(matching_image(frame.left_image), matching_image(frame.right_image))
             except (ImageShapeError, ImageConversionError) as err:
                 result.skipped_images += 1
                 last_error = err
@@ -210,9 +221,10 @@ def read_bag_frames(source: BagSource, *,
             cx_offsets_px[frame.stamp_ns] = rig.cx_offset_px
             if len(result.frames) >= source.max_frames:
                 break
-        if result.skipped_calibration or result.skipped_images:
-            warn(f"stereo_depth_adapt: skipped {result.skipped_calibration} frame(s) with a bad calibration and "
-                 f"{result.skipped_images} with unusable images")
+        if result.skipped_calibration or result.skipped_images or result.rejected_calibration:
+            warn(f"stereo_depth_adapt: skipped {result.skipped_calibration} frame(s) before a valid calibration "
+                 f"and {result.skipped_images} with unusable images; {result.rejected_calibration} frame(s) with a "
+                 "rejected camera_info (read with the last good calibration)")
         if not result.frames:
             if result.pairs == 0:
                 counters = reader_frames.counters
@@ -245,7 +257,7 @@ def _with_lidar_hints(hints_px: np.ndarray, clouds: BagClouds, rig: StereoCamera
     return np.where(np.isfinite(lidar_px), lidar_px, hints_px)
 
 
-def _warn_skip(warn: Callable[[str], None], frame: StereoFrame, error: Exception, count: int) -> None:
+def _warn_skip(warn: Callable[[str], None], frame: StereoFrame, error: Exception | None, count: int) -> None:
     if count <= _SKIP_WARNINGS:
         warn(f"stereo_depth_adapt: frame at {frame.stamp_ns / 1e9:.3f} s skipped: {error}")
     elif count == _SKIP_WARNINGS + 1:

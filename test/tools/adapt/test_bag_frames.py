@@ -32,13 +32,23 @@ def test_lidar_points_replace_classical_hints_where_they_land(synthetic_bag, tmp
         np.testing.assert_array_equal(after.hints_px[~landed], before.hints_px[~landed])
 
 
-def test_frames_with_a_bad_calibration_are_skipped_and_counted(tmp_path, capsys):
-    bag_with_bad_calibration(tmp_path / "bag", {1, 2})
-    loaded = read_bag_frames(BagSource(bag=str(tmp_path / "bag"), hints=ClassicalHintConfig(max_disparity_px=48)))
-    assert (loaded.pairs, len(loaded.frames), loaded.skipped_calibration) == (4, 2, 2)
-    assert [frame.stamp_ns for frame in loaded.frames] == [START_TIME_NS, START_TIME_NS + 3 * PERIOD_NS]
+def test_a_bad_calibration_keeps_the_last_good_one_and_frames_before_any_are_skipped(tmp_path, capsys):
+    hints = ClassicalHintConfig(max_disparity_px=48)
+    bag_with_bad_calibration(tmp_path / "bad", {0, 2})
+    bag_with_bad_calibration(tmp_path / "good", set())
+    loaded = read_bag_frames(BagSource(bag=str(tmp_path / "bad"), hints=hints))
+    reference = read_bag_frames(BagSource(bag=str(tmp_path / "good"), hints=hints))
+    assert (loaded.pairs, len(loaded.frames), loaded.skipped_calibration, loaded.rejected_calibration) == (4, 3, 1, 2)
+    assert [frame.stamp_ns for frame in loaded.frames] == [START_TIME_NS + k * PERIOD_NS for k in (1, 2, 3)]
+    assert len(loaded.calibrations) == 1 and reference.calibrations == loaded.calibrations   # one rig, built once
+    for frame, expected in zip(loaded.frames, reference.frames[1:], strict=True):  # frame 2: the kept calibration
+        np.testing.assert_array_equal(frame.left, expected.left)
+        np.testing.assert_array_equal(frame.hints_px, expected.hints_px)
     assert loaded.ground_truth_frames == 0
     frame = loaded.frames[0]
     assert frame.left.shape == (HEIGHT, WIDTH, 3) and frame.left.dtype == np.uint8
     assert frame.hints_px.dtype == np.float16 and np.isnan(frame.hints_px).any() and np.isfinite(frame.hints_px).any()
-    assert "skipped 2 frame(s) with a bad calibration" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "K[0,0] (fx) must be > 0 px" in error and "the last good calibration" in error
+    assert "skipped 1 frame(s) before a valid calibration" in error
+    assert "2 frame(s) with a rejected camera_info" in error
