@@ -104,6 +104,7 @@ from stereo_depth_ros.ros.lidar_input import (
     nearest_cloud,
     uses_lidar,
 )
+from stereo_depth_ros.ros.model_files import inference_hw, resolve_model_path
 from stereo_depth_ros.ros.outputs import OUTPUT_TOPICS, disparity_range_px, output_messages
 from stereo_depth_ros.ros.parameters import (
     DEPTH_RANGES,
@@ -111,10 +112,8 @@ from stereo_depth_ros.ros.parameters import (
     PARAMETERS_BY_NAME,
     NodeSettings,
     descriptor,
-    inference_hw,
     pipeline_config,
     problems,
-    resolve_model_path,
     settings_from_values,
 )
 from stereo_depth_ros.ros.static_transforms import TF_STATIC_QOS, TF_STATIC_TOPIC, add_transforms, tf_message_class
@@ -145,7 +144,7 @@ def backend_from_settings(settings: NodeSettings) -> StereoBackend:
     With an inference size (``inference_width_px``, ``inference_height_px`` > 0) the
     classical backends are wrapped in ``backends.FittedBackend`` (matching on the pair
     shrunk to that size) and the network backends load the model of that size
-    (``parameters.resolve_model_path``); an explicit ``model_path`` must have that input size.
+    (``model_files.resolve_model_path``); an explicit ``model_path`` must have that input size.
 
     Raises:
         BackendError: (a subclass of) the backend's own error, e.g. a missing model or an

@@ -35,14 +35,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
-import yaml
 
 from stereo_depth_ros.backends.base import StereoBackend
 from stereo_depth_ros.backends.errors import BackendError, BackendUnavailableError
@@ -69,6 +68,7 @@ from stereo_depth_ros.ros.lidar_input import (
 )
 from stereo_depth_ros.ros.node import backend_from_settings as node_backend_from_settings
 from stereo_depth_ros.ros.outputs import disparity_range_px, output_messages
+from stereo_depth_ros.ros.parameter_file import ParameterFileError, values_from_file
 from stereo_depth_ros.ros.parameters import (
     PARAMETERS,
     NodeSettings,
@@ -77,17 +77,16 @@ from stereo_depth_ros.ros.parameters import (
     settings_from_values,
 )
 from stereo_depth_ros.tools.errors import EXIT_CODES, NoStereoFramesError, UsageError, run_tool
+from stereo_depth_ros.tools.parameter_options import add_parameter_options
 from stereo_depth_ros.tools.previews import depth_preview, disparity_preview, write_png
 
 __all__ = [
     "OFFLINE_PARAMETERS",
     "BagProcessor",
     "ProcessSummary",
-    "add_parameter_options",
     "backend_from_settings",
     "main",
     "settings_from_args",
-    "settings_from_file",
 ]
 
 #: Node parameters that mean nothing offline (QoS, diagnostics period).
@@ -95,7 +94,6 @@ _ONLINE_ONLY: Final = frozenset({"input_qos", "output_qos_reliability", "output_
                                  "diagnostics_period_seconds"})
 #: Node parameters that are options of this tool.
 OFFLINE_PARAMETERS: Final[tuple[ParameterSpec, ...]] = tuple(p for p in PARAMETERS if p.name not in _ONLINE_ONLY)
-_NODE_SECTIONS: Final = ("/**", "stereo_depth_node", "/stereo_depth_node")
 #: What one frame's processing may raise (as the node catches it): bad images or calibration, backend failures.
 _FRAME_ERRORS: Final = (RosLayerError, StereoDepthError, BackendError, ValueError)
 
@@ -107,28 +105,6 @@ def backend_from_settings(settings: NodeSettings) -> StereoBackend:
         BackendError: e.g. a missing model file or an unavailable execution provider.
     """
     return node_backend_from_settings(settings)
-
-
-def settings_from_file(path: str | Path) -> dict[str, object]:
-    """Parameter values from a ROS 2 parameter file (sections ``/**`` or ``stereo_depth_node``, ``ros__parameters``).
-
-    Raises:
-        UsageError: unreadable file or no such section.
-    """
-    try:
-        document = yaml.safe_load(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        raise UsageError(f"{path}: cannot read the parameter file: {err}") from err
-    values: dict[str, object] = {}
-    found = False
-    for section in _NODE_SECTIONS:
-        entry = document.get(section) if isinstance(document, Mapping) else None
-        if isinstance(entry, Mapping) and isinstance(entry.get("ros__parameters"), Mapping):
-            values.update(entry["ros__parameters"])
-            found = True
-    if not found:
-        raise UsageError(f"{path}: no '/**:' or 'stereo_depth_node:' section with ros__parameters")
-    return values
 
 
 @dataclass
@@ -439,35 +415,6 @@ def _with_frame_context(error: Exception, frame: StereoFrame) -> Exception:
 
 # ------------------------------------------------------------------ command line
 
-def _parse_bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("true", "1", "yes", "on"):
-        return True
-    if lowered in ("false", "0", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-
-def add_parameter_options(parser: argparse.ArgumentParser, specs: Sequence[ParameterSpec] = OFFLINE_PARAMETERS) -> None:
-    """One option per node parameter, named exactly like it, with the schema's description as help."""
-    group = parser.add_argument_group("node parameters (same names, meaning and defaults as stereo_depth_node)")
-    kinds = {"bool": _parse_bool, "integer": int, "double": float, "string": str}
-    for spec in specs:
-        default_text = (" ".join(str(item) for item in spec.default) if isinstance(spec.default, tuple)
-                        else spec.default)
-        help_text = f"{spec.summary()} Default: {default_text}.".replace("%", "%%")  # argparse %-formats help
-        options: dict[str, Any] = {"dest": f"param_{spec.name}", "default": None, "help": help_text}
-        if spec.type == "string_array":
-            options.update(nargs="+", metavar="ITEM")
-        elif spec.type == "double_array":
-            options.update(nargs=spec.size or "+", type=float, metavar="VALUE")
-        else:
-            options.update(type=kinds[spec.type], metavar=spec.type.upper())
-        if spec.choices is not None and spec.type == "string":
-            options.update(choices=spec.choices, metavar=None)
-        group.add_argument(f"--{spec.name}", **options)
-
-
 def settings_from_args(args: argparse.Namespace) -> NodeSettings:
     """Node settings: schema defaults, then ``--params-file``, then options given on the command line.
 
@@ -476,7 +423,10 @@ def settings_from_args(args: argparse.Namespace) -> NodeSettings:
     """
     values: dict[str, object] = {}
     if getattr(args, "params_file", None):
-        values.update(settings_from_file(args.params_file))
+        try:
+            values.update(values_from_file(args.params_file))
+        except ParameterFileError as err:
+            raise UsageError(str(err)) from err
     for spec in OFFLINE_PARAMETERS:
         given = getattr(args, f"param_{spec.name}")
         if given is not None:
@@ -521,7 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "see --lidar_frame_id, --lidar_transform, --lidar_stamp_tolerance_s)")
     parser.add_argument("--params-file", default=None, metavar="YAML",
                         help="node parameter file (e.g. config/stereo_depth.yaml); options below override it")
-    add_parameter_options(parser)
+    add_parameter_options(parser, OFFLINE_PARAMETERS)
     return parser
 
 

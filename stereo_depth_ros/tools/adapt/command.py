@@ -36,10 +36,11 @@ from pathlib import Path
 
 from stereo_depth_ros.pipeline.classical_hints import ClassicalHintConfig
 from stereo_depth_ros.ros.bag_io import GROUND_TRUTH_TOPIC, StereoTopics, normalize_topic
-from stereo_depth_ros.ros.parameters import CHECKPOINT_PATH, PARAMETERS_BY_NAME
+from stereo_depth_ros.ros.model_files import CHECKPOINT_PATH
+from stereo_depth_ros.ros.parameters import PARAMETERS_BY_NAME
 from stereo_depth_ros.tools.adapt.bag_frames import NODE_OPTIONS, BagSource, read_bag_frames
-from stereo_depth_ros.tools.bag_process import add_parameter_options
 from stereo_depth_ros.tools.errors import ToolError, UsageError, run_tool
+from stereo_depth_ros.tools.parameter_options import add_parameter_options
 from stereo_depth_ros.training.adaptation import (
     AdaptConfig,
     adapt,
