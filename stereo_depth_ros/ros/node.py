@@ -89,7 +89,7 @@ from stereo_depth_ros.core.errors import ImageShapeError, StereoDepthError
 from stereo_depth_ros.core.frames import StaticTransforms
 from stereo_depth_ros.pipeline.stereo_pipeline import StereoOutput, StereoPipeline
 from stereo_depth_ros.ros.calibration import CalibrationCache, calibration_diagnostics
-from stereo_depth_ros.ros.diagnostics import Level, NodeStatistics, StatusReport, diagnostic_array
+from stereo_depth_ros.ros.diagnostics import Level, NodeStatistics, diagnostic_array
 from stereo_depth_ros.ros.errors import (
     ImageConversionError,
     LidarHintError,
@@ -105,6 +105,7 @@ from stereo_depth_ros.ros.lidar_input import (
     uses_lidar,
 )
 from stereo_depth_ros.ros.model_files import inference_hw, resolve_model_path
+from stereo_depth_ros.ros.node_diagnostics import NodeState, node_reports
 from stereo_depth_ros.ros.outputs import OUTPUT_TOPICS, disparity_range_px, output_messages
 from stereo_depth_ros.ros.parameters import (
     DEPTH_RANGES,
@@ -382,11 +383,8 @@ class StereoDepthNode(Node):
     def _on_image(self, side: Side, msg: Image) -> None:
         self._stats.count(f"{side}_images")
         result = self._sync.add_image(side, _stamp_ns(msg), msg)
-        self._stats.count("unmatched_images", result.dropped)
-        if result.time_jump is not None:
+        if result.time_jump is not None:  # counted by the synchroniser (its counters are on /diagnostics)
             jump = result.time_jump
-            self._stats.count("time_jumps")
-            self._stats.count("unmatched_images", jump.discarded)
             self._problem("sync", "time_jump",
                           f"{jump.side} image stamp went backwards ({jump.previous_stamp_ns / 1e9:.3f} s -> "
                           f"{jump.stamp_ns / 1e9:.3f} s; bag loop or clock reset?): queues reset, "
@@ -533,79 +531,19 @@ class StereoDepthNode(Node):
     # ---------------------------------------------------------------- diagnostics
 
     def _publish_diagnostics(self) -> None:
-        window = self._stats.take_window()
-        totals = window.totals
-        prefix = self.get_name()
-
-        def worst(*categories: str) -> tuple[Level, str]:
-            found = [window.problems[c] for c in categories if c in window.problems]
-            if not found:
-                return Level.OK, ""
-            problem = max(found, key=lambda p: (p.level, p.monotonic_s))
-            return problem.level, problem.message
-
-        def stats(samples: tuple[float, ...]) -> dict[str, str]:
-            if not samples:
-                return {"mean": "n/a", "max": "n/a"}
-            return {"mean": f"{float(np.mean(samples)):.1f}", "max": f"{float(np.max(samples)):.1f}"}
-
-        sync = self._sync.counters
-        input_level, input_message = worst("input", "sync", "lidar")
-        input_values = {
-            "left_image_rate_hz": f"{window.rate_hz('left_images'):.2f}",
-            "right_image_rate_hz": f"{window.rate_hz('right_images'):.2f}",
-            "pair_rate_hz": f"{window.rate_hz('pairs'):.2f}",
-            "left_camera_info_rate_hz": f"{window.rate_hz('left_camera_info'):.2f}",
-            "right_camera_info_rate_hz": f"{window.rate_hz('right_camera_info'):.2f}",
-            "left_images_total": str(totals.get("left_images", 0)),
-            "right_images_total": str(totals.get("right_images", 0)),
-            "left_camera_info_total": str(totals.get("left_camera_info", 0)),
-            "right_camera_info_total": str(totals.get("right_camera_info", 0)),
-            "pairs_total": str(totals.get("pairs", 0)),
-            "unmatched_images_total": str(sync.unmatched),
-            "pairs_without_camera_info_total": str(sync.without_info),
-            "time_jumps_total": str(sync.time_jumps),
-            "input_errors_total": str(totals.get("input_errors", 0)),
-            "sync": (f"approximate, tolerance {self._settings.approximate_sync_tolerance_seconds} s"
-                     if self._settings.approximate_sync else "exact"),
-            "lidar_hints": "on" if uses_lidar(self._settings.hints) else "off",
-            "lidar_cloud_rate_hz": f"{window.rate_hz('lidar_clouds'):.2f}",
-            "lidar_clouds_total": str(totals.get("lidar_clouds", 0)),
-            "lidar_clouds_used_total": str(totals.get("lidar_clouds_used", 0)),
-            "lidar_clouds_rejected_total": str(totals.get("lidar_clouds_rejected", 0)),
-            "lidar_pairs_without_cloud_total": str(totals.get("lidar_pairs_without_cloud", 0)),
-            "lidar_hint_pixels_last": "n/a" if self._lidar_hint_pixels is None else str(self._lidar_hint_pixels),
-            "tf_static_transforms": (str(len(self._static_transforms)) if self._tf_static_subscription is not None
-                                     else "not read"),
-        }
-        output_level, output_message = worst("processing")
-        latency, processing = stats(window.latency_ms), stats(window.processing_ms)
-        output_values = {
-            "output_rate_hz": f"{window.rate_hz('frames_published'):.2f}",
-            "latency_ms_mean": latency["mean"], "latency_ms_max": latency["max"],
-            "processing_ms_mean": processing["mean"], "processing_ms_max": processing["max"],
-            "frames_published_total": str(totals.get("frames_published", 0)),
-            "frames_dropped_total": str(totals.get("frames_dropped", 0)),
-            "frames_failed_total": str(totals.get("frames_failed", 0)),
-            "last_error": window.last_error.message if window.last_error is not None else "",
-            "hint_pixels_percent_last": ("n/a" if self._hint_fraction_last is None
-                                         else f"{100.0 * self._hint_fraction_last:.1f}"),
-        }
-        calibration_level, calibration_message = worst("calibration")
-        calibration_values = calibration_diagnostics(self._calibration)
-        if self._calibration.in_use is None and calibration_level == Level.OK:
-            calibration_level, calibration_message = Level.WARN, "no stereo pair processed yet"
-        reports = [
-            StatusReport(f"{prefix}: input", input_level, input_message or "inputs OK", "stereo camera",
-                         input_values),
-            StatusReport(f"{prefix}: output", output_level, output_message or "processing OK",
-                         self._backend.name, output_values),
-            StatusReport(f"{prefix}: backend", Level.OK, f"{self._backend.name} on "
-                         f"{self._backend_facts.get('provider', 'n/a')}", self._backend.name,
-                         dict(self._backend_facts)),
-            StatusReport(f"{prefix}: calibration", calibration_level, calibration_message or "calibration OK",
-                         "stereo camera", calibration_values),
-        ]
+        """Publish the four statuses of the last period (``ros.node_diagnostics``)."""
+        settings = self._settings
+        state = NodeState(
+            name=self.get_name(), sync=self._sync.counters,
+            sync_description=(f"approximate, tolerance {settings.approximate_sync_tolerance_seconds} s"
+                              if settings.approximate_sync else "exact"),
+            lidar_hints=uses_lidar(settings.hints), lidar_hint_pixels_last=self._lidar_hint_pixels,
+            hint_fraction_last=self._hint_fraction_last,
+            tf_static_transforms=len(self._static_transforms) if self._tf_static_subscription is not None else None,
+            backend_name=self._backend.name, backend_facts=self._backend_facts,
+            calibration=calibration_diagnostics(self._calibration),
+            calibration_in_use=self._calibration.in_use is not None)
+        reports = node_reports(self._stats.take_window(), state)
         self._diagnostics_pub.publish(diagnostic_array(reports, stamp=self.get_clock().now().to_msg()))
 
     # ---------------------------------------------------------------- shutdown
