@@ -56,6 +56,7 @@ from stereo_depth_ros.ros.errors import (
     UnknownMessageTypeError,
 )
 from stereo_depth_ros.ros.image_conversion import image_to_numpy
+from stereo_depth_ros.ros.stamps import stamp_ns
 from stereo_depth_ros.ros.sync import Side, StereoSynchronizer, SyncCounters
 
 __all__ = [
@@ -77,8 +78,6 @@ __all__ = [
     "message_type_name",
     "normalize_topic",
     "pair_by_stamp",
-    "stamp_ns",
-    "time_from_ns",
 ]
 
 #: Storage plugins a bag can be written with (``ros2 bag record -s``).
@@ -92,7 +91,6 @@ GROUND_TRUTH_TOPIC: Final = "ground_truth/disparity"
 
 _STORAGE_PLUGINS: Final = {"sqlite3": StoragePlugin.SQLITE3, "mcap": StoragePlugin.MCAP}
 _STORAGE_SUFFIXES: Final = {".db3": "sqlite3", ".mcap": "mcap"}
-_NS_PER_S: Final = 1_000_000_000
 
 
 def _foreign_storage_errors() -> tuple[type[BaseException], ...]:
@@ -127,19 +125,6 @@ def normalize_topic(topic: str) -> str:
     if not name:
         raise ValueError(f"topic name {topic!r} is empty")
     return "/" + name
-
-
-def stamp_ns(stamp: Time) -> int:
-    """A builtin_interfaces/Time as integer nanoseconds since the epoch."""
-    return int(stamp.sec) * _NS_PER_S + int(stamp.nanosec)
-
-
-def time_from_ns(time_ns: int) -> Time:
-    """Integer nanoseconds since the epoch (>= 0) as a builtin_interfaces/Time."""
-    if time_ns < 0:
-        raise ValueError(f"time must be >= 0 ns, got {time_ns}")
-    sec, nanosec = divmod(int(time_ns), _NS_PER_S)
-    return Time(sec=sec, nanosec=nanosec)
 
 
 def message_type_name(message: object) -> str:

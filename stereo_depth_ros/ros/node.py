@@ -87,6 +87,7 @@ from stereo_depth_ros.backends.errors import BackendError, ConfigurationError
 from stereo_depth_ros.core.camera_model import StereoCameraModel
 from stereo_depth_ros.core.errors import ImageShapeError, StereoDepthError
 from stereo_depth_ros.core.frames import StaticTransforms
+from stereo_depth_ros.core.stamps import seconds_to_ns
 from stereo_depth_ros.pipeline.stereo_pipeline import StereoOutput, StereoPipeline
 from stereo_depth_ros.ros.calibration import CalibrationCache, calibration_diagnostics
 from stereo_depth_ros.ros.diagnostics import Level, NodeStatistics, diagnostic_array
@@ -117,6 +118,7 @@ from stereo_depth_ros.ros.parameters import (
     problems,
     settings_from_values,
 )
+from stereo_depth_ros.ros.stamps import stamp_ns
 from stereo_depth_ros.ros.static_transforms import TF_STATIC_QOS, TF_STATIC_TOPIC, add_transforms, tf_message_class
 from stereo_depth_ros.ros.sync import Side, StereoPair, StereoSynchronizer
 
@@ -134,7 +136,6 @@ LOG_THROTTLE_S: Final = 5.0
 WORKER_JOIN_TIMEOUT_S: Final = 1.5
 #: LiDAR clouds kept for pairing with stereo pairs (the newest ones); the subscription's queue depth is 2.
 LIDAR_CLOUDS_KEPT: Final = 3
-_NS_PER_S: Final = 1_000_000_000
 
 Pair = StereoPair[Image, CameraInfo]
 
@@ -173,10 +174,6 @@ def backend_from_settings(settings: NodeSettings) -> StereoBackend:
             f"{size[1]}x{size[0]} px (inference_width_px x inference_height_px); set both to 0 to use the "
             "model's own size, or export the model at that size")
     return backend
-
-
-def _stamp_ns(msg: Image) -> int:
-    return int(msg.header.stamp.sec) * _NS_PER_S + int(msg.header.stamp.nanosec)
 
 
 def _describe_image(msg: Image) -> str:
@@ -234,7 +231,7 @@ class StereoDepthNode(Node):
         settings = self._settings
         self._sync: StereoSynchronizer[Image, CameraInfo] = StereoSynchronizer(
             queue_size=settings.queue_size, approximate=settings.approximate_sync,
-            tolerance_ns=int(round(settings.approximate_sync_tolerance_seconds * _NS_PER_S)))
+            tolerance_ns=seconds_to_ns(settings.approximate_sync_tolerance_seconds))
         # Worker-only (the diagnostics timer reads its in_use and counters): the calibration in use.
         self._calibration = CalibrationCache(rectify=settings.rectify)
 
@@ -382,7 +379,7 @@ class StereoDepthNode(Node):
 
     def _on_image(self, side: Side, msg: Image) -> None:
         self._stats.count(f"{side}_images")
-        result = self._sync.add_image(side, _stamp_ns(msg), msg)
+        result = self._sync.add_image(side, stamp_ns(msg.header.stamp), msg)
         if result.time_jump is not None:  # counted by the synchroniser (its counters are on /diagnostics)
             jump = result.time_jump
             self._problem("sync", "time_jump",

@@ -34,9 +34,9 @@ from stereo_depth_ros.ros.bag_io import (
     BagReader,
     disparity_px_from_message,
     normalize_topic,
-    stamp_ns,
 )
 from stereo_depth_ros.ros.errors import CorruptBagError
+from stereo_depth_ros.ros.stamps import stamp_ns
 from stereo_depth_ros.tools.errors import NoStereoFramesError, UsageError, run_tool
 
 __all__ = ["DISPARITY_TOPIC", "Evaluation", "FrameMetrics", "evaluate_bags", "main"]

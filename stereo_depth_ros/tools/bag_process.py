@@ -47,6 +47,7 @@ from stereo_depth_ros.backends.base import StereoBackend
 from stereo_depth_ros.backends.errors import BackendError, BackendUnavailableError
 from stereo_depth_ros.core.camera_model import StereoCameraModel
 from stereo_depth_ros.core.errors import CalibrationError, ImageShapeError, StereoDepthError
+from stereo_depth_ros.core.stamps import seconds_to_ns
 from stereo_depth_ros.pipeline.stereo_pipeline import StereoOutput, StereoPipeline
 from stereo_depth_ros.ros.bag_io import (
     STORAGE_FORMATS,
@@ -311,7 +312,7 @@ class BagProcessor:
 
             frames = StereoFrameReader(reader, self.topics, queue_size=settings.queue_size,
                                        approximate=settings.approximate_sync,
-                                       tolerance_ns=round(settings.approximate_sync_tolerance_seconds * 1e9),
+                                       tolerance_ns=seconds_to_ns(settings.approximate_sync_tolerance_seconds),
                                        observer=copy_input if self.include_inputs else None)
             total_pairs = min(reader.topics[normalize_topic(self.topics.left_image)].message_count,
                               reader.topics[normalize_topic(self.topics.right_image)].message_count)

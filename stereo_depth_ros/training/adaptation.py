@@ -34,6 +34,7 @@ from typing import Final
 import numpy as np
 import torch
 
+from stereo_depth_ros.backends.contract import SIZE_MULTIPLE
 from stereo_depth_ros.core.metrics import StereoMetrics, combine, evaluate_disparity
 from stereo_depth_ros.training.checkpoints import load_checkpoint_state
 from stereo_depth_ros.training.errors import CheckpointError, RunConfigurationError
@@ -77,8 +78,8 @@ class AdaptConfig:
         init_from: checkpoint whose weights start the run (None: random initialisation).
         steps, batch_size, learning_rate, weight_decay, warmup_steps, grad_clip, seed: optimisation
             (AdamW; linear warm-up, then constant).
-        crop_height, crop_width: sample size, px, multiples of 32 (smaller frames: the largest
-            multiple of 32 that fits).
+        crop_height, crop_width: sample size, px, multiples of ``SIZE_MULTIPLE`` (32; smaller frames:
+            the largest multiple that fits).
         hint_input_probability: share of samples with the frame's hints as network input.
         weights: the loss weights.
         model: the architecture (that of ``init_from``).
@@ -107,8 +108,10 @@ class AdaptConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.holdout_every < 0 or self.holdout_every == 1:
             raise ValueError(f"holdout_every must be 0 (none) or >= 2, got {self.holdout_every}")
-        if self.crop_height < 32 or self.crop_width < 32 or self.crop_height % 32 or self.crop_width % 32:
-            raise ValueError(f"crop must be multiples of 32 px, got {self.crop_width}x{self.crop_height}")
+        multiple = SIZE_MULTIPLE
+        if min(self.crop_height, self.crop_width) < multiple or self.crop_height % multiple \
+                or self.crop_width % multiple:
+            raise ValueError(f"crop must be multiples of {multiple} px, got {self.crop_width}x{self.crop_height}")
         if not 0.0 <= self.hint_input_probability <= 1.0:
             raise ValueError(f"hint_input_probability must be in [0, 1], got {self.hint_input_probability}")
         if not (self.learning_rate >= 0.0 and math.isfinite(self.learning_rate)):
@@ -159,7 +162,8 @@ def model_config_of(path: str | Path) -> StereoNetConfig:
 
 def crop_size(config: AdaptConfig, height: int, width: int) -> tuple[int, int]:
     """(crop height, crop width), px: the configured crop, shrunk to multiples of 32 that fit the frame."""
-    return min(config.crop_height, height // 32 * 32), min(config.crop_width, width // 32 * 32)
+    multiple = SIZE_MULTIPLE
+    return min(config.crop_height, height // multiple * multiple), min(config.crop_width, width // multiple * multiple)
 
 
 def _light_photometric(left: np.ndarray, right: np.ndarray,
@@ -251,7 +255,7 @@ def evaluate_frames(net: StereoNet, frames: Sequence[AdaptFrame],
     sums: dict[str, float] = {}
     scored: dict[str, list[StereoMetrics]] = {"no_hints": [], "classical_hints": []}
     for frame in frames:
-        height, width = (size // 32 * 32 for size in frame.left.shape[:2])
+        height, width = (size // SIZE_MULTIPLE * SIZE_MULTIPLE for size in frame.left.shape[:2])
         left = _tensor_image(frame.left[:height, :width])
         right = _tensor_image(frame.right[:height, :width])
         hints = torch.from_numpy(frame.hints_px[:height, :width].astype(np.float32))[None, None]

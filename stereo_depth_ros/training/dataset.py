@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from stereo_depth_ros.core.paths import cache_root
 from stereo_depth_ros.core.synthetic import SceneConfig, scene_for_index
 from stereo_depth_ros.pipeline.classical_hints import ClassicalHintConfig, classical_hints
 
@@ -48,7 +49,8 @@ class DataConfig:
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("STEREO_DEPTH_CACHE", Path.home() / ".cache" / "stereo_depth_ros"))
+    """The scene cache: ``core.paths.cache_root()`` (``$STEREO_DEPTH_CACHE``, else the XDG cache)."""
+    return cache_root()
 
 
 class SceneCache:

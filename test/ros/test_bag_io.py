@@ -27,8 +27,6 @@ from stereo_depth_ros.ros.bag_io import (
     message_type_name,
     normalize_topic,
     pair_by_stamp,
-    stamp_ns,
-    time_from_ns,
 )
 from stereo_depth_ros.ros.errors import (
     BagNotFoundError,
@@ -40,6 +38,7 @@ from stereo_depth_ros.ros.errors import (
 )
 from stereo_depth_ros.ros.image_conversion import image_to_numpy, numpy_to_image
 from stereo_depth_ros.ros.messages import calibration_from_camera_info
+from stereo_depth_ros.ros.stamps import stamp_ns, time_from_ns
 
 WIDTH, HEIGHT = 11, 7  # non-square, odd
 T0_NS = 1_700_000_000_123_456_789

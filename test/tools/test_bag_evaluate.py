@@ -10,8 +10,9 @@ import pytest
 from tool_helpers import START_TIME_NS, SYNTHETIC_HEIGHT, SYNTHETIC_WIDTH
 
 from stereo_depth_ros.core.metrics import evaluate_disparity
-from stereo_depth_ros.ros.bag_io import BagReader, BagWriter, disparity_px_from_message, time_from_ns
+from stereo_depth_ros.ros.bag_io import BagReader, BagWriter, disparity_px_from_message
 from stereo_depth_ros.ros.messages import disparity_image_message
+from stereo_depth_ros.ros.stamps import time_from_ns
 from stereo_depth_ros.tools.bag_evaluate import evaluate_bags, main
 from stereo_depth_ros.tools.bag_from_dataset import synthetic_rig
 from stereo_depth_ros.tools.errors import EXIT_CODES

@@ -22,11 +22,11 @@ from stereo_depth_ros.ros.bag_io import (
     camera_info_from_calibration,
     disparity_px_from_message,
     pair_by_stamp,
-    time_from_ns,
 )
 from stereo_depth_ros.ros.image_conversion import image_to_numpy, matching_image, numpy_to_image
 from stereo_depth_ros.ros.messages import calibration_from_camera_info
 from stereo_depth_ros.ros.parameters import settings_from_values
+from stereo_depth_ros.ros.stamps import time_from_ns
 from stereo_depth_ros.tools.bag_evaluate import evaluate_bags
 from stereo_depth_ros.tools.bag_from_dataset import synthetic_rig
 from stereo_depth_ros.tools.bag_process import BagProcessor, main

@@ -29,8 +29,10 @@ from typing import Any, Final
 import cv2
 import numpy as np
 
+from stereo_depth_ros.backends.contract import SIZE_MULTIPLE
 from stereo_depth_ros.core.camera_model import StereoCameraModel
 from stereo_depth_ros.core.errors import CalibrationError, ImageShapeError
+from stereo_depth_ros.core.stamps import seconds_to_ns
 from stereo_depth_ros.pipeline.classical_hints import ClassicalHintConfig, classical_hints
 from stereo_depth_ros.ros.bag_io import (
     DISPARITY_TYPE,
@@ -41,7 +43,6 @@ from stereo_depth_ros.ros.bag_io import (
     StereoTopics,
     disparity_px_from_message,
     normalize_topic,
-    stamp_ns,
 )
 from stereo_depth_ros.ros.calibration import CalibrationCache
 from stereo_depth_ros.ros.errors import ImageConversionError, LidarHintError, PointCloudConversionError, RosLayerError
@@ -49,6 +50,7 @@ from stereo_depth_ros.ros.image_conversion import matching_image
 from stereo_depth_ros.ros.lidar_bag import BagClouds
 from stereo_depth_ros.ros.lidar_input import LidarHintSettings
 from stereo_depth_ros.ros.parameters import PARAMETERS_BY_NAME, NodeSettings, settings_from_values
+from stereo_depth_ros.ros.stamps import stamp_ns
 from stereo_depth_ros.tools.errors import NoStereoFramesError
 from stereo_depth_ros.training.adaptation import AdaptFrame
 
@@ -161,7 +163,8 @@ def read_bag_frames(source: BagSource, *,
         BagReadError: the bag is missing, not a bag, truncated or damaged; a topic is missing.
         NoStereoFramesError: not one left/right pair could be made.
         CalibrationError: every pair had a bad calibration.
-        ImageShapeError: every pair had unusable images, or the images are smaller than 32x32 px.
+        ImageShapeError: every pair had unusable images, or the images are smaller than
+            ``SIZE_MULTIPLE`` x ``SIZE_MULTIPLE`` (32x32) px.
     """
     path = source.bag
     result = BagFrames()
@@ -173,7 +176,7 @@ def read_bag_frames(source: BagSource, *,
         topics = source.topics
         reader_frames = StereoFrameReader(reader, topics, queue_size=source.queue_size,
                                           approximate=source.approximate_sync,
-                                          tolerance_ns=round(source.approximate_sync_tolerance_seconds * 1e9))
+                                          tolerance_ns=seconds_to_ns(source.approximate_sync_tolerance_seconds))
         total = min(reader.topics[normalize_topic(topics.left_image)].message_count,
                     reader.topics[normalize_topic(topics.right_image)].message_count)
         result.stride = max(1, math.ceil(total / source.max_frames))
@@ -209,9 +212,9 @@ def read_bag_frames(source: BagSource, *,
                 last_error = err
                 _warn_skip(warn, frame, err, result.skipped_calibration + result.skipped_images)
                 continue
-            if min(left.shape[:2]) < 32:
+            if min(left.shape[:2]) < SIZE_MULTIPLE:
                 raise ImageShapeError(f"{path}: images are {left.shape[1]}x{left.shape[0]} px; "
-                                      "adaptation needs at least 32x32")
+                                      f"adaptation needs at least {SIZE_MULTIPLE}x{SIZE_MULTIPLE}")
             hints = classical_hints(left, right, source.hints)
             if clouds is not None:
                 hints = _with_lidar_hints(hints, clouds, rig, frame, lidar_settings, result, warn)

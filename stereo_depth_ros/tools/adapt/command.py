@@ -34,6 +34,8 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from stereo_depth_ros.backends.contract import SIZE_MULTIPLE
+from stereo_depth_ros.core.sizes import parse_wxh
 from stereo_depth_ros.pipeline.classical_hints import ClassicalHintConfig
 from stereo_depth_ros.ros.bag_io import GROUND_TRUTH_TOPIC, StereoTopics, normalize_topic
 from stereo_depth_ros.ros.model_files import CHECKPOINT_PATH
@@ -55,13 +57,13 @@ __all__ = ["build_parser", "configs_from_args", "main"]
 
 
 def _parse_crop(text: str) -> tuple[int, int]:
-    """'512x256' -> (width, height), multiples of 32."""
+    """'512x256' -> (width, height), multiples of ``SIZE_MULTIPLE`` (32) px."""
     try:
-        width, height = (int(value) for value in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from None
-    if width < 32 or height < 32 or width % 32 or height % 32:
-        raise argparse.ArgumentTypeError(f"crop {text} must be a multiple of 32 in both directions")
+        width, height = parse_wxh(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    if width % SIZE_MULTIPLE or height % SIZE_MULTIPLE:
+        raise argparse.ArgumentTypeError(f"crop {text} must be a multiple of {SIZE_MULTIPLE} in both directions")
     return width, height
 
 
@@ -102,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=defaults.seed, help=f"sample seed (default {defaults.seed})")
     parser.add_argument("--crop", type=_parse_crop, default=(defaults.crop_width, defaults.crop_height),
                         metavar="WxH",
-                        help=f"sample size, px, multiples of 32 (default {defaults.crop_width}x{defaults.crop_height})")
+                        help=f"sample size, px, multiples of {SIZE_MULTIPLE} "
+                             f"(default {defaults.crop_width}x{defaults.crop_height})")
     parser.add_argument("--hint-input-probability", type=float, default=defaults.hint_input_probability,
                         help="share of samples that get classical hints as network input "
                              f"(default {defaults.hint_input_probability:g})")

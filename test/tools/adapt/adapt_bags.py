@@ -8,9 +8,10 @@ import numpy as np
 from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
 
-from stereo_depth_ros.ros.bag_io import BagReader, BagWriter, camera_info_from_calibration, time_from_ns
+from stereo_depth_ros.ros.bag_io import BagReader, BagWriter, camera_info_from_calibration
 from stereo_depth_ros.ros.image_conversion import numpy_to_image
 from stereo_depth_ros.ros.messages import point_cloud2_message
+from stereo_depth_ros.ros.stamps import time_from_ns
 from stereo_depth_ros.tools.bag_from_dataset import synthetic_dataset, synthetic_rig
 from stereo_depth_ros.training.model import StereoNetConfig
 
