@@ -28,7 +28,9 @@ from stereo_depth_ros.backends.contract import (
     INPUT_RIGHT,
     OUTPUT_CONFIDENCE,
     OUTPUT_DISPARITY,
+    SIZE_MULTIPLE,
 )
+from stereo_depth_ros.core.sizes import parse_wxh
 from stereo_depth_ros.core.synthetic import HELD_OUT_SEED, SceneConfig, scene_for_index
 from stereo_depth_ros.training.checkpoints import check_exportable, load_checkpoint_state
 from stereo_depth_ros.training.model import ExportWrapper, StereoNet, StereoNetConfig
@@ -51,9 +53,12 @@ def load_checkpoint(path: Path) -> tuple[StereoNet, dict]:
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """'640x480' -> (width, height), both multiples of 32."""
-    width, height = (int(value) for value in text.lower().split("x"))
-    if width % 32 or height % 32:
+    """'640x480' -> (width, height), both multiples of ``SIZE_MULTIPLE`` (32) px."""
+    try:
+        width, height = parse_wxh(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    if width % SIZE_MULTIPLE or height % SIZE_MULTIPLE:
         raise argparse.ArgumentTypeError(f"size {text} must be a multiple of 32 in both directions")
     return width, height
 
