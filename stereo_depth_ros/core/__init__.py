@@ -26,10 +26,8 @@ from stereo_depth_ros.core.geometry import (
     UINT16_DEPTH_MAX_MM,
     OrganizedPointCloud,
     check_image_shape,
-    depth_to_disparity,
     depth_to_uint16_mm,
     disparity_to_depth,
-    point_cloud_from_disparity,
     points_from_depth,
 )
 
@@ -54,9 +52,7 @@ __all__ = [
     "StereoDepthError",
     "UnsupportedDistortionModelError",
     "check_image_shape",
-    "depth_to_disparity",
     "depth_to_uint16_mm",
     "disparity_to_depth",
-    "point_cloud_from_disparity",
     "points_from_depth",
 ]

@@ -27,8 +27,8 @@ import importlib
 import os
 import shutil
 import struct
-from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
@@ -77,7 +77,6 @@ __all__ = [
     "message_class",
     "message_type_name",
     "normalize_topic",
-    "pair_by_stamp",
 ]
 
 #: Storage plugins a bag can be written with (``ros2 bag record -s``).
@@ -543,35 +542,6 @@ class BagWriter:
                 raise BagWriteError(f"{self.path}: cannot finish the bag: {err}") from err
 
 
-def pair_by_stamp(messages: Iterable[BagMessage], topics: Sequence[str], *,
-                  max_pending: int = 64) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Group messages of ``topics`` that share a header stamp.
-
-    Args:
-        messages: serialised messages with a ``header`` (log-time order).
-        topics: the topics that make a group (names with or without slash).
-        max_pending: incomplete stamps kept at most; older ones are dropped.
-
-    Yields:
-        (stamp_ns, {fully qualified topic: deserialised message}) once every topic
-        has a message with that stamp, in completion order.
-    """
-    wanted = [normalize_topic(t) for t in topics]
-    pending: OrderedDict[int, dict[str, Any]] = OrderedDict()
-    for item in messages:
-        if item.topic not in wanted:
-            continue
-        message = item.deserialize()
-        stamp = stamp_ns(message.header.stamp)
-        group = pending.setdefault(stamp, {})
-        group[item.topic] = message
-        if len(group) == len(wanted):
-            del pending[stamp]
-            yield stamp, group
-        while len(pending) > max_pending:
-            pending.popitem(last=False)
-
-
 @dataclass(frozen=True)
 class StereoTopics:
     """Input topic names of a stereo camera (relative, as the node subscribes them)."""
@@ -612,8 +582,11 @@ class StereoFrameReader:
     Images go through the node's ``StereoSynchronizer`` (``ros.sync``) in
     log-time order: exact stamps by default, nearest stamp within
     ``tolerance_ns`` with ``approximate``; each pair takes each side's latest
-    CameraInfo, and a pair completed before both CameraInfos arrived is dropped
-    (as in the node). ``counters`` tells what was paired and dropped.
+    CameraInfo. The latest pair completed before both CameraInfos arrived is
+    held and yielded once they have (as in the node); an older held pair is
+    dropped when a newer one replaces it. The CameraInfos are not validated
+    here: ``ros.calibration`` does that per pair, as the node does.
+    ``counters`` tells what was paired and dropped.
 
     Args:
         reader: an open bag.

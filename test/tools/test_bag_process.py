@@ -11,7 +11,7 @@ import pytest
 import yaml
 from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import Header
-from tool_helpers import START_TIME_NS, SYNTHETIC_HEIGHT, SYNTHETIC_WIDTH
+from tool_helpers import START_TIME_NS, SYNTHETIC_HEIGHT, SYNTHETIC_WIDTH, messages_by_stamp
 
 from stereo_depth_ros.backends import create_backend
 from stereo_depth_ros.pipeline.stereo_pipeline import PipelineConfig, StereoPipeline
@@ -21,7 +21,6 @@ from stereo_depth_ros.ros.bag_io import (
     StereoFrameReader,
     camera_info_from_calibration,
     disparity_px_from_message,
-    pair_by_stamp,
 )
 from stereo_depth_ros.ros.image_conversion import image_to_numpy, matching_image, numpy_to_image
 from stereo_depth_ros.ros.messages import calibration_from_camera_info
@@ -50,7 +49,7 @@ def test_output_bag_holds_every_node_output_per_frame_and_the_inputs(sgbm_output
         assert OUTPUTS <= set(reader.topics)
         assert all(reader.topics[t].message_count == 4 for t in OUTPUTS | {"/ground_truth/disparity"})
         assert reader.custom_data["stereo_depth_ros.backend"] == "sgbm"
-        groups = dict(pair_by_stamp(reader.messages(), sorted(OUTPUTS)))
+    groups = messages_by_stamp(sgbm_output, sorted(OUTPUTS))
     assert sorted(groups) == [START_TIME_NS + i * 100_000_000 for i in range(4)]
     group = groups[START_TIME_NS]
     disparity = group["/disparity"]
