@@ -85,7 +85,6 @@ def test_lidar_transform_is_a_tuple_of_seven_floats() -> None:
 def test_defaults_convert_to_the_pipeline_config() -> None:
     settings = settings_from_values({})
     config = pipeline_config(settings)
-    assert isinstance(config, PipelineConfig)
     assert (config.lr_check, config.lr_max_diff_px, config.confidence_threshold) == (True, 1.0, 0.0)
     assert (config.min_depth_m, config.max_depth_m, config.hints) == (0.0, 100.0, "none")
     assert (config.compute_points, config.point_cloud_decimation, config.use_color) == (True, 1, True)
