@@ -2,8 +2,10 @@
 
 ``output_messages`` turns a ``StereoOutput`` into every message the node
 publishes (subject to the ``publish_*`` parameters), keyed by relative topic;
-the node publishes them, the bag tool writes them, so live and offline outputs
-are the same bytes. ``disparity_range_px`` states the backend's disparity range
+the node publishes them, the bag tool writes them, so for the same frame,
+settings and calibration (chosen by the same rule, ``ros.calibration``) live
+and offline outputs are the same bytes (a test compares the disparity of a
+stream with a bad CameraInfo mid-stream). ``disparity_range_px`` states the backend's disparity range
 as DisparityImage reports it.
 """
 

@@ -36,6 +36,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from rclpy.signals import SignalHandlerOptions
 from rosgraph_msgs.msg import Clock
 
+from stereo_depth_ros.core.stamps import NS_PER_S, sec_nanosec_from_ns
 from stereo_depth_ros.ros.bag_io import BagMessage, BagReader, message_class, normalize_topic
 from stereo_depth_ros.ros.errors import MissingTopicError, UnknownMessageTypeError
 from stereo_depth_ros.tools.errors import RosCommunicationError, UsageError, run_tool
@@ -43,7 +44,6 @@ from stereo_depth_ros.tools.errors import RosCommunicationError, UsageError, run
 __all__ = ["PlaybackSummary", "build_parser", "main", "parse_remaps"]
 
 _CLOCK_TOPIC: Final = "/clock"
-_NS_PER_S: Final = 1_000_000_000
 
 
 @dataclass
@@ -163,7 +163,7 @@ class _Player:
 
     def _publish_clock(self, bag_time_ns: int) -> None:
         assert self.clock_publisher is not None
-        sec, nanosec = divmod(max(bag_time_ns, 0), _NS_PER_S)
+        sec, nanosec = sec_nanosec_from_ns(max(bag_time_ns, 0))
         self.clock_publisher.publish(Clock(clock=Time(sec=sec, nanosec=nanosec)))
 
     def _wait_until(self, due_s: float, bag_time_ns: int, start_s: float, bag_start_ns: int) -> bool:
@@ -177,18 +177,18 @@ class _Player:
                 if self.stop.wait(due_s - now):
                     return False
                 continue
-            self._publish_clock(bag_start_ns + int((now - start_s) * self.args.rate * _NS_PER_S))
+            self._publish_clock(bag_start_ns + int((now - start_s) * self.args.rate * NS_PER_S))
             if self.stop.wait(min(clock_period_s, due_s - now)):
                 return False
 
     def play_once(self) -> bool:
         """One pass over the bag; False when stopped."""
         args = self.args
-        first_ns = self.reader.start_time_ns + int(args.start_offset * _NS_PER_S)
+        first_ns = self.reader.start_time_ns + int(args.start_offset * NS_PER_S)
         start_s = time.monotonic()
         start_ns = first_ns if args.start_offset > 0.0 else None  # None: the reader also checks completeness
         for message in self.reader.messages(self.publishers, start_ns=start_ns):
-            due_s = start_s + (message.log_time_ns - first_ns) / _NS_PER_S / args.rate
+            due_s = start_s + (message.log_time_ns - first_ns) / NS_PER_S / args.rate
             if not self._wait_until(due_s, message.log_time_ns, start_s, first_ns):
                 return False
             self.summary.max_lateness_s = max(self.summary.max_lateness_s, time.monotonic() - due_s)
@@ -207,7 +207,7 @@ class _Player:
         deadline = time.monotonic() + timeout_s
         for publisher in self.publishers.values():
             remaining = max(0.0, deadline - time.monotonic())
-            publisher.wait_for_all_acked(Duration(nanoseconds=int(remaining * _NS_PER_S)))
+            publisher.wait_for_all_acked(Duration(nanoseconds=int(remaining * NS_PER_S)))
 
 
 def _install_stop_handlers(stop: threading.Event) -> None:

@@ -216,7 +216,7 @@ def run_benchmark(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, An
     if args.model is not None and not args.model.is_file():
         raise UsageError(f"--model {args.model}: no such file")
     if args.models_dir is None:
-        from stereo_depth_ros.ros.parameters import bundled_model_path
+        from stereo_depth_ros.ros.model_files import bundled_model_path
         models_dir = bundled_model_path().parent
     else:
         models_dir = args.models_dir

@@ -17,6 +17,8 @@ from typing import Final, Literal
 
 import numpy as np
 
+from stereo_depth_ros.core.sizes import parse_wxh
+from stereo_depth_ros.core.stamps import NS_PER_S, ns_from_sec_nanosec
 from stereo_depth_ros.tools.errors import UsageError
 
 __all__ = [
@@ -38,7 +40,6 @@ __all__ = [
 #: CDR encapsulation identifiers of a serialized ROS 2 message (first two bytes).
 CDR_LITTLE_ENDIAN: Final = b"\x00\x01"
 _CDR_BIG_ENDIAN: Final = b"\x00\x00"
-_NS_PER_S: Final = 1_000_000_000
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -50,12 +51,10 @@ def parse_size(text: str) -> tuple[int, int]:
     >>> parse_size("640x480")
     (480, 640)
     """
-    parts = text.lower().split("x")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-        raise UsageError(f"size {text!r} must be WIDTHxHEIGHT in px, e.g. 640x480")
-    width, height = (int(p) for p in parts)
-    if width < 1 or height < 1:
-        raise UsageError(f"size {text!r} must be positive")
+    try:
+        width, height = parse_wxh(text)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
     return height, width
 
 
@@ -112,7 +111,7 @@ def sustained_rate_hz(arrival_ns: Sequence[int]) -> float:
     if len(arrival_ns) < 2:
         return float("nan")
     span_ns = max(arrival_ns) - min(arrival_ns)
-    return (len(arrival_ns) - 1) * _NS_PER_S / span_ns if span_ns > 0 else float("nan")
+    return (len(arrival_ns) - 1) * NS_PER_S / span_ns if span_ns > 0 else float("nan")
 
 
 def stamp_ns_from_cdr(serialized: bytes) -> int:
@@ -136,7 +135,7 @@ def stamp_ns_from_cdr(serialized: bytes) -> int:
     if kind not in (CDR_LITTLE_ENDIAN, _CDR_BIG_ENDIAN):
         raise ValueError(f"unknown CDR encapsulation {kind!r}")
     sec, nanosec = struct.unpack("<iI" if kind == CDR_LITTLE_ENDIAN else ">iI", bytes(serialized[4:12]))
-    return sec * _NS_PER_S + nanosec
+    return ns_from_sec_nanosec(sec, nanosec)
 
 
 @dataclass(frozen=True)

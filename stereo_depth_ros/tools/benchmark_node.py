@@ -40,6 +40,7 @@ from typing import Any, Final
 
 import yaml
 
+from stereo_depth_ros.core.stamps import sec_nanosec_from_ns
 from stereo_depth_ros.tools.benchmark_metrics import ModelFile, stamp_ns_from_cdr, summarize_ms, sustained_rate_hz
 from stereo_depth_ros.tools.benchmark_scenes import RawStereoInput
 from stereo_depth_ros.tools.errors import UsageError
@@ -208,7 +209,8 @@ class _Peer:
     def publish_pair(self) -> int:
         """Publish both CameraInfos and images stamped now; returns the stamp, ns."""
         stamp_ns = time.time_ns()
-        stamp = self._time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000)
+        sec, nanosec = sec_nanosec_from_ns(stamp_ns)
+        stamp = self._time(sec=sec, nanosec=nanosec)
         for message in self.infos + self.images:
             message.header.stamp = stamp
         for publisher, message in zip(self.info_pubs + self.image_pubs, self.infos + self.images, strict=True):

@@ -22,6 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from stereo_depth_ros.core.paths import cache_root
 from stereo_depth_ros.core.synthetic import (
     ROBOT_SCENE_MIX,
     CameraEffectsConfig,
@@ -62,7 +63,8 @@ class DataConfig:
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("STEREO_DEPTH_CACHE", Path.home() / ".cache" / "stereo_depth_ros"))
+    """The scene cache: ``core.paths.cache_root()`` (``$STEREO_DEPTH_CACHE``, else the XDG cache)."""
+    return cache_root()
 
 
 #: Version of the cached scene recipe and file layout: bump it whenever either changes (it is in the cache key).

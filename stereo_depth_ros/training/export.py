@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +30,11 @@ from stereo_depth_ros.backends.contract import (
     OUTPUT_DISPARITY,
     OUTPUT_DISPARITY_RIGHT,
     OUTPUT_NAMES,
+    SIZE_MULTIPLE,
 )
+from stereo_depth_ros.core.sizes import parse_wxh
 from stereo_depth_ros.core.synthetic import HELD_OUT_SEED, SceneConfig, scene_for_index
+from stereo_depth_ros.training.checkpoints import check_exportable, load_checkpoint_state
 from stereo_depth_ros.training.model import ExportWrapper, StereoNet, StereoNetConfig
 
 OPSET = 18   # ScatterElements with a max reduction (the right view's hints)
@@ -38,17 +42,24 @@ INPUT_NAMES = [INPUT_LEFT, INPUT_RIGHT, INPUT_HINT_DISPARITY, INPUT_HINT_MASK]
 
 
 def load_checkpoint(path: Path) -> tuple[StereoNet, dict]:
-    """The network (eval mode) and the raw checkpoint dictionary."""
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    """The network (eval mode) and the raw checkpoint dictionary (loaded with weights only).
+
+    Raises:
+        CheckpointError: unreadable, or holding a pickled object (``training.checkpoints``).
+    """
+    state = load_checkpoint_state(path)
     net = StereoNet(StereoNetConfig(**state["config"]["model"]))
     net.load_state_dict(state["model"])
     return net.eval(), state
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """'640x480' -> (width, height), both multiples of 32."""
-    width, height = (int(value) for value in text.lower().split("x"))
-    if width % 32 or height % 32:
+    """'640x480' -> (width, height), both multiples of ``SIZE_MULTIPLE`` (32) px."""
+    try:
+        width, height = parse_wxh(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    if width % SIZE_MULTIPLE or height % SIZE_MULTIPLE:
         raise argparse.ArgumentTypeError(f"size {text} must be a multiple of 32 in both directions")
     return width, height
 
@@ -115,8 +126,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="version written into the files and the card (default NAME-stepSTEP)")
     parser.add_argument("--card-extra", type=Path, default=None,
                         help="JSON file merged into the model card (e.g. the training command)")
+    parser.add_argument("--export-anyway", action="store_true",
+                        help="export a checkpoint whose adaptation (stereo_depth_adapt) made the model worse; "
+                             "without it such a checkpoint is refused (exit code 5)")
     args = parser.parse_args(argv)
     net, state = load_checkpoint(args.checkpoint)
+    for warning in check_exportable(state, args.checkpoint, export_anyway=args.export_anyway):
+        print(f"stereo_depth_export: warning: {warning}", file=sys.stderr)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     version = args.model_version or f"{args.name}-step{state['step']}"
     files = [export_onnx(net, width, height, args.out_dir / f"{args.name}_{width}x{height}.onnx", version)

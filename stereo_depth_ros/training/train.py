@@ -35,6 +35,7 @@ import torch
 from stereo_depth_ros.core.synthetic import HELD_OUT_KINDS, held_out_scenes
 from stereo_depth_ros.pipeline.classical_hints import classical_hints
 from stereo_depth_ros.training import distributed
+from stereo_depth_ros.training.checkpoints import load_checkpoint_state
 from stereo_depth_ros.training.dataset import DataConfig, SyntheticStereoDataset
 from stereo_depth_ros.training.losses import stereo_loss
 from stereo_depth_ros.training.model import StereoNet, StereoNetConfig, load_weights
@@ -147,12 +148,13 @@ def open_run(checkpoint_path: Path, config: Any) -> tuple[StereoNet, torch.optim
 
     Raises:
         ValueError: the checkpoint was written with another configuration.
+        CheckpointError: it cannot be loaded safely (``training.checkpoints``).
     """
     net = StereoNet(config.model)
     optimiser = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     if not checkpoint_path.exists():
         return net, optimiser, 0, {}
-    state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+    state = load_checkpoint_state(checkpoint_path)
     if state["config"] != asdict(config):
         raise ValueError(f"{checkpoint_path} was made with another configuration; use a new --run-dir")
     net.load_state_dict(state["model"])
@@ -201,7 +203,7 @@ def _train(config: TrainConfig, run_dir: Path, process: distributed.TrainingProc
     if step > 0:
         _say(process, f"resumed at step {step}")
     elif config.init_from is not None:
-        new = load_weights(net, torch.load(config.init_from, map_location="cpu", weights_only=False)["model"])
+        new = load_weights(net, load_checkpoint_state(config.init_from)["model"])
         _say(process, f"started from the weights of {config.init_from}" + (f"; new or widened: {new}" if new else ""))
     # channels_last: about 25 % faster convolutions on the CPU (oneDNN's native layout).
     net = net.to(process.device, memory_format=torch.channels_last)

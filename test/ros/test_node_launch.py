@@ -1,9 +1,11 @@
-"""The launch file compiles (and describes itself where ROS 2 launch is installed); RViz shows the node's topics."""
+"""The launch file: what it builds (with ROS 2 launch where installed, else with recording stand-ins); RViz config."""
 
 from __future__ import annotations
 
 import importlib.util
 import py_compile
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -38,14 +40,79 @@ def test_launch_file_declares_its_arguments_and_the_fast_dds_transport() -> None
     assert any(isinstance(entity, SetEnvironmentVariable) for entity in description.entities)
 
 
-def test_launch_file_takes_descriptions_from_the_schema_and_sets_large_data() -> None:
-    text = LAUNCH_FILE.read_text()
-    assert 'SetEnvironmentVariable("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")' in text
-    assert "PARAMETERS_BY_NAME[name].summary()) for name in OVERRIDES" in text
-    assert "OVERRIDES = (" + ", ".join(f'"{name}"' for name in OVERRIDES) + ")" in text
-    assert '("hints/points", LaunchConfiguration("lidar_points"))' in text
-    for argument in ARGUMENTS - set(OVERRIDES):
-        assert f'DeclareLaunchArgument("{argument}"' in text, argument
+class _Recorded:
+    """Stands in for a launch class: keeps its arguments."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        self.args, self.kwargs = args, kwargs
+
+
+class _LaunchConfiguration(_Recorded):
+    def perform(self, context: dict[str, str]) -> str:
+        return context[str(self.args[0])]
+
+
+def _stub_launch_modules() -> dict[str, types.ModuleType]:
+    """Modules named like ROS 2 launch's whose classes only record what the launch file builds."""
+    classes = {
+        "launch": ["LaunchDescription"],
+        "launch.actions": ["DeclareLaunchArgument", "OpaqueFunction", "SetEnvironmentVariable"],
+        "launch.conditions": ["IfCondition"],
+        "launch.substitutions": ["PathJoinSubstitution"],
+        "launch_ros.actions": ["Node"],
+        "launch_ros.parameter_descriptions": ["ParameterValue"],
+        "launch_ros.substitutions": ["FindPackageShare"],
+    }
+    modules = {}
+    for name, members in classes.items():
+        module = types.ModuleType(name)
+        for member in members:
+            setattr(module, member, type(member, (_Recorded,), {}))
+        modules[name] = module
+    modules["launch.substitutions"].LaunchConfiguration = _LaunchConfiguration
+    return modules
+
+
+def _described(monkeypatch: pytest.MonkeyPatch) -> list[_Recorded]:
+    """The entities generate_launch_description() returns, built with the recording stand-ins."""
+    for name, module in _stub_launch_modules().items():
+        monkeypatch.setitem(sys.modules, name, module)
+    spec = importlib.util.spec_from_file_location("stereo_depth_launch_stubbed", LAUNCH_FILE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return list(module.generate_launch_description().args[0])
+
+
+def test_launch_arguments_take_their_descriptions_from_the_schema_and_set_large_data(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    entities = _described(monkeypatch)
+    declared = {e.args[0]: e.kwargs for e in entities if type(e).__name__ == "DeclareLaunchArgument"}
+    assert set(declared) == ARGUMENTS
+    for name in OVERRIDES:
+        assert declared[name]["default_value"] == ""
+        assert declared[name]["description"] == "Overrides params_file when set: " + PARAMETERS_BY_NAME[name].summary()
+    environment = [e.args for e in entities if type(e).__name__ == "SetEnvironmentVariable"]
+    assert environment == [("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")]
+
+
+def test_the_node_gets_typed_overrides_only_where_given_and_its_topics_remapped(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    entities = _described(monkeypatch)
+    opaque = next(e for e in entities if type(e).__name__ == "OpaqueFunction")
+    context = {"backend": "sgbm", "model_path": "", "hints": "both", "inference_width_px": "512",
+               "inference_height_px": "384"}
+    (node,) = opaque.kwargs["function"](context)
+    assert (node.kwargs["package"], node.kwargs["executable"]) == ("stereo_depth_ros", "stereo_depth_node")
+    parameters = node.kwargs["parameters"]
+    assert parameters[0].args == ("params_file",)
+    assert parameters[1] == {"backend": "sgbm", "hints": "both", "inference_width_px": 512, "inference_height_px": 384}
+    remapped = {source: target for source, target in node.kwargs["remappings"]}
+    assert set(remapped) == {"left/image_raw", "left/camera_info", "right/image_raw", "right/camera_info",
+                             "hints/points"}
+    assert [part if isinstance(part, str) else part.args[0] for part in remapped["right/camera_info"]] == [
+        "right_namespace", "/camera_info"]
+    assert remapped["hints/points"].args == ("lidar_points",)
     for name in OVERRIDES:  # schema entries of a type the launch file converts from text
         assert PARAMETERS_BY_NAME[name].type in ("string", "integer"), name
 

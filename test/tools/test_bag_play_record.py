@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from tool_helpers import RATE_HZ, run_tool, start_tool, write_bag_with_unknown_type
 
-from stereo_depth_ros.ros.bag_io import BagReader, stamp_ns
+from stereo_depth_ros.ros.bag_io import BagReader
+from stereo_depth_ros.ros.stamps import stamp_ns
 from stereo_depth_ros.tools.errors import EXIT_CODES
 
 INPUTS = ["left/image_raw", "right/image_raw", "left/camera_info", "right/camera_info"]
