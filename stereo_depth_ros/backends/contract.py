@@ -4,12 +4,13 @@ A model file (``models/stereo_net_<W>x<H>.onnx``) must have
 
 * inputs ``left``, ``right``: (N, 3, H, W) float32 RGB in [0, 1];
   ``hint_disparity``: (N, 1, H, W) float32, px at model size, 0 = no hint;
-  ``hint_mask``: (N, 1, H, W) float32, 1 where a hint exists else 0.
-  N is dynamic (the backends run N = 1); H and W are fixed integers,
-  multiples of 32.
+  ``hint_mask``: (N, 1, H, W) float32, 1 where a hint exists else 0;
+  ``right_view``: (R,) float32 (values unused), R = N to get the right view's
+  disparity, R = 0 to skip its computation. N and R are dynamic (the backends
+  run N = 1); H and W are fixed integers, multiples of 32.
 * outputs ``disparity``: (N, 1, H, W) float32, px at model size,
   d = x_left - x_right >= 0, in the left image; ``confidence``: (N, 1, H, W)
-  float32 in [0, 1]; ``disparity_right``: (N, 1, H, W) float32, px at model
+  float32 in [0, 1]; ``disparity_right``: (R, 1, H, W) float32, px at model
   size, the right view's disparity (still d = x_left - x_right >= 0, indexed
   by right-image pixels) from the same pass, for the left-right check.
 * ``metadata_props``: ``max_disparity`` (px at model size), ``input_height``,
@@ -36,6 +37,7 @@ __all__ = [
     "INPUT_HINT_MASK",
     "INPUT_LEFT",
     "INPUT_RIGHT",
+    "INPUT_RIGHT_VIEW",
     "OUTPUT_CHANNELS",
     "OUTPUT_CONFIDENCE",
     "OUTPUT_DISPARITY",
@@ -55,13 +57,14 @@ INPUT_LEFT = "left"
 INPUT_RIGHT = "right"
 INPUT_HINT_DISPARITY = "hint_disparity"
 INPUT_HINT_MASK = "hint_mask"
+INPUT_RIGHT_VIEW = "right_view"
 OUTPUT_DISPARITY = "disparity"
 OUTPUT_CONFIDENCE = "confidence"
 OUTPUT_DISPARITY_RIGHT = "disparity_right"
 #: The outputs a backend fetches, in this order.
 OUTPUT_NAMES: tuple[str, ...] = (OUTPUT_DISPARITY, OUTPUT_CONFIDENCE, OUTPUT_DISPARITY_RIGHT)
 
-#: Channel count of every contract input, by name.
+#: Channel count of every (N, C, H, W) contract input, by name (``right_view`` is (R,) on its own).
 INPUT_CHANNELS: Mapping[str, int] = {
     INPUT_LEFT: 3,
     INPUT_RIGHT: 3,
@@ -184,12 +187,14 @@ def validate_io_signature(inputs: Sequence[TensorSpec], outputs: Sequence[Tensor
             or dtype.
     """
     input_names = [spec.name for spec in inputs]
-    missing = sorted(set(INPUT_CHANNELS) - set(input_names))
-    extra = sorted(set(input_names) - set(INPUT_CHANNELS))
+    expected_inputs = {*INPUT_CHANNELS, INPUT_RIGHT_VIEW}
+    missing = sorted(expected_inputs - set(input_names))
+    extra = sorted(set(input_names) - expected_inputs)
     if missing or extra:
         raise ModelError(
             f"{source}: inputs {input_names} do not match the contract "
-            f"{sorted(INPUT_CHANNELS)} (missing {missing}, unexpected {extra})")
+            f"{sorted(expected_inputs)} (missing {missing}, unexpected {extra}); a model exported before "
+            "the one-pass left-right check lacks right_view: export it again with stereo_depth_export")
     output_names = [spec.name for spec in outputs]
     missing = sorted(set(OUTPUT_CHANNELS) - set(output_names))
     if missing:
@@ -197,9 +202,13 @@ def validate_io_signature(inputs: Sequence[TensorSpec], outputs: Sequence[Tensor
             f"{source}: outputs {output_names} lack {missing}; the contract "
             f"needs {sorted(OUTPUT_CHANNELS)} (a model exported before the one-pass "
             "left-right check lacks disparity_right: export it again with stereo_depth_export)")
+    right_view = next(spec for spec in inputs if spec.name == INPUT_RIGHT_VIEW)
+    if len(right_view.shape) != 1 or not _is_dynamic(right_view.shape[0]) or right_view.dtype != "float32":
+        raise ModelError(f"{source}: input {INPUT_RIGHT_VIEW!r} is {right_view.shape} {right_view.dtype}; "
+                         "the contract needs a dynamic (R,) float32")
     channels = {**INPUT_CHANNELS, **OUTPUT_CHANNELS}
     height, width = metadata.input_hw
-    for spec in [*inputs, *(s for s in outputs if s.name in OUTPUT_CHANNELS)]:
+    for spec in [*(s for s in inputs if s.name in INPUT_CHANNELS), *(s for s in outputs if s.name in OUTPUT_CHANNELS)]:
         expected = ("N", channels[spec.name], height, width)
         if len(spec.shape) != 4:
             raise ModelError(

@@ -5,8 +5,8 @@ prepared batch (:meth:`NetworkBackend._execute`); this class turns rectified
 images into that batch, decodes the outputs back to input pixels and offers
 ``match`` and ``match_checked`` on top. Both run the network once: the right
 view's disparity comes out of the same pass (the contract's
-``disparity_right``), so the left-right check costs a few milliseconds, not
-a second network run.
+``disparity_right``, computed only when ``match_checked`` asks for it), so the
+left-right check costs a fraction of a network run, not a second one.
 """
 
 from __future__ import annotations
@@ -31,12 +31,15 @@ class NetworkBackend:
     """Base of the stereo network backends (implements most of ``StereoBackend``).
 
     Subclasses set ``metadata``, ``max_disparity_px`` (px at the model input) and
-    ``_min_input_hw``, and implement :meth:`_execute`.
+    ``_min_input_hw``, and implement :meth:`_execute`. ``_right_view_always``: a
+    runtime that cannot take an empty ``right_view`` (TensorRT) asks for the
+    right view on every run and :meth:`match` ignores it.
     """
 
     metadata: ModelMetadata
     max_disparity_px: float
     _min_input_hw: tuple[int, int]
+    _right_view_always: bool = False
 
     @property
     def model_hw(self) -> tuple[int, int]:
@@ -63,7 +66,7 @@ class NetworkBackend:
             InputError: bad images or hints.
             BackendError: the runtime failed during the run.
         """
-        batch = self._batch(left, right, hints)
+        batch = self._batch(left, right, hints, with_right_view=self._right_view_always)
         disparity, confidence, _ = self._execute(batch)
         return decode_network_outputs(disparity, confidence, batch)
 
@@ -85,15 +88,18 @@ class NetworkBackend:
         """
         if not max_diff_px > 0:
             raise InputError(f"max_diff_px must be > 0 px, got {max_diff_px}")
-        batch = self._batch(left, right, hints)
+        batch = self._batch(left, right, hints, with_right_view=True)
         result, rejected = decode_checked_outputs(*self._execute(batch), batch, max_diff_px=max_diff_px)
         return CheckedMatch(result=result, rejected_fraction=rejected)
 
-    def _batch(self, left: np.ndarray, right: np.ndarray, hints: SparseHints | None) -> NetworkBatch:
-        return prepare_network_batch(left, right, model_hw=self.model_hw, hints=hints, min_hw=self._min_input_hw)
+    def _batch(self, left: np.ndarray, right: np.ndarray, hints: SparseHints | None, *,
+               with_right_view: bool) -> NetworkBatch:
+        return prepare_network_batch(left, right, model_hw=self.model_hw, hints=hints,
+                                     with_right_view=with_right_view, min_hw=self._min_input_hw)
 
     def _execute(self, batch: NetworkBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Run the network on ``batch.feeds``: (1, 1, Hm, Wm) disparity, confidence and disparity_right.
+        """Run the network on ``batch.feeds``: (1, 1, Hm, Wm) disparity and confidence, and
+        disparity_right (R, 1, Hm, Wm) with R the length of the ``right_view`` feed.
 
         Raises:
             BackendError: the runtime failed.

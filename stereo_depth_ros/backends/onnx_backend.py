@@ -33,6 +33,7 @@ import numpy as np
 
 from stereo_depth_ros.backends.contract import (
     INPUT_CHANNELS,
+    INPUT_RIGHT_VIEW,
     OUTPUT_NAMES,
     ModelMetadata,
     parse_model_metadata,
@@ -244,6 +245,7 @@ class OnnxBackend(NetworkBackend):
             raise ModelError(f"{self._model_path}: ONNX Runtime cannot load it ({err})") from err
 
         self.session_providers: tuple[str, ...] = tuple(self._session.get_providers())
+        self._right_view_always = TENSORRT_EP in self.session_providers   # its profile has no empty right_view
         lost = tuple(p for p in self.plan.providers if p not in self.session_providers)
         self.fallback_note = ""
         if lost:
@@ -281,9 +283,9 @@ class OnnxBackend(NetworkBackend):
         cache_dir = Path(trt_cache_dir) if trt_cache_dir else default_cache_root() / "ort_tensorrt"
         cache_dir.mkdir(parents=True, exist_ok=True)
 
-        def shapes(batch: int) -> str:
-            return ",".join(f"{name}:{batch}x{channels}x{height}x{width}"
-                            for name, channels in INPUT_CHANNELS.items())
+        def shapes(batch: int) -> str:   # the TensorRT EP computes the right view on every run (R = N)
+            return ",".join([*(f"{name}:{batch}x{channels}x{height}x{width}"
+                               for name, channels in INPUT_CHANNELS.items()), f"{INPUT_RIGHT_VIEW}:{batch}"])
 
         return {
             "device_id": str(device_id),

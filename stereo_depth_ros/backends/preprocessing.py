@@ -38,6 +38,7 @@ from stereo_depth_ros.backends.contract import (
     INPUT_HINT_MASK,
     INPUT_LEFT,
     INPUT_RIGHT,
+    INPUT_RIGHT_VIEW,
 )
 from stereo_depth_ros.backends.errors import InputError, ModelError
 from stereo_depth_ros.core.consistency import left_right_check
@@ -391,6 +392,7 @@ class NetworkBatch:
 def prepare_network_batch(left: np.ndarray, right: np.ndarray, *,
                           model_hw: tuple[int, int],
                           hints: SparseHints | None = None,
+                          with_right_view: bool = False,
                           min_hw: tuple[int, int] = MIN_INPUT_HW) -> NetworkBatch:
     """Validate a pair and build the network feeds.
 
@@ -404,6 +406,7 @@ def prepare_network_batch(left: np.ndarray, right: np.ndarray, *,
         right: same shape and dtype, right rectified image.
         model_hw: (Hm, Wm) of the network input, px.
         hints: sparse left-frame hints, (H, W) float32 px, NaN = no hint.
+        with_right_view: ask the network for the right view too (``right_view`` of length 1, else 0).
         min_hw: smallest accepted (H, W), px.
 
     Returns:
@@ -424,6 +427,7 @@ def prepare_network_batch(left: np.ndarray, right: np.ndarray, *,
         INPUT_RIGHT: to_nchw_float(images[1:]),
         INPUT_HINT_DISPARITY: hint_disparity[None, None],
         INPUT_HINT_MASK: hint_mask[None, None],
+        INPUT_RIGHT_VIEW: np.ones(1 if with_right_view else 0, dtype=np.float32),
     }
     return NetworkBatch(feeds=feeds, fit=fit)
 

@@ -48,6 +48,7 @@ import numpy as np
 
 from stereo_depth_ros.backends.contract import (
     INPUT_CHANNELS,
+    INPUT_RIGHT_VIEW,
     OUTPUT_CHANNELS,
     OUTPUT_NAMES,
     ModelMetadata,
@@ -255,13 +256,16 @@ def network_creation_flags(tensorrt_version: str, explicit_batch_bit: int | None
 
 def optimization_profile_shapes(input_hw: tuple[int, int], max_batch: int,
                                 ) -> dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]:
-    """(min, opt, max) shape per contract input: N from 1 to ``max_batch``, opt = max."""
+    """(min, opt, max) shape per contract input: N from 1 to ``max_batch``, opt = max; ``right_view``
+    always (N,): the engine computes the right view on every run (no empty tensors)."""
     if max_batch < 1:
         raise ConfigurationError(f"max_batch must be >= 1, got {max_batch}")
     height, width = input_hw
-    return {name: ((1, channels, height, width), (max_batch, channels, height, width),
-                   (max_batch, channels, height, width))
-            for name, channels in INPUT_CHANNELS.items()}
+    shapes = {name: ((1, channels, height, width), (max_batch, channels, height, width),
+                     (max_batch, channels, height, width))
+              for name, channels in INPUT_CHANNELS.items()}
+    shapes[INPUT_RIGHT_VIEW] = ((1,), (max_batch,), (max_batch,))
+    return shapes
 
 
 # --- availability -------------------------------------------------------------------------
@@ -403,6 +407,7 @@ class TensorRtBackend(NetworkBackend):
     """
 
     name: str = "tensorrt"
+    _right_view_always = True   # engines take no empty tensors: the right view is computed on every run
 
     def __init__(self, model_path: str | os.PathLike[str], *,
                  precision: Literal["auto", "fp16", "fp32"] = "auto",
@@ -484,6 +489,7 @@ class TensorRtBackend(NetworkBackend):
             channels = {**INPUT_CHANNELS, **OUTPUT_CHANNELS}
             self._buffers = {name: cp.empty((max_batch, c, height, width), dtype=cp.float32)
                              for name, c in channels.items()}
+            self._buffers[INPUT_RIGHT_VIEW] = cp.empty((max_batch,), dtype=cp.float32)
         _LOG.info("tensorrt backend: %s engine %s (%s, TensorRT %s, %s)", self.engine_source,
                   self.engine_path, chosen, probe.tensorrt_version, probe.gpu.name)
 

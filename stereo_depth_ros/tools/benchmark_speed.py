@@ -13,8 +13,9 @@ summarised as median and 90th percentile.
 
 For the network, ``match`` is split in a second loop over the rectified pair:
 ``pre`` (``backends.preprocessing.prepare_network_batch``), ``network``
-(``InferenceSession.run`` alone: one pass gives both views), ``post``
-(``decode_network_outputs``, the left view without the check) and
+(``InferenceSession.run`` alone, the left view only as ``match`` runs it),
+``network_with_right_view`` (the same run with the right view, as the
+left-right check runs it), ``post`` (``decode_network_outputs``) and
 ``post_checked`` (``decode_checked_outputs``: the left-right check at model
 resolution, then the left view). The session of that loop is created with the
 options ``OnnxBackend`` uses (full graph optimisation, sequential execution,
@@ -70,7 +71,7 @@ __all__ = [
 #: Stages ``StereoPipeline.process`` reports, in order.
 PIPELINE_STAGES: Final = ("rectify", "hints", "match", "depth", "points")
 #: Parts of the network's ``match`` that ``time_network_split`` reports, in order.
-NETWORK_SPLIT_PARTS: Final = ("pre", "network", "post", "post_checked")
+NETWORK_SPLIT_PARTS: Final = ("pre", "network", "network_with_right_view", "post", "post_checked")
 CPU_BACKENDS: Final = ("onnx", "onnx-no-lr", "onnx+classical", "sgbm", "bm")
 #: Disparity step the OpenCV matchers resolve, px (their fixed point is 1/16 px).
 _OPENCV_DELTA_D_PX: Final = 1.0 / 16.0
@@ -199,7 +200,11 @@ def time_pipeline(backend: StereoBackend, raw: RawStereoInput, config: PipelineC
 
 def time_network_split(model: ModelFile, left_rect: np.ndarray, right_rect: np.ndarray, *, threads: int,
                        warmup: int, frames: int, lr_max_diff_px: float = 1.0) -> dict[str, Any]:
-    """pre / network / post / post_checked of the one pass, with a CPU session configured as ``OnnxBackend``'s.
+    """The parts of ``match`` (``NETWORK_SPLIT_PARTS``), with a CPU session configured as ``OnnxBackend``'s.
+
+    ``network``: the run without the right view (``match``); ``network_with_right_view``: the run the
+    left-right check makes (``match_checked``); ``post`` decodes the first, ``post_checked`` checks and
+    decodes the second.
 
     Args:
         model: the network file.
@@ -220,14 +225,18 @@ def time_network_split(model: ModelFile, left_rect: np.ndarray, right_rect: np.n
         t0 = time.perf_counter()
         batch = prepare_network_batch(left_rect, right_rect, model_hw=model.input_hw)
         t1 = time.perf_counter()
-        disparity, confidence, disparity_right = session.run(list(OUTPUT_NAMES), batch.feeds)
+        disparity, confidence, _ = session.run(list(OUTPUT_NAMES), batch.feeds)
         t2 = time.perf_counter()
         decode_network_outputs(disparity, confidence, batch)
         t3 = time.perf_counter()
-        decode_checked_outputs(disparity, confidence, disparity_right, batch, max_diff_px=lr_max_diff_px)
+        checked = prepare_network_batch(left_rect, right_rect, model_hw=model.input_hw, with_right_view=True)
         t4 = time.perf_counter()
+        outputs = session.run(list(OUTPUT_NAMES), checked.feeds)
+        t5 = time.perf_counter()
+        decode_checked_outputs(*outputs, checked, max_diff_px=lr_max_diff_px)
+        t6 = time.perf_counter()
         if index >= warmup:
-            for part, value in zip(NETWORK_SPLIT_PARTS, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+            for part, value in zip(NETWORK_SPLIT_PARTS, (t1 - t0, t2 - t1, t5 - t4, t3 - t2, t6 - t5)):
                 samples.setdefault(part, []).append(value * 1000.0)
     return {part: summarize_ms(values).as_dict() for part, values in samples.items()}
 

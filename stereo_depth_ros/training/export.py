@@ -27,6 +27,7 @@ from stereo_depth_ros.backends.contract import (
     INPUT_HINT_MASK,
     INPUT_LEFT,
     INPUT_RIGHT,
+    INPUT_RIGHT_VIEW,
     OUTPUT_DISPARITY,
     OUTPUT_DISPARITY_RIGHT,
     OUTPUT_NAMES,
@@ -38,7 +39,9 @@ from stereo_depth_ros.training.checkpoints import check_exportable, load_checkpo
 from stereo_depth_ros.training.model import ExportWrapper, StereoNet, StereoNetConfig
 
 OPSET = 18   # ScatterElements with a max reduction (the right view's hints)
-INPUT_NAMES = [INPUT_LEFT, INPUT_RIGHT, INPUT_HINT_DISPARITY, INPUT_HINT_MASK]
+INPUT_NAMES = [INPUT_LEFT, INPUT_RIGHT, INPUT_HINT_DISPARITY, INPUT_HINT_MASK, INPUT_RIGHT_VIEW]
+#: Symbolic batch sizes of the exported graph: N pairs, and R of them with a right view (0 or N).
+_BATCH, _RIGHT_BATCH = "batch", "right_batch"
 
 
 def load_checkpoint(path: Path) -> tuple[StereoNet, dict]:
@@ -77,14 +80,15 @@ def _example_inputs(width: int, height: int) -> tuple[torch.Tensor, ...]:
     images = [torch.from_numpy(image.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
               for image in (scene.left, scene.right)]
     zeros = torch.zeros(1, 1, height, width)
-    return images[0], images[1], zeros, zeros.clone()
+    return images[0], images[1], zeros, zeros.clone(), torch.ones(1)   # with the right view
 
 
 def export_onnx(net: StereoNet, width: int, height: int, path: Path, model_version: str) -> dict:
     """Write one ONNX file; returns the checks for the model card."""
     wrapper = ExportWrapper(net).eval()
     inputs = _example_inputs(width, height)
-    dynamic = {name: {0: "batch"} for name in [*INPUT_NAMES, *OUTPUT_NAMES]}
+    dynamic = {name: {0: _RIGHT_BATCH if name in (INPUT_RIGHT_VIEW, OUTPUT_DISPARITY_RIGHT) else _BATCH}
+               for name in [*INPUT_NAMES, *OUTPUT_NAMES]}
     torch.onnx.export(wrapper, inputs, str(path), input_names=INPUT_NAMES, output_names=list(OUTPUT_NAMES),
                       opset_version=OPSET, dynamic_axes=dynamic, do_constant_folding=True, dynamo=False)
     # Fold the constant If nodes the exporter wraps around the scatter (ONNX Runtime would warn on every run).
@@ -94,7 +98,7 @@ def export_onnx(net: StereoNet, width: int, height: int, path: Path, model_versi
     onnx.helper.set_model_props(model, metadata)
     for output in model.graph.output:   # upsampling by scale factor leaves H, W symbolic
         dims = output.type.tensor_type.shape.dim
-        dims[0].dim_param = "batch"
+        dims[0].dim_param = _RIGHT_BATCH if output.name == OUTPUT_DISPARITY_RIGHT else _BATCH
         for dim, value in zip(dims[1:], (1, height, width)):
             dim.dim_value = value
     onnx.checker.check_model(model, full_check=True)

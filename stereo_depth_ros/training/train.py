@@ -38,7 +38,7 @@ from stereo_depth_ros.training import distributed
 from stereo_depth_ros.training.checkpoints import load_checkpoint_state
 from stereo_depth_ros.training.dataset import DataConfig, SyntheticStereoDataset
 from stereo_depth_ros.training.losses import stereo_loss
-from stereo_depth_ros.training.model import StereoNet, StereoNetConfig, load_weights
+from stereo_depth_ros.training.model import StereoNet, StereoNetConfig
 
 
 @dataclass(frozen=True)
@@ -203,8 +203,8 @@ def _train(config: TrainConfig, run_dir: Path, process: distributed.TrainingProc
     if step > 0:
         _say(process, f"resumed at step {step}")
     elif config.init_from is not None:
-        new = load_weights(net, load_checkpoint_state(config.init_from)["model"])
-        _say(process, f"started from the weights of {config.init_from}" + (f"; new or widened: {new}" if new else ""))
+        net.load_state_dict(load_checkpoint_state(config.init_from)["model"])
+        _say(process, f"started from the weights of {config.init_from}")
     # channels_last: about 25 % faster convolutions on the CPU (oneDNN's native layout).
     net = net.to(process.device, memory_format=torch.channels_last)
     if process.device.type == "cuda":
@@ -293,13 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     defaults = StereoNetConfig()
     parser.add_argument("--hint-pooling", choices=("mean", "max"), default=defaults.hint_pooling,
                         help="how hints reach 1/2 and 1/4 (max: the nearest surface's hint, never a blend)")
-    parser.add_argument("--local-cost-offsets", type=int, default=defaults.local_cost_offsets,
-                        help="refinement's local cost at d-n..d+n px at 1/2 resolution (0: none)")
-    parser.add_argument("--final-upsample", choices=("bilinear", "convex"), default=defaults.final_upsample,
-                        help="the last x2 to full resolution")
     args = parser.parse_args(argv)
-    model = StereoNetConfig(hint_pooling=args.hint_pooling, local_cost_offsets=args.local_cost_offsets,
-                            final_upsample=args.final_upsample)
+    model = StereoNetConfig(hint_pooling=args.hint_pooling)
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
                          warmup_steps=args.warmup_steps, seed=args.seed, init_from=args.init_from,
                          first_sample=args.first_sample, processes=args.processes, model=model,

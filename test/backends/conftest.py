@@ -40,7 +40,7 @@ def _nodes_constant(value: float, right_value: float) -> tuple[list, list]:
         helper.make_node("Slice", ["left", "s0", "s1", "ax1"], ["red"]),
         helper.make_node("Mul", ["red", "zero"], ["zeros"]),
         helper.make_node("Add", ["zeros", "value"], ["disparity"]),
-        helper.make_node("Add", ["zeros", "right_value"], ["disparity_right"]),
+        helper.make_node("Add", ["zeros", "right_value"], ["disparity_right_all"]),
         helper.make_node("Add", ["zeros", "half"], ["confidence"]),
     ]
     return nodes, inits
@@ -54,7 +54,7 @@ def _nodes_red() -> tuple[list, list]:
         helper.make_node("Slice", ["left", "s0", "s1", "ax1"], ["red_left"]),
         helper.make_node("Slice", ["right", "s0", "s1", "ax1"], ["confidence"]),
         helper.make_node("Mul", ["red_left", "k255"], ["disparity"]),
-        helper.make_node("Mul", ["confidence", "k255"], ["disparity_right"]),
+        helper.make_node("Mul", ["confidence", "k255"], ["disparity_right_all"]),
     ]
     return nodes, inits
 
@@ -62,7 +62,7 @@ def _nodes_red() -> tuple[list, list]:
 def _nodes_hint() -> tuple[list, list]:
     # disparity = disparity_right = hint_disparity; confidence = hint_mask
     nodes = [helper.make_node("Identity", ["hint_disparity"], ["disparity"]),
-             helper.make_node("Identity", ["hint_disparity"], ["disparity_right"]),
+             helper.make_node("Identity", ["hint_disparity"], ["disparity_right_all"]),
              helper.make_node("Identity", ["hint_mask"], ["confidence"])]
     return nodes, []
 
@@ -72,7 +72,7 @@ def _matcher_view(view: str, num_disparities: int, width: int, window: int) -> t
 
     Left view: left(x) against right(x - d) (right padded on the left). Right view:
     right(x) against left(x + d) (left padded on the right). Output ``disparity`` or
-    ``disparity_right``.
+    ``disparity_right_all`` (before the right view is cut to the ``right_view`` batch).
     """
     reference, other = ("left", "right") if view == "left" else ("right", "left")
     inits, nodes, costs = [], [], []
@@ -97,7 +97,7 @@ def _matcher_view(view: str, num_disparities: int, width: int, window: int) -> t
                              count_include_pad=0),
         ]
         costs.append(f"{view}_cost{d}")
-    output = "disparity" if view == "left" else "disparity_right"
+    output = "disparity" if view == "left" else "disparity_right_all"
     nodes += [
         helper.make_node("Concat", costs, [f"{view}_volume"], axis=1),
         helper.make_node("ArgMin", [f"{view}_volume"], [f"{view}_best"], axis=1, keepdims=1),
@@ -146,11 +146,18 @@ def build_stereo_model(path: Path, *, kind: str = "constant", value: float = 4.0
         nodes, inits = _nodes_matcher(num_disparities, model_hw)
     else:
         raise ValueError(kind)
+    # disparity_right = disparity_right_all[:R], R = len(right_view): the contract's optional right view.
+    nodes = nodes + [helper.make_node("Shape", ["right_view"], ["right_batch"]),
+                     helper.make_node("Slice", ["disparity_right_all", "zero_start", "right_batch", "batch_axis"],
+                                      ["disparity_right"])]
+    inits = inits + [_const("zero_start", np.array([0], np.int64)), _const("batch_axis", np.array([0], np.int64))]
     channels = {"left": 3, "right": 3, "hint_disparity": 1, "hint_mask": 1}
     inputs = [_value_info(name, c, model_hw, batch) for name, c in channels.items()
               if name not in omit_inputs]
-    outputs = [_value_info(name, 1, model_hw, batch) for name in ("disparity", "confidence", "disparity_right")
-               if name not in omit_outputs]
+    if "right_view" not in omit_inputs:
+        inputs.append(helper.make_tensor_value_info("right_view", TensorProto.FLOAT, ["R"]))
+    outputs = [_value_info(name, 1, model_hw, "R" if name == "disparity_right" else batch)
+               for name in ("disparity", "confidence", "disparity_right") if name not in omit_outputs]
     graph = helper.make_graph(nodes, f"tiny_{kind}", inputs, outputs, initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)],
                               producer_name="stereo_depth_ros-tests")

@@ -157,19 +157,23 @@ def test_hints_reach_the_network_scaled_and_sparse(stereo_model: ModelFactory) -
 
 # --- both views from one pass: the left-right check -----------------------------------
 
-def test_match_checked_is_one_session_run_with_batch_one(stereo_model: ModelFactory) -> None:
+def test_one_session_run_per_match_asks_for_the_right_view_only_for_the_check(stereo_model: ModelFactory) -> None:
     backend = OnnxBackend(stereo_model(), intra_op_threads=1)
-    calls: list[tuple[int, list[str]]] = []
+    calls: list[tuple[int, int, list[str]]] = []
     session = backend._session
 
     class CountingSession:
         def run(self, names: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-            calls.append((feeds["left"].shape[0], list(names)))
-            return session.run(names, feeds)
+            outputs = session.run(names, feeds)
+            calls.append((feeds["left"].shape[0], feeds["right_view"].shape[0], [o.shape[0] for o in outputs]))
+            return outputs
 
     backend._session = CountingSession()  # type: ignore[assignment]
-    backend.match_checked(*_rgb_pair(*INPUT_HW), max_diff_px=1.0)
-    assert calls == [(1, ["disparity", "confidence", "disparity_right"])]
+    pair = _rgb_pair(*INPUT_HW)
+    backend.match_checked(*pair, max_diff_px=1.0)
+    backend.match(*pair)
+    # (N, R, batch of disparity / confidence / disparity_right): the plain match skips the right view
+    assert calls == [(1, 1, [1, 1, 1]), (1, 0, [1, 1, 0])]
 
 
 def test_match_checked_rejects_where_the_right_view_disagrees(stereo_model: ModelFactory) -> None:

@@ -141,9 +141,10 @@ def test_network_creation_flags_use_explicit_batch_only_before_tensorrt_10() -> 
 
 def test_optimization_profile_covers_batch_one_to_max() -> None:
     shapes = optimization_profile_shapes((480, 640), 2)
-    assert set(shapes) == {"left", "right", "hint_disparity", "hint_mask"}
+    assert set(shapes) == {"left", "right", "hint_disparity", "hint_mask", "right_view"}
     assert shapes["left"] == ((1, 3, 480, 640), (2, 3, 480, 640), (2, 3, 480, 640))
     assert shapes["hint_mask"][0] == (1, 1, 480, 640)
+    assert shapes["right_view"] == ((1,), (2,), (2,))   # an engine always computes the right view
 
 
 # --- availability --------------------------------------------------------------------------
@@ -280,7 +281,7 @@ def test_build_sets_fp16_the_workspace_and_a_batch_profile(tmp_path: Path) -> No
     assert ("workspace", 1 << 28) in trt.calls
     assert ("set_flag", "FP16") in trt.calls
     assert ("set_shape", "left", ((1, 3, 64, 96), (2, 3, 64, 96), (2, 3, 64, 96))) in trt.calls
-    assert sum(call[0] == "set_shape" for call in trt.calls) == 4
+    assert sum(call[0] == "set_shape" for call in trt.calls) == 5   # four images and maps, right_view
 
 
 def test_build_on_tensorrt_8_uses_explicit_batch_and_strict_fp32(tmp_path: Path) -> None:

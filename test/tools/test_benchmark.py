@@ -166,7 +166,7 @@ def test_targets_compare_the_network_as_the_node_runs_it_with_the_issue_bars() -
             {"key": "onnx", "lr_off": {"bad2": 13.0}, "lr_on": {"bad2_kept": 5.0, "density_percent": 90.0}}]}},
     }
     status = {t.name: (t.status, t.measured) for t in targets(results)}
-    assert status["network alone, median at 640x480 (one pass, both views)"] == ("pass", "55.0 ms")
+    assert status["network alone, median at 640x480 (one pass, left view)"] == ("pass", "55.0 ms")
     assert status["whole pipeline, median at 640x480 (rectify .. serialize, LR check on)"] == ("short", "130.0 ms")
     assert status["sustained output rate through the node (disparity)"] == ("pass", "12.50 Hz")
     assert status["node peak RSS (VmHWM)"] == ("short", "640 MB")
@@ -294,7 +294,7 @@ def test_tiny_run_reports_model_gpu_node_and_targets_honestly(tiny_run) -> None:
     statuses = {t["name"]: t["status"] for t in results["targets"]}
     assert set(statuses.values()) <= {"pass", "short", "n/a"}
     # 640x480 and the node were not run: those targets are not measured, never passed
-    assert statuses["network alone, median at 640x480 (one pass, both views)"] == "n/a"
+    assert statuses["network alone, median at 640x480 (one pass, left view)"] == "n/a"
     assert statuses["node peak RSS (VmHWM)"] == "n/a"
     assert statuses["Motorcycle dense bad-2"] in ("pass", "short")
     assert stdout.startswith("# stereo_depth_ros benchmark") and "## Targets" in stdout

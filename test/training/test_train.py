@@ -99,9 +99,8 @@ def test_training_to_the_end_writes_checkpoint_and_log(tmp_path):
     assert all(np.isfinite(line["total"]) for line in lines)
 
 
-@pytest.mark.parametrize("model", [TINY.model, StereoNetConfig(max_disparity=32, hint_pooling="max",
-                                                                local_cost_offsets=1, final_upsample="convex")],
-                         ids=["v1", "local-cost-convex"])
+@pytest.mark.parametrize("model", [TINY.model, StereoNetConfig(max_disparity=32, hint_pooling="mean")],
+                         ids=["max-hint-pooling", "mean-hint-pooling"])
 def test_export_follows_the_contract_and_matches_pytorch(tmp_path, model):
     config = TrainConfig(**{**TINY.__dict__, "model": model})
     path = train(config, tmp_path / "run", num_workers=0, eval_every=0, cache_root=tmp_path)
@@ -115,11 +114,15 @@ def test_export_follows_the_contract_and_matches_pytorch(tmp_path, model):
     session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     zeros = np.zeros((2, 1, 96, 128), np.float32)
     images = np.random.default_rng(0).random((2, 3, 96, 128), dtype=np.float32)
-    feeds = {"left": images, "right": images[::-1].copy(), "hint_disparity": zeros, "hint_mask": zeros}
+    feeds = {"left": images, "right": images[::-1].copy(), "hint_disparity": zeros, "hint_mask": zeros,
+             "right_view": np.ones(2, np.float32)}
     disparity, confidence, disparity_right = session.run(["disparity", "confidence", "disparity_right"], feeds)
     assert disparity.shape == confidence.shape == disparity_right.shape == (2, 1, 96, 128)
     assert np.all(disparity >= 0) and np.all(disparity_right >= 0) and np.all((confidence >= 0) & (confidence <= 1))
     with torch.no_grad():
         torch_right = net(*(torch.from_numpy(feeds[name]) for name in ("left", "right", "hint_disparity",
-                                                                          "hint_mask")), with_right=True)
+                                                                          "hint_mask")), right_batch=2)
     np.testing.assert_allclose(disparity_right, torch_right["disparity_right"].numpy(), atol=1e-3)
+    left_only = session.run(["disparity", "disparity_right"], {**feeds, "right_view": np.ones(0, np.float32)})
+    np.testing.assert_array_equal(left_only[0], disparity)
+    assert left_only[1].shape == (0, 1, 96, 128)
