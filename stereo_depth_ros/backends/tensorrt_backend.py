@@ -66,6 +66,7 @@ from stereo_depth_ros.backends.preprocessing import (
     MIN_INPUT_HW,
     NetworkBatch,
 )
+from stereo_depth_ros.core.paths import cache_root
 
 __all__ = [
     "EngineCacheKey",
@@ -100,9 +101,8 @@ _INSTALL_HINT = ("It needs the 'tensorrt' Python package (pip install tensorrt-c
 # --- cache key and paths (pure) --------------------------------------------------------
 
 def default_cache_root() -> Path:
-    """``$XDG_CACHE_HOME/stereo_depth_ros``, default ``~/.cache/stereo_depth_ros``."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
-    return Path(base).expanduser() / "stereo_depth_ros"
+    """The package's cache root, ``core.paths.cache_root()`` (``$STEREO_DEPTH_CACHE``, else the XDG cache)."""
+    return cache_root()
 
 
 def default_engine_cache_dir() -> Path:

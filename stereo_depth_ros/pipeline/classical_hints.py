@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from stereo_depth_ros.backends.fitted import scaled_num_disparities
 from stereo_depth_ros.backends.sgbm_backend import SgbmBackend, SgbmParams
 
 
@@ -60,7 +61,7 @@ def classical_hints(left: np.ndarray, right: np.ndarray,
     if config.scale < 1.0:
         left, right = (cv2.resize(image, size, interpolation=cv2.INTER_AREA) for image in (left, right))
     x_scale = size[0] / width  # the scale actually applied to disparities (rounded image width)
-    params = SgbmParams(num_disparities=int(np.ceil(config.max_disparity_px * x_scale / 16.0)) * 16,
+    params = SgbmParams(num_disparities=scaled_num_disparities(config.max_disparity_px, x_scale),
                         block_size=config.block_size, uniqueness_ratio=config.uniqueness_ratio,
                         disp12_max_diff=config.lr_max_diff_px, mode="3way")
     disparity_px = _matcher(params).match(left, right).disparity_px

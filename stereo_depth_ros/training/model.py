@@ -130,6 +130,13 @@ def correlation_volume(left: torch.Tensor, right: torch.Tensor, num_bins: int) -
     return (gathered * valid).permute(0, 3, 1, 2)
 
 
+#: The volume (cosine similarity in [-1, 1], plus the hint bump) is added to the regulariser's logits with
+#: this weight: a skip path that gives the softmax a usable peak from the first step.
+_VOLUME_SKIP_WEIGHT = 4.0
+#: Input normalisation: RGB in [0, 1] becomes (rgb - mean) / std, the same per channel.
+_RGB_MEAN, _RGB_STD = 0.45, 0.25
+
+
 class CostRegulariser(nn.Module):
     """2D U-Net (1/4 -> 1/8 -> 1/16 -> 1/4) over the volume, guided by left context."""
 
@@ -154,7 +161,7 @@ class CostRegulariser(nn.Module):
                                            align_corners=False))
         y4 = self.fuse4(x4 + F.interpolate(self.up4(y8), size=x4.shape[-2:], mode="bilinear",
                                            align_corners=False))
-        return self.logits(y4) + 4.0 * volume, y4
+        return self.logits(y4) + _VOLUME_SKIP_WEIGHT * volume, y4
 
 
 def _channel_sum(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -171,8 +178,9 @@ def window_soft_argmin(logits: torch.Tensor, bin_values: torch.Tensor,
         bin_values: (D,) disparity of each bin.
         radius: half-width of the window in bins.
     Returns:
-        disparity (N, 1, H, W) in bin_values' units; confidence (N, 1, H, W) = probability
-        mass of the full softmax inside the window (the peak's probability).
+        disparity (N, 1, H, W) in bin_values' units; confidence (N, 1, H, W) = the share of the
+        full softmax's mass inside the window (1 for one clear peak, low where the scores are flat
+        or have a rival peak outside the window).
     """
     peak = logits.argmax(dim=1, keepdim=True).to(logits.dtype)
     bins = torch.arange(logits.shape[1], device=logits.device, dtype=logits.dtype).view(1, -1, 1, 1)
@@ -358,8 +366,8 @@ class StereoNet(nn.Module):
         self.refinement = Refinement()
         self.hint_strength = nn.Parameter(torch.tensor(1.0))
         self.register_buffer("bin_values", torch.arange(self.num_bins, dtype=torch.float32), persistent=False)
-        self.register_buffer("rgb_mean", torch.tensor([0.45, 0.45, 0.45]).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("rgb_std", torch.tensor([0.25, 0.25, 0.25]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("rgb_mean", torch.full((1, 3, 1, 1), _RGB_MEAN), persistent=False)
+        self.register_buffer("rgb_std", torch.full((1, 3, 1, 1), _RGB_STD), persistent=False)
 
     def forward(self, left: torch.Tensor, right: torch.Tensor, hint_disparity: torch.Tensor,
                 hint_mask: torch.Tensor, *, right_batch: int | torch.Tensor = 0) -> dict[str, torch.Tensor]:

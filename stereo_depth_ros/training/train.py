@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from stereo_depth_ros.backends.contract import SIZE_MULTIPLE
 from stereo_depth_ros.core.synthetic import HELD_OUT_KINDS, held_out_scenes
 from stereo_depth_ros.pipeline.classical_hints import classical_hints
 from stereo_depth_ros.training import distributed
@@ -74,7 +75,7 @@ def learning_rate_factor(step: int, config: TrainConfig) -> float:
     return config.final_lr_fraction + (1 - config.final_lr_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def _pad_to_multiple(image: np.ndarray, multiple: int = 32) -> np.ndarray:
+def _pad_to_multiple(image: np.ndarray, multiple: int = SIZE_MULTIPLE) -> np.ndarray:
     height, width = image.shape[:2]
     pad = ((0, -height % multiple), (0, -width % multiple)) + ((0, 0),) * (image.ndim - 2)
     return np.pad(image, pad, mode="edge")

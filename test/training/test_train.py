@@ -60,11 +60,11 @@ def test_two_hot_cross_entropy_is_lowest_at_the_true_fractional_bin():
 def test_an_interrupted_run_resumes_to_the_same_weights_as_an_uninterrupted_one(tmp_path):
     interrupted = tmp_path / "interrupted"
     train(TINY, interrupted, num_workers=0, eval_every=0, cache_root=tmp_path, max_minutes=0.0)
-    assert torch.load(interrupted / "last.pt", weights_only=False)["step"] == 1
+    assert torch.load(interrupted / "last.pt", weights_only=True)["step"] == 1
     train(TINY, interrupted, num_workers=0, eval_every=0, cache_root=tmp_path)
     straight = train(TINY, tmp_path / "straight", num_workers=0, eval_every=0, cache_root=tmp_path)
-    resumed_state = torch.load(interrupted / "last.pt", weights_only=False)
-    straight_state = torch.load(straight, weights_only=False)
+    resumed_state = torch.load(interrupted / "last.pt", weights_only=True)
+    straight_state = torch.load(straight, weights_only=True)
     assert resumed_state["step"] == straight_state["step"] == TINY.steps
     for name, value in straight_state["model"].items():
         assert torch.allclose(resumed_state["model"][name].float(), value.float(), atol=1e-4), name
@@ -82,7 +82,7 @@ def test_a_continuation_run_starts_from_the_given_weights(tmp_path):
     frozen = TrainConfig(**{**TINY.__dict__, "learning_rate": 0.0, "init_from": str(first),
                             "first_sample": TINY.steps * TINY.batch_size})
     second = train(frozen, tmp_path / "second", num_workers=0, eval_every=0, cache_root=tmp_path)
-    first_state, second_state = (torch.load(path, weights_only=False) for path in (first, second))
+    first_state, second_state = (torch.load(path, weights_only=True) for path in (first, second))
     assert second_state["config"]["init_from"] == str(first)
     learnable = [name for name, _ in StereoNet(TINY.model).named_parameters()]  # batch-norm statistics still move
     for name in learnable:
@@ -91,7 +91,7 @@ def test_a_continuation_run_starts_from_the_given_weights(tmp_path):
 
 def test_training_to_the_end_writes_checkpoint_and_log(tmp_path):
     path = train(TINY, tmp_path / "run", num_workers=0, eval_every=0, log_every=1, cache_root=tmp_path)
-    state = torch.load(path, weights_only=False)
+    state = torch.load(path, weights_only=True)
     assert state["step"] == TINY.steps
     assert state["config"]["model"]["max_disparity"] == 32
     lines = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
