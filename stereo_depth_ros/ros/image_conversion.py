@@ -8,11 +8,11 @@ native byte order). Writing produces little-endian, unpadded messages.
 from __future__ import annotations
 
 import array
-from typing import Final
+from typing import Final, TypeVar
 
 import cv2
 import numpy as np
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import Image, PointCloud2
 from std_msgs.msg import Header
 
 from stereo_depth_ros.ros.errors import ImageConversionError
@@ -92,6 +92,25 @@ def byte_array(values: np.ndarray) -> array.array:
     return data
 
 
+MessageT = TypeVar("MessageT", Image, PointCloud2)
+
+
+def with_data(message: MessageT, values: np.ndarray) -> MessageT:
+    """``message`` with its ``data`` field set to the bytes of ``values`` (C order), copied once.
+
+    The generated setter copies an array.array again whenever field checks are off (rclpy's
+    default, ``ROS_PYTHON_CHECK_FIELDS`` unset): 33 ms for a 640x480 cloud of 32-byte points
+    against 0.6 ms here. Every rosidl-generated Python message keeps a field in ``_<name>``, so
+    the array is stored there, with the type the setter itself would store.
+    """
+    data = byte_array(values)
+    if isinstance(getattr(message, "_data", None), array.array):
+        message._data = data   # noqa: SLF001 - the generated field storage, see the docstring
+    else:
+        message.data = data
+    return message
+
+
 def numpy_to_image(pixels: np.ndarray, encoding: str, *, header: Header | None = None) -> Image:
     """An Image message holding a copy of ``pixels``.
 
@@ -116,8 +135,9 @@ def numpy_to_image(pixels: np.ndarray, encoding: str, *, header: Header | None =
             f"{encoding} needs a {expected} {np.dtype(kind).name} array, got {pixels.shape} {pixels.dtype}")
     little_endian = pixels.astype(np.dtype(kind).newbyteorder("<"), copy=False)
     height, width = pixels.shape[:2]
-    return Image(header=Header() if header is None else header, height=height, width=width, encoding=encoding,
-                 is_bigendian=0, step=width * channels * little_endian.itemsize, data=byte_array(little_endian))
+    return with_data(Image(header=Header() if header is None else header, height=height, width=width,
+                           encoding=encoding, is_bigendian=0, step=width * channels * little_endian.itemsize),
+                     little_endian)
 
 
 def matching_image(msg: Image) -> np.ndarray:

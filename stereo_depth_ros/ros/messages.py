@@ -19,9 +19,9 @@ from stereo_msgs.msg import DisparityImage
 
 from stereo_depth_ros.core.camera_model import CameraCalibration, StereoCameraModel
 from stereo_depth_ros.core.errors import ImageShapeError
-from stereo_depth_ros.core.geometry import check_image_shape, depth_to_uint16_mm, disparity_to_depth
+from stereo_depth_ros.core.geometry import check_image_shape, depth_to_uint16_mm
 from stereo_depth_ros.ros.errors import ImageConversionError, UnsupportedCameraInfoError
-from stereo_depth_ros.ros.image_conversion import byte_array, numpy_to_image
+from stereo_depth_ros.ros.image_conversion import numpy_to_image, with_data
 
 #: Depth image encodings: metres with NaN invalid, or millimetres with 0 invalid (REP 118).
 DEPTH_ENCODINGS: Final = ("32FC1", "16UC1")
@@ -103,7 +103,8 @@ def disparity_image_message(disparity_px: np.ndarray, model: StereoCameraModel, 
         raise ValueError(f"need min_disparity_px < max_disparity_px, got {min_disparity_px}, {max_disparity_px}")
     disparity_px = np.asarray(disparity_px, dtype=np.float32)
     check_image_shape("disparity_px", disparity_px, model)
-    valid = np.isfinite(disparity_to_depth(disparity_px, model))
+    with np.errstate(invalid="ignore"):   # NaN compares False: invalid, as wanted
+        valid = np.isfinite(disparity_px) & (disparity_px > np.float32(model.cx_offset_px))
     min_disparity = min_disparity_px - model.cx_offset_px
     adjusted = disparity_px - np.float32(model.cx_offset_px)
     image = np.where(valid, adjusted, np.float32(min(min_disparity, 0.0) - 1.0))
@@ -177,6 +178,6 @@ def point_cloud2_message(points_xyz: np.ndarray, rgb: np.ndarray | None = None, 
     if rgb is not None:  # 0x00RRGGBB little-endian is the bytes B, G, R, 0
         rgb_offset = record.fields["rgb"][1]
         words.view(np.uint8).reshape(height, width, record.itemsize)[..., rgb_offset:rgb_offset + 3] = rgb[..., ::-1]
-    return PointCloud2(header=header, height=height, width=width, fields=fields, is_bigendian=False,
-                       point_step=record.itemsize, row_step=record.itemsize * width, data=byte_array(words),
-                       is_dense=False)
+    return with_data(PointCloud2(header=header, height=height, width=width, fields=fields, is_bigendian=False,
+                                 point_step=record.itemsize, row_step=record.itemsize * width, is_dense=False),
+                     words)

@@ -129,3 +129,17 @@ def test_matching_image_reorders_colour_to_rgb(encoding: str, rgb_channels: list
 def test_matching_image_rejects_encodings_without_8_bit_grey_or_known_colour_order(encoding: str) -> None:
     with pytest.raises(ImageConversionError, match=f"cannot match on '{encoding}' images"):
         matching_image(numpy_to_image(random_pixels(encoding), encoding))
+
+
+def test_with_data_stores_the_bytes_once_in_the_generated_field_storage():
+    from sensor_msgs.msg import PointCloud2
+
+    from stereo_depth_ros.ros.image_conversion import with_data
+
+    values = np.arange(24, dtype="<f4").reshape(2, 3, 4)
+    message = with_data(PointCloud2(height=2, width=3, point_step=16, row_step=48), values)
+    assert bytes(message.data) == values.tobytes()
+    stored = message.data
+    assert message.data is stored            # kept as stored: no copy on the way in or out
+    again = with_data(PointCloud2(), values[::-1])   # non-contiguous input is laid out in C order
+    assert bytes(again.data) == np.ascontiguousarray(values[::-1]).tobytes()
