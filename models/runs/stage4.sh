@@ -4,6 +4,7 @@
 # from models/runs/stage4/last.pt; --max-minutes bounds one session's share.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+export OMP_WAIT_POLICY=PASSIVE   # idle OpenMP threads sleep instead of spinning while the loader renders
 exec nice -n 5 stereo_depth_train --run-dir models/runs/stage4 --init-from models/checkpoints/stereo_net.pt \
   --first-sample 0 --learning-rate 3e-4 --warmup-steps 300 --steps 30000 --hint-pooling max \
   --eval-every 1000 --checkpoint-minutes 5 --threads 2 --num-workers 1 "$@"

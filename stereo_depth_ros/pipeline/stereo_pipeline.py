@@ -101,7 +101,7 @@ class StereoPipeline:
         self.config = config
 
     def process(self, left: np.ndarray, right: np.ndarray, camera: StereoCameraModel, *,
-                lidar_hints_px: np.ndarray | None = None) -> StereoOutput:
+                lidar_hints_px: np.ndarray | None = None, points_wanted: bool = True) -> StereoOutput:
         """Run the whole pipeline on one raw (or already rectified) pair.
 
         Args:
@@ -109,6 +109,8 @@ class StereoPipeline:
             camera: the rig; with ``rectified_input`` the images are used as they are.
             lidar_hints_px: optional (H, W) float32 disparity hints from a LiDAR in the
                 left rectified frame, px, NaN = none (used when ``hints`` is lidar/both).
+            points_wanted: False skips the point cloud for this frame even where
+                ``compute_points`` is on (the node: nobody subscribes to points2).
         """
         config = self.config
         timings: dict[str, float] = {}
@@ -132,7 +134,7 @@ class StereoPipeline:
             depth = disparity_to_depth(disparity, camera, min_depth_m=config.min_depth_m,
                                        max_depth_m=config.max_depth_m)
         points = None
-        if config.compute_points:
+        if config.compute_points and points_wanted:
             with _timed(timings, "points"):
                 points = self._points(depth, left_rect, camera)
         return StereoOutput(camera=camera, left_rect=left_rect, disparity_px=disparity.astype(np.float32),
