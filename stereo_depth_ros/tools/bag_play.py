@@ -1,18 +1,27 @@
 """stereo_bag_play: publish a bag's messages over DDS with their original timing.
 
 Messages are published as the stored CDR bytes (no decoding), in log-time
-order, each at ``start + (log_time - first_log_time) / rate`` on the wall
-clock. ``--clock`` also publishes rosgraph_msgs/Clock on /clock with the bag
+order, each at ``start + (time - first_time) / rate`` on the wall clock, where
+the time is the bag's log time (``--timing log``, default; a dataset bag's log
+time is its header stamp) or the message's own header stamp (``--timing
+header``, e.g. for a recording whose log times are receive times; messages
+without a header keep their log time). ``--clock`` also publishes rosgraph_msgs/Clock on /clock with the bag
 time, so nodes started with ``use_sim_time:=true`` follow the bag. Topics can
 be selected, excluded and remapped; ``--loop`` starts over at the end (stamps
 in the messages repeat, so receivers see time jump back).
 
 Publishers are reliable by default (a reliable publisher also serves
 best-effort subscribers, such as the node's sensor-data inputs). With
-``--wait-for-subscribers`` playback starts only once every published topic has
-a subscriber, so nothing is lost to discovery. Before exiting, the player
-waits (up to ``--ack-timeout``) until reliable subscribers have every message.
-Set ``FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA`` for images of 640x480 and more.
+``--wait-for-subscribers`` playback starts only once each image and
+camera_info topic (what stereo_depth_node reads; ``--wait-topics`` names
+others) has a subscriber, plus ``DISCOVERY_SETTLE_S``: a subscriber drops
+best-effort samples of a writer it has not matched yet, and it matches the
+player a moment after the player matched it (60-100 ms measured here), so
+nothing is lost to discovery. ``--wait-for-ack SEC`` waits after each message
+until every reliable subscriber has it. Before exiting, the player waits (up
+to ``--ack-timeout``) until reliable subscribers have every message.
+Unless ``FASTRTPS_DEFAULT_PROFILES_FILE`` is set, the player uses the package's
+Fast DDS profile for large images (``ros.dds``).
 
 Ctrl-C (SIGINT) or SIGTERM stops playback; the exit code is then 0.
 """
@@ -21,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import struct
 import sys
 import threading
 import time
@@ -37,13 +47,20 @@ from rclpy.signals import SignalHandlerOptions
 from rosgraph_msgs.msg import Clock
 
 from stereo_depth_ros.ros.bag_io import BagMessage, BagReader, message_class, normalize_topic
+from stereo_depth_ros.ros.dds import select_large_image_profile
 from stereo_depth_ros.ros.errors import MissingTopicError, UnknownMessageTypeError
 from stereo_depth_ros.tools.errors import RosCommunicationError, UsageError, run_tool
 
-__all__ = ["PlaybackSummary", "build_parser", "main", "parse_remaps"]
+__all__ = ["DISCOVERY_SETTLE_S", "WAITED_TYPES", "PlaybackSummary", "build_parser", "header_stamp_ns", "main",
+           "parse_remaps"]
 
 _CLOCK_TOPIC: Final = "/clock"
 _NS_PER_S: Final = 1_000_000_000
+#: Message types whose topics ``--wait-for-subscribers`` waits for by default: what stereo_depth_node reads.
+WAITED_TYPES: Final = frozenset({"sensor_msgs/msg/Image", "sensor_msgs/msg/CameraInfo"})
+#: Seconds to wait after the last subscriber matched, so that the subscribers have matched the player too.
+DISCOVERY_SETTLE_S: Final = 1.0
+_ENDIANNESS: Final = {0: ">", 1: "<"}  # CDR encapsulation kinds CDR_BE and CDR_LE (what rmw writes)
 
 
 @dataclass
@@ -56,6 +73,7 @@ class PlaybackSummary:
         max_lateness_s: the most a message was published after its due time, s.
         loops: complete passes over the bag.
         stopped: ended by a signal.
+        unacknowledged: messages some reliable subscriber had not acknowledged within ``--wait-for-ack``.
     """
 
     published: Counter[str] = field(default_factory=Counter)
@@ -63,6 +81,7 @@ class PlaybackSummary:
     max_lateness_s: float = 0.0
     loops: int = 0
     stopped: bool = False
+    unacknowledged: int = 0
 
 
 def parse_remaps(remaps: Sequence[str]) -> dict[str, str]:
@@ -80,12 +99,29 @@ def parse_remaps(remaps: Sequence[str]) -> dict[str, str]:
     return mapping
 
 
+def header_stamp_ns(data: bytes) -> int:
+    """The header stamp of a CDR-serialised message whose first field is a std_msgs/Header, ns since the epoch.
+
+    Raises:
+        ValueError: ``data`` is too short or not plain CDR.
+    """
+    if len(data) < 12 or data[0] != 0 or data[1] not in _ENDIANNESS:
+        raise ValueError(f"not a plain CDR message with a header ({len(data)} bytes)")
+    sec, nanosec = struct.unpack_from(_ENDIANNESS[data[1]] + "iI", data, 4)
+    return sec * _NS_PER_S + nanosec
+
+
+def _has_header(cls: type) -> bool:
+    fields = cls.get_fields_and_field_types()  # type: ignore[attr-defined]
+    return next(iter(fields.items()), None) == ("header", "std_msgs/Header")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line of stereo_bag_play."""
     parser = argparse.ArgumentParser(
         prog="stereo_bag_play",
-        description="Publish a rosbag2 bag's messages over DDS with their original timing "
-                    "(set FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA for large images).",
+        description="Publish a rosbag2 bag's messages over DDS with their original timing (Fast DDS: the "
+                    "package's large-image profile unless FASTRTPS_DEFAULT_PROFILES_FILE is set).",
         epilog="Exit codes: 0 ok (also when stopped with Ctrl-C), 2 usage, 3 bag unreadable, 4 nothing to play, "
                "8 no subscriber within --wait-for-subscribers.")
     parser.add_argument("bag", help="bag directory, or .db3 / .mcap file")
@@ -99,9 +135,17 @@ def build_parser() -> argparse.ArgumentParser:
                         help="publish FROM under the name TO, e.g. left/image_raw:=/stereo/left/image_raw")
     parser.add_argument("--clock", type=float, nargs="?", const=100.0, default=None, metavar="HZ",
                         help="publish /clock with the bag time at HZ (default 100 when given) for use_sim_time")
+    parser.add_argument("--timing", choices=("log", "header"), default="log",
+                        help="pace by the bag's log times (default) or by each message's header stamp")
     parser.add_argument("--wait-for-subscribers", type=float, default=0.0, metavar="SEC",
-                        help="wait up to SEC seconds until every played topic has a subscriber (default 0: "
-                             "start at once)")
+                        help="wait up to SEC seconds until each image and camera_info topic (or --wait-topics) has "
+                             f"a subscriber, then {DISCOVERY_SETTLE_S:g} s for discovery (default 0: start at once)")
+    parser.add_argument("--wait-topics", nargs="+", default=None, metavar="TOPIC",
+                        help="the played topics --wait-for-subscribers waits for (default: those of "
+                             "sensor_msgs/Image and CameraInfo); names as in the bag, before --remap")
+    parser.add_argument("--wait-for-ack", type=float, default=0.0, metavar="SEC",
+                        help="after each message wait up to SEC s until every reliable subscriber has it "
+                             "(default 0: do not wait)")
     parser.add_argument("--delay", type=float, default=0.0, metavar="SEC",
                         help="sleep SEC seconds after creating the publishers (discovery), default 0")
     parser.add_argument("--qos-reliability", choices=("reliable", "best_effort"), default="reliable",
@@ -130,6 +174,7 @@ class _Player:
         wanted = None if args.topics is None else {normalize_topic(t) for t in args.topics}
         excluded = {normalize_topic(t) for t in args.exclude}
         self.publishers: dict[str, Any] = {}
+        self.with_header: set[str] = set()
         for name, topic in reader.topics.items():
             if (wanted is not None and name not in wanted) or name in excluded:
                 self.summary.skipped_topics[name] = "not selected"
@@ -141,24 +186,40 @@ class _Player:
                 print(f"stereo_bag_play: skipping {name}: {err}", file=sys.stderr)
                 continue
             self.publishers[name] = self.node.create_publisher(cls, self.remaps.get(name, name), qos)
+            if _has_header(cls):
+                self.with_header.add(name)
         if wanted is not None and wanted - set(reader.topics):
             raise UsageError(f"--topics {sorted(wanted - set(reader.topics))} not in the bag; "
                              f"{reader.describe_topics()}")
+        if args.wait_topics is None:
+            self.waited = [name for name in self.publishers if reader.topics[name].msgtype in WAITED_TYPES]
+        else:
+            self.waited = [normalize_topic(t) for t in args.wait_topics]
+            unknown = [t for t in self.waited if t not in self.publishers]
+            if unknown:
+                raise UsageError(f"--wait-topics {unknown} are not played; played: {sorted(self.publishers)}")
         self.clock_publisher = None
         if args.clock is not None:
             self.clock_publisher = self.node.create_publisher(Clock, _CLOCK_TOPIC, QoSProfile(
                 depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE))
 
     def wait_for_subscribers(self, timeout_s: float) -> None:
+        """Wait until each waited-for topic has a subscriber, then ``DISCOVERY_SETTLE_S``.
+
+        Raises:
+            RosCommunicationError: some topic has none after ``timeout_s``.
+        """
         deadline = time.monotonic() + timeout_s
         while not self.stop.is_set():
-            lonely = [name for name, pub in self.publishers.items() if pub.get_subscription_count() == 0]
+            lonely = [name for name in self.waited if self.publishers[name].get_subscription_count() == 0]
             if not lonely:
+                self.stop.wait(DISCOVERY_SETTLE_S)
                 return
             if time.monotonic() >= deadline:
                 raise RosCommunicationError(
                     f"no subscriber for {', '.join(self.remaps.get(n, n) for n in lonely)} within {timeout_s:g} s "
-                    "(same ROS_DOMAIN_ID and RMW? FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA on both sides?)")
+                    "(is the subscriber running, in the same ROS_DOMAIN_ID and RMW? --wait-topics chooses the "
+                    "topics to wait for)")
             self.stop.wait(0.05)
 
     def _publish_clock(self, bag_time_ns: int) -> None:
@@ -187,19 +248,36 @@ class _Player:
         first_ns = self.reader.start_time_ns + int(args.start_offset * _NS_PER_S)
         start_s = time.monotonic()
         start_ns = first_ns if args.start_offset > 0.0 else None  # None: the reader also checks completeness
+        first_time_ns: int | None = None
         for message in self.reader.messages(self.publishers, start_ns=start_ns):
-            due_s = start_s + (message.log_time_ns - first_ns) / _NS_PER_S / args.rate
+            time_ns = self._time_ns(message)
+            if first_time_ns is None:  # header stamps need not start at the bag's first log time
+                first_time_ns = time_ns if args.timing == "header" else first_ns
+            due_s = start_s + (time_ns - first_time_ns) / _NS_PER_S / args.rate
             if not self._wait_until(due_s, message.log_time_ns, start_s, first_ns):
                 return False
             self.summary.max_lateness_s = max(self.summary.max_lateness_s, time.monotonic() - due_s)
             self._publish(message)
         return not self.stop.is_set()
 
+    def _time_ns(self, message: BagMessage) -> int:
+        """The time ``message`` is paced by: its log time, or with ``--timing header`` its header stamp."""
+        if self.args.timing == "header" and message.topic in self.with_header:
+            try:
+                return header_stamp_ns(message.data)
+            except ValueError:
+                pass  # not plain CDR: keep the log time
+        return message.log_time_ns
+
     def _publish(self, message: BagMessage) -> None:
         if self.clock_publisher is not None:
             self._publish_clock(message.log_time_ns)
-        self.publishers[message.topic].publish(message.data)
+        publisher = self.publishers[message.topic]
+        publisher.publish(message.data)
         self.summary.published[self.remaps.get(message.topic, message.topic)] += 1
+        if self.args.wait_for_ack > 0.0 and self.args.qos_reliability == "reliable":
+            if not publisher.wait_for_all_acked(Duration(nanoseconds=int(self.args.wait_for_ack * _NS_PER_S))):
+                self.summary.unacknowledged += 1
 
     def wait_for_acks(self, timeout_s: float) -> None:
         if self.args.qos_reliability != "reliable":
@@ -222,8 +300,9 @@ def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if not args.rate > 0.0:
         raise UsageError(f"--rate must be > 0, got {args.rate}")
-    if args.start_offset < 0.0 or args.wait_for_subscribers < 0.0 or args.delay < 0.0:
-        raise UsageError("--start-offset, --wait-for-subscribers and --delay must be >= 0")
+    if min(args.start_offset, args.wait_for_subscribers, args.delay, args.wait_for_ack, args.ack_timeout) < 0.0:
+        raise UsageError("--start-offset, --wait-for-subscribers, --delay, --wait-for-ack and --ack-timeout "
+                         "must be >= 0")
     if args.clock is not None and not args.clock > 0.0:
         raise UsageError(f"--clock must be > 0 Hz, got {args.clock}")
     if args.qos_depth < 1:
@@ -234,6 +313,7 @@ def _run(argv: Sequence[str] | None) -> int:
     with BagReader(args.bag) as reader:
         if reader.note and not args.quiet:
             print(f"stereo_bag_play: {reader.note}", file=sys.stderr)
+        select_large_image_profile()
         rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)  # the command line is ours, not rcl's
         player = None
         try:
@@ -259,7 +339,9 @@ def _run(argv: Sequence[str] | None) -> int:
                 total = sum(summary.published.values())
                 print(f"published {total} message(s) on {len(summary.published)} topic(s)"
                       + (" (stopped)" if summary.stopped else "")
-                      + f"; at most {summary.max_lateness_s * 1000.0:.1f} ms behind schedule", flush=True)
+                      + f"; at most {summary.max_lateness_s * 1000.0:.1f} ms behind schedule"
+                      + (f"; {summary.unacknowledged} not acknowledged within {args.wait_for_ack:g} s"
+                         if summary.unacknowledged else ""), flush=True)
         finally:
             if player is not None:
                 player.node.destroy_node()

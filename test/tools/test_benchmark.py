@@ -337,7 +337,7 @@ def test_node_section_measures_latency_rate_and_memory_of_a_short_run(tmp_path: 
     assert result.returncode == 0, result.stderr
     node = _strict_json(tmp_path / "benchmark.json")["node"]
     assert node["environment"]["ROS_DOMAIN_ID"] == benchmark_domain_id
-    assert node["environment"]["FASTDDS_BUILTIN_TRANSPORTS"]
+    assert node["environment"]["FASTRTPS_DEFAULT_PROFILES_FILE"].endswith("config/fastdds_large_images.xml")
     (run,) = node["runs"]
     assert "failed" not in run, run["failed"]
     assert run["parameters"]["backend"] == "sgbm" and run["exit_status"] == 0
