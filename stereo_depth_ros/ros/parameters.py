@@ -77,7 +77,8 @@ BACKENDS: Final = ("onnx", "tensorrt", "sgbm", "bm")
 NETWORK_BACKENDS: Final = ("onnx", "tensorrt")
 #: The network's input width and height must be multiples of this (the model contract), px.
 NETWORK_SIZE_MULTIPLE_PX: Final = 32
-#: The training checkpoint of the bundled model, relative to the repository (for exporting more sizes).
+#: The training checkpoint of the bundled model, relative to the repository or the installed share directory
+#: (setup.py installs models/ with its sub-folders), for exporting more sizes.
 CHECKPOINT_PATH: Final = "models/checkpoints/stereo_net.pt"
 DEPTH_ENCODINGS: Final = ("32FC1", "16UC1")
 INPUT_QOS_PROFILES: Final = ("sensor_data", "reliable", "system_default")
@@ -561,7 +562,8 @@ def choose_model_file(*, model_path: str, input_hw: tuple[int, int] | None, bund
     raise ConfigurationError(
         f"no bundled model for inference size {width}x{height} px (inference_width_px x inference_height_px) "
         f"in {bundled_default.parent}; bundled sizes (WxH): {sizes}. Export one with "
-        f"`stereo_depth_export {CHECKPOINT_PATH} --sizes {width}x{height} --out-dir DIR` "
+        f"`stereo_depth_export {bundled_default.parent.parent / CHECKPOINT_PATH} --sizes {width}x{height} "
+        "--out-dir DIR` (needs the training extra) "
         f"and start with model_path:=DIR/{name}, or set inference_width_px and inference_height_px to a "
         "bundled size (or 0 for the default)")
 
