@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import runpy
+import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
@@ -73,3 +74,22 @@ def test_setup_installs_every_shipped_file_with_its_folder(monkeypatch: pytest.M
     assert Path("config/fastdds_large_images.xml") in shipped
     expected = {f"share/stereo_depth_ros/{path.as_posix()}" for path in shipped}
     assert expected <= installed, sorted(expected - installed)
+
+
+def _console_scripts() -> list[tuple[str, str]]:
+    setup_text = (ROOT / "setup.py").read_text()
+    entries = ast.literal_eval(setup_text[setup_text.index('"console_scripts": [') + len('"console_scripts": '):
+                                          setup_text.index("]", setup_text.index('"console_scripts": [')) + 1]
+                               .replace("{PACKAGE}", "stereo_depth_ros").replace('f"', '"'))
+    return [tuple(part.strip() for part in entry.split("=")) for entry in entries]  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("script", "target"), _console_scripts(), ids=[name for name, _ in _console_scripts()])
+def test_every_console_script_answers_help_without_starting_anything(script: str, target: str) -> None:
+    module, function = target.split(":")
+    code = (f"import sys; sys.argv[0] = {script!r}; from {module} import {function} as main; "
+            "sys.exit(main(['--help']))")  # argv[0] as the console script has it (argparse's prog)
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                               check=False)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith(f"usage: {script}"), completed.stdout[:200]

@@ -45,8 +45,10 @@ def disparity_range_px(backend: StereoBackend, rig: StereoCameraModel) -> tuple[
     """(min, max, step) of the disparities ``backend`` reports on ``rig``'s images, px (d = x_left - x_right).
 
     The OpenCV matchers: their search range [min_disparity, min_disparity + num_disparities]
-    in 1/16 px steps. A regression network: [0, its largest disparity at this image size],
-    continuous (step 0).
+    in 1/16 px steps. A regression network: [0, its largest disparity at this image size]; its
+    output is continuous, so the step is the finest one float32 resolves over the whole range
+    of the DisparityImage's values (d - (cx_left - cx_right)): ``np.spacing`` at the largest
+    magnitude, e.g. 1.5e-5 px at 192 px. (0 would read as "unknown" to consumers.)
     """
     params = getattr(backend, "params", None)
     if params is not None and hasattr(params, "min_disparity"):  # OpenCV matchers
@@ -54,7 +56,8 @@ def disparity_range_px(backend: StereoBackend, rig: StereoCameraModel) -> tuple[
         return low, low + float(params.num_disparities), OPENCV_DISPARITY_STEP_PX
     scaled = getattr(backend, "max_disparity_px_for", None)
     high = float(scaled((rig.height, rig.width))) if scaled is not None else float(backend.max_disparity_px)
-    return 0.0, high, 0.0
+    largest = max(abs(0.0 - rig.cx_offset_px), abs(high - rig.cx_offset_px))
+    return 0.0, high, float(np.spacing(np.float32(largest)))
 
 
 def output_messages(output: StereoOutput, *, stamp: Time, settings: NodeSettings,
