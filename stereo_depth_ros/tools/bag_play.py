@@ -18,7 +18,10 @@ others) has a subscriber, plus ``DISCOVERY_SETTLE_S``: a subscriber drops
 best-effort samples of a writer it has not matched yet, and it matches the
 player a moment after the player matched it (60-100 ms measured here), so
 nothing is lost to discovery. ``--wait-for-ack SEC`` waits after each message
-until every reliable subscriber has it. Before exiting, the player waits (up
+until every reliable subscriber has it. ``--wait-for TOPIC`` plays in step with
+a consumer: before the images of the next frame it waits until TOPIC (e.g.
+the node's ``disparity``) has a message stamped like the frame's images, so
+a node slower than the bag drops nothing (its pace sets the playback's). Before exiting, the player waits (up
 to ``--ack-timeout``) until reliable subscribers have every message.
 Unless ``FASTRTPS_DEFAULT_PROFILES_FILE`` is set, the player uses the package's
 Fast DDS profile for large images (``ros.dds``).
@@ -46,9 +49,10 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from rclpy.signals import SignalHandlerOptions
 from rosgraph_msgs.msg import Clock
 
-from stereo_depth_ros.ros.bag_io import BagMessage, BagReader, message_class, normalize_topic
+from stereo_depth_ros.ros.bag_io import IMAGE_TYPE, BagMessage, BagReader, message_class, normalize_topic
 from stereo_depth_ros.ros.dds import select_large_image_profile
 from stereo_depth_ros.ros.errors import MissingTopicError, UnknownMessageTypeError
+from stereo_depth_ros.tools.bag_record import subscription_qos
 from stereo_depth_ros.tools.errors import RosCommunicationError, UsageError, run_tool
 
 __all__ = ["DISCOVERY_SETTLE_S", "WAITED_TYPES", "PlaybackSummary", "build_parser", "header_stamp_ns", "main",
@@ -74,6 +78,7 @@ class PlaybackSummary:
         loops: complete passes over the bag.
         stopped: ended by a signal.
         unacknowledged: messages some reliable subscriber had not acknowledged within ``--wait-for-ack``.
+        frames_without_output: frames for which ``--wait-for``'s topic had no message within its timeout.
     """
 
     published: Counter[str] = field(default_factory=Counter)
@@ -82,6 +87,7 @@ class PlaybackSummary:
     loops: int = 0
     stopped: bool = False
     unacknowledged: int = 0
+    frames_without_output: int = 0
 
 
 def parse_remaps(remaps: Sequence[str]) -> dict[str, str]:
@@ -143,6 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--wait-topics", nargs="+", default=None, metavar="TOPIC",
                         help="the played topics --wait-for-subscribers waits for (default: those of "
                              "sensor_msgs/Image and CameraInfo); names as in the bag, before --remap")
+    parser.add_argument("--wait-for", default=None, metavar="TOPIC",
+                        help="play in step with a consumer: before each frame's images wait until TOPIC has a "
+                             "message stamped like the previous frame's images (e.g. disparity, the node's output)")
+    parser.add_argument("--wait-for-timeout", type=float, default=60.0, metavar="SEC",
+                        help="with --wait-for: go on after SEC s without that message (default 60)")
     parser.add_argument("--wait-for-ack", type=float, default=0.0, metavar="SEC",
                         help="after each message wait up to SEC s until every reliable subscriber has it "
                              "(default 0: do not wait)")
@@ -156,6 +167,50 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--node-name", default="stereo_bag_player", help="ROS node name")
     parser.add_argument("--quiet", action="store_true", help="print only errors")
     return parser
+
+
+class _OutputWaiter:
+    """The ``--wait-for`` topic: subscribed once it has a publisher; tells when a message of a given stamp came."""
+
+    def __init__(self, node: Any, topic: str, stop: threading.Event) -> None:
+        self.node = node
+        self.topic = normalize_topic(topic)
+        self.stop = stop
+        self.stamps: set[int] = set()
+        self.subscription: Any = None
+
+    def connect(self, timeout_s: float) -> None:
+        """Subscribe as soon as the topic has a publisher (its type and QoS come from the graph).
+
+        Raises:
+            RosCommunicationError: no publisher of the topic within ``timeout_s``.
+        """
+        deadline = time.monotonic() + timeout_s
+        while self.subscription is None and not self.stop.is_set():
+            publishers = self.node.get_publishers_info_by_topic(self.topic)
+            if publishers:
+                cls = message_class(publishers[0].topic_type)
+                if not _has_header(cls):
+                    raise UsageError(f"--wait-for {self.topic}: {publishers[0].topic_type} has no header stamp")
+                qos = subscription_qos([p.qos_profile for p in publishers], depth=10)
+                self.subscription = self.node.create_subscription(cls, self.topic, self._on_message, qos, raw=True)
+                return
+            if time.monotonic() >= deadline:
+                raise RosCommunicationError(f"--wait-for {self.topic}: no publisher within {timeout_s:g} s")
+            self.stop.wait(0.05)
+
+    def _on_message(self, data: bytes) -> None:
+        try:
+            self.stamps.add(header_stamp_ns(data))
+        except ValueError:
+            pass
+
+    def wait(self, stamp_ns: int, timeout_s: float) -> bool:
+        """Spin until a message stamped ``stamp_ns`` arrived (True), or ``timeout_s`` passed or playback stopped."""
+        deadline = time.monotonic() + timeout_s
+        while stamp_ns not in self.stamps and not self.stop.is_set() and time.monotonic() < deadline:
+            rclpy.spin_once(self.node, timeout_sec=0.02)
+        return stamp_ns in self.stamps
 
 
 class _Player:
@@ -198,6 +253,8 @@ class _Player:
             unknown = [t for t in self.waited if t not in self.publishers]
             if unknown:
                 raise UsageError(f"--wait-topics {unknown} are not played; played: {sorted(self.publishers)}")
+        self.waiter = None if args.wait_for is None else _OutputWaiter(self.node, args.wait_for, stop)
+        self.image_topics = {name for name in self.publishers if reader.topics[name].msgtype == IMAGE_TYPE}
         self.clock_publisher = None
         if args.clock is not None:
             self.clock_publisher = self.node.create_publisher(Clock, _CLOCK_TOPIC, QoSProfile(
@@ -249,16 +306,41 @@ class _Player:
         start_s = time.monotonic()
         start_ns = first_ns if args.start_offset > 0.0 else None  # None: the reader also checks completeness
         first_time_ns: int | None = None
+        pending_stamp_ns: int | None = None  # with --wait-for: the frame whose output has not come yet
         for message in self.reader.messages(self.publishers, start_ns=start_ns):
             time_ns = self._time_ns(message)
             if first_time_ns is None:  # header stamps need not start at the bag's first log time
                 first_time_ns = time_ns if args.timing == "header" else first_ns
+            stamp_ns = self._image_stamp_ns(message) if self.waiter is not None else None
+            if stamp_ns is not None:
+                if pending_stamp_ns is not None and stamp_ns != pending_stamp_ns:
+                    start_s += self._wait_for_output(pending_stamp_ns)  # the schedule moves on by the wait
+                pending_stamp_ns = stamp_ns
             due_s = start_s + (time_ns - first_time_ns) / _NS_PER_S / args.rate
             if not self._wait_until(due_s, message.log_time_ns, start_s, first_ns):
                 return False
             self.summary.max_lateness_s = max(self.summary.max_lateness_s, time.monotonic() - due_s)
             self._publish(message)
+        if pending_stamp_ns is not None:
+            self._wait_for_output(pending_stamp_ns)
         return not self.stop.is_set()
+
+    def _image_stamp_ns(self, message: BagMessage) -> int | None:
+        """The header stamp of an image message, else (or when not plain CDR) None."""
+        if message.topic not in self.image_topics:
+            return None
+        try:
+            return header_stamp_ns(message.data)
+        except ValueError:
+            return None
+
+    def _wait_for_output(self, stamp_ns: int) -> float:
+        """Wait for ``--wait-for``'s message of ``stamp_ns`` (counted when it does not come); the seconds waited."""
+        assert self.waiter is not None
+        started_s = time.monotonic()
+        if not self.waiter.wait(stamp_ns, self.args.wait_for_timeout) and not self.stop.is_set():
+            self.summary.frames_without_output += 1
+        return time.monotonic() - started_s
 
     def _time_ns(self, message: BagMessage) -> int:
         """The time ``message`` is paced by: its log time, or with ``--timing header`` its header stamp."""
@@ -300,6 +382,8 @@ def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if not args.rate > 0.0:
         raise UsageError(f"--rate must be > 0, got {args.rate}")
+    if not args.wait_for_timeout > 0.0:
+        raise UsageError(f"--wait-for-timeout must be > 0 s, got {args.wait_for_timeout}")
     if min(args.start_offset, args.wait_for_subscribers, args.delay, args.wait_for_ack, args.ack_timeout) < 0.0:
         raise UsageError("--start-offset, --wait-for-subscribers, --delay, --wait-for-ack and --ack-timeout "
                          "must be >= 0")
@@ -322,6 +406,8 @@ def _run(argv: Sequence[str] | None) -> int:
                 raise MissingTopicError(f"{args.bag}: nothing to play; {reader.describe_topics()}")
             if args.wait_for_subscribers > 0.0:
                 player.wait_for_subscribers(args.wait_for_subscribers)
+            if player.waiter is not None:
+                player.waiter.connect(max(args.wait_for_subscribers, args.wait_for_timeout))
             if args.delay > 0.0:
                 stop.wait(args.delay)
             if not args.quiet:
@@ -341,7 +427,9 @@ def _run(argv: Sequence[str] | None) -> int:
                       + (" (stopped)" if summary.stopped else "")
                       + f"; at most {summary.max_lateness_s * 1000.0:.1f} ms behind schedule"
                       + (f"; {summary.unacknowledged} not acknowledged within {args.wait_for_ack:g} s"
-                         if summary.unacknowledged else ""), flush=True)
+                         if summary.unacknowledged else "")
+                      + (f"; {summary.frames_without_output} frame(s) without {player.waiter.topic} within "
+                         f"{args.wait_for_timeout:g} s" if player.waiter is not None else ""), flush=True)
         finally:
             if player is not None:
                 player.node.destroy_node()

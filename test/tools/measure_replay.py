@@ -2,11 +2,13 @@
 
 Run from the repository root (the README's live example, repeated; about 2 min per run):
 
-    python test/tools/measure_replay.py --frames 100 --runs 5
+    python test/tools/measure_replay.py --frames 100 --runs 5 [--paced]
 
 Writes a synthetic 640x480 bag (``--rate`` frames per second of stamps), then per run starts the node with
 its default parameters, a recorder of its outputs (reliable, as the README's), a best-effort recorder of
-``disparity`` (as rviz subscribes) and one of /diagnostics, and plays the bag with ``--wait-for-subscribers``.
+``disparity`` (as rviz subscribes) and one of /diagnostics, and plays the bag with ``--wait-for-subscribers``
+and, as the README does, ``--wait-for disparity`` (in step with the node); ``--paced`` plays by the bag's stamps
+alone, so a node slower than the bag drops pairs (counted).
 Nothing sets Fast DDS variables: the tools choose the package's profile themselves (``ros.dds``), unless
 FASTRTPS_DEFAULT_PROFILES_FILE is set in the calling environment (``--builtin-transports LARGE_DATA`` runs
 the old set-up for comparison). Prints one JSON line per run: frames in the bag; images and camera_info the
@@ -103,6 +105,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--rate", type=float, default=1.0, help="frames per second of the bag's stamps")
+    parser.add_argument("--paced", action="store_true", help="play by the bag's stamps alone (no --wait-for)")
     parser.add_argument("--builtin-transports", default=None, help="e.g. LARGE_DATA: the old set-up, no profile")
     args = parser.parse_args()
     env = {**os.environ, "ROS_DOMAIN_ID": str(random.SystemRandom().randint(60, 99)),
@@ -120,7 +123,8 @@ def main() -> None:
         for run in range(args.runs):
             out = root / f"run{run}"
             out.mkdir()
-            print(json.dumps(run_once(root / "synth", args.frames, out, env)), flush=True)
+            options = () if args.paced else ("--wait-for", "disparity")
+            print(json.dumps(run_once(root / "synth", args.frames, out, env, play_options=options)), flush=True)
 
 
 if __name__ == "__main__":
