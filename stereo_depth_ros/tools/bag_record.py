@@ -212,7 +212,7 @@ def _shortfall(counts: dict[str, int], topics: Sequence[str], limits: _Limits) -
     """``topic got of expected`` for each expectation that ``counts`` falls short of (empty when none does)."""
     short = []
     if limits.messages_per_topic is not None:
-        short += [f"{topic} {counts.get(topic, 0)} of {limits.messages_per_topic}" for topic in topics
+        short += [f"{topic} {counts.get(topic, 0)} of {limits.messages_per_topic}" for topic in sorted(topics)
                   if counts.get(topic, 0) < limits.messages_per_topic]
     total = sum(counts.values())
     if limits.max_messages is not None and total < limits.max_messages:
@@ -244,6 +244,8 @@ def _run(argv: Sequence[str] | None) -> int:
                        custom_data={"stereo_depth_ros.tool": "stereo_bag_record"}) as writer:
             recorder = Recorder(node, writer, None if args.all else args.topics, qos_mode=args.qos,
                                 messages_per_topic=limits.messages_per_topic, log=log)
+            log(f"recording into {args.output}: waiting for "
+                + (", ".join(recorder.topics) if recorder.topics is not None else "every topic"))
             started = time.monotonic()
             next_discovery = started
             while not stop.is_set():

@@ -349,12 +349,12 @@ def test_a_burst_keeps_memory_bounded_drops_stale_pairs_and_processes_the_newest
     running.exchange(left, right, infos=RIG.rectified_infos(), topics=ALL_OUTPUTS)
     rss_before = node.rss_bytes()
     published_before = running.output_counts["disparity"]
-    running.pair_gap_s = 0.002
+    saved_gap_s, running.pair_gap_s = running.pair_gap_s, 0.002
     try:
         for _ in range(200):
             running.send_pair(left, right)
     finally:
-        running.pair_gap_s = 0.05
+        running.pair_gap_s = saved_gap_s
     time.sleep(0.5)
     last = running.send_pair(left, right, infos=RIG.rectified_infos())
     assert running.outputs(last, ALL_OUTPUTS, timeout_s=90.0)

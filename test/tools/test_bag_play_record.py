@@ -12,9 +12,14 @@ import time
 from pathlib import Path
 
 import pytest
+from builtin_interfaces.msg import Time
+from rclpy.serialization import serialize_message
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
 from tool_helpers import RATE_HZ, run_tool, start_tool, write_bag_with_unknown_type
 
 from stereo_depth_ros.ros.bag_io import BagReader, stamp_ns
+from stereo_depth_ros.tools.bag_play import header_stamp_ns
 from stereo_depth_ros.tools.errors import EXIT_CODES
 
 INPUTS = ["left/image_raw", "right/image_raw", "left/camera_info", "right/camera_info"]
@@ -65,6 +70,37 @@ def test_played_bag_is_recorded_with_identical_messages_and_original_pacing(
         assert (arrivals[-1] - arrivals[0]) / 1e9 >= 0.8 * 3 / RATE_HZ / 0.5 - 0.1
 
 
+def test_player_waits_for_the_node_inputs_only_and_the_recorder_reports_what_it_got_of_what_it_expected(
+        synthetic_bag: Path, tmp_path: Path, dds_env: dict[str, str]) -> None:
+    # Nobody subscribes to ground_truth/disparity, which the bag also holds: the player must not wait for it.
+    recorded = tmp_path / "recorded"
+    recorder = start_tool("bag_record", [recorded, *INPUTS, "--messages-per-topic", "6", "--idle-timeout", "3",
+                                         "--wait-timeout", "60"], env=dds_env)
+    try:
+        player = run_tool("bag_play", [synthetic_bag, "--wait-for-subscribers", "60", "--wait-for-ack", "10"],
+                          env=dds_env, timeout=120)
+        assert player.returncode == 0, player.stderr
+        assert "published 20 message(s) on 5 topic(s)" in player.stdout
+        assert "not acknowledged" not in player.stdout  # every message reached the reliable recorder
+        code, out, err = finish(recorder)
+    finally:
+        if recorder.poll() is None:
+            recorder.kill()
+    assert code == EXIT_CODES["ros"], err  # short of what was expected: said, and the exit code says so
+    expected = ", ".join(f"/{topic} 4 of 6" for topic in sorted(INPUTS))
+    assert f"(no message for 3 s): {expected}" in out
+    assert f"fewer messages than expected arrived (no message for 3 s): {expected}; {recorded} is closed" in err
+    with BagReader(recorded) as reader:
+        assert reader.message_count == 16
+
+
+def test_header_stamps_are_read_from_the_cdr_bytes() -> None:
+    message = Image(header=Header(stamp=Time(sec=1_700_000_123, nanosec=456)), width=3)
+    assert header_stamp_ns(serialize_message(message)) == 1_700_000_123_000_000_456
+    with pytest.raises(ValueError, match="not a plain CDR message"):
+        header_stamp_ns(b"\x00\x01\x00")
+
+
 def test_recorder_gives_up_cleanly_when_nothing_arrives(tmp_path: Path, dds_env: dict[str, str]) -> None:
     result = run_tool("bag_record", [tmp_path / "bag", "no_such_topic_anywhere", "--wait-timeout", "1"],
                       env=dds_env, timeout=60)
@@ -77,7 +113,9 @@ def test_recorder_gives_up_cleanly_when_nothing_arrives(tmp_path: Path, dds_env:
 def test_recorder_stops_on_sigint_and_closes_the_bag(tmp_path: Path, dds_env: dict[str, str]) -> None:
     recorder = start_tool("bag_record", [tmp_path / "bag", "--all", "--storage", "mcap"], env=dds_env)
     try:
-        time.sleep(1.5)
+        assert recorder.stdout is not None
+        assert "waiting for every topic" in recorder.stdout.readline()  # running, past its imports
+        time.sleep(0.5)
         recorder.send_signal(signal.SIGINT)
         code, out, err = finish(recorder, timeout_s=30)
     finally:
@@ -100,6 +138,8 @@ def test_player_errors_have_documented_exit_codes(synthetic_bag: Path, tmp_path:
     assert result.returncode == EXIT_CODES["usage"] and "is not FROM:=TO" in result.stderr
     result = run_tool("bag_play", [synthetic_bag, "--topics", "nothing"], env=dds_env)
     assert result.returncode == EXIT_CODES["usage"] and "not in the bag" in result.stderr
+    result = run_tool("bag_play", [synthetic_bag, "--wait-topics", "clock"], env=dds_env)
+    assert result.returncode == EXIT_CODES["usage"] and "--wait-topics ['/clock'] are not played" in result.stderr
     assert "Traceback" not in result.stderr
 
 
