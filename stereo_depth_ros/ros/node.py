@@ -41,6 +41,11 @@ pair of calibrations that do not form a rectified rig stops output until a
 consistent pair arrives. The rig (with its rectification maps) is rebuilt only
 when a calibration changes.
 
+An endpoint that can never connect (a publisher or subscriber with an
+incompatible QoS) and samples Fast DDS reports lost are logged (throttled) and
+counted on /diagnostics (``ros.qos_events``). ``main`` selects the package's
+Fast DDS profile for large images before rclpy starts (``ros.dds``).
+
 The learned backends compute the right-view disparity for the left-right check
 themselves (``StereoPipeline`` calls ``match_both`` / ``match_right``); the
 node only switches the check on and off.
