@@ -21,7 +21,10 @@ export RMW_IMPLEMENTATION := rmw_fastrtps_cpp
 demo: $(STAMP)
 	$(VENV)/bin/stereo_depth_demo
 
+# Lint and import contracts first (ruff.toml, .importlinter): a wrong import fails here, before the tests.
 test: $(STAMP)
+	$(VENV)/bin/ruff check stereo_depth_ros test launch
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/python -m pytest -q test
 
 install: $(STAMP)

@@ -42,7 +42,8 @@ setup(
         "scikit-image",
     ],
     extras_require={
-        "test": ["pytest"],
+        # make test: ruff (ruff.toml) and import-linter's lint-imports (.importlinter) before pytest.
+        "test": ["pytest", "ruff", "import-linter"],
         # torch.onnx.export's default (dynamo) exporter needs onnxscript.
         "training": ["torch==2.13.0", "onnxscript"],
         # PNG plots of the benchmark report.
@@ -59,9 +60,9 @@ setup(
             f"stereo_bag_process = {PACKAGE}.tools.bag_process:main",
             f"stereo_bag_record = {PACKAGE}.tools.bag_record:main",
             f"stereo_bag_evaluate = {PACKAGE}.tools.bag_evaluate:main",
-            f"stereo_depth_train = {PACKAGE}.training.train:main",
-            f"stereo_depth_export = {PACKAGE}.training.export:main",
-            f"stereo_depth_adapt = {PACKAGE}.training.adapt:main",
+            f"stereo_depth_train = {PACKAGE}.training.entry_points:train_main",
+            f"stereo_depth_export = {PACKAGE}.training.entry_points:export_main",
+            f"stereo_depth_adapt = {PACKAGE}.tools.adapt:main",
         ],
     },
 )

@@ -122,18 +122,20 @@ def test_every_readme_command_block_is_covered() -> None:
 def test_two_commands_run_the_demo_and_the_suite(tmp_path: Path, dds_env: dict[str, str]) -> None:
     assert block("Two commands").splitlines()[:2] == [
         "make demo   # sets up .venv on first use, then runs the demo on bundled data",
-        "make test   # sets up .venv on first use, then runs the whole test suite"]
+        "make test   # sets up .venv on first use, then lints, checks the import layers and runs the whole test suite"]
     venv = Path(sys.prefix)
     plan = {}
     for target in ("demo", "test"):  # what make would run with this venv (no recursion into the suite)
         dry_run = subprocess.run(["make", "-n", "--no-print-directory", target, f"VENV={venv}"], cwd=ROOT,
                                  capture_output=True, text=True, timeout=60, check=True).stdout
-        plan[target] = dry_run.strip().splitlines()[-1]
-    assert plan["test"] == f"{venv}/bin/python -m pytest -q test"
-    assert plan["demo"] == f"{venv}/bin/stereo_depth_demo"
+        plan[target] = dry_run.strip().splitlines()
+    # The lint and the layer contracts first (the README's paragraph under the block), then the suite.
+    assert plan["test"][-3:] == [f"{venv}/bin/ruff check stereo_depth_ros test launch", f"{venv}/bin/lint-imports",
+                                 f"{venv}/bin/python -m pytest -q test"]
+    assert plan["demo"][-1] == f"{venv}/bin/stereo_depth_demo"
     makefile = (ROOT / "Makefile").read_text()
     assert f"export {PROFILES_FILE_VARIABLE} := $(CURDIR)/config/fastdds_large_images.xml" in makefile
-    output = run_bash(plan["demo"], tmp_path, environment(dds_env))  # the demo as make runs it
+    output = run_bash(plan["demo"][-1], tmp_path, environment(dds_env))  # the demo as make runs it
     assert "dataset     backend  frames" in output and (tmp_path / "demo_output" / "summary.json").is_file()
 
 

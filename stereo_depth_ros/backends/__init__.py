@@ -1,7 +1,8 @@
 """Stereo matching backends: one interface, four implementations.
 
 Every backend implements :class:`~stereo_depth_ros.backends.base.StereoBackend`:
-``match(left, right, *, hints=None)`` and ``match_right(left, right)`` take
+``match(left, right, *, hints=None)`` and ``match_checked(left, right, *,
+hints=None, max_diff_px)`` (the same with the left-right check) take
 rectified (H, W) uint8 grey or (H, W, 3) uint8 RGB images and return a
 :class:`~stereo_depth_ros.backends.base.MatchResult` with disparity in px of
 the input (d = x_left - x_right, NaN = invalid) and confidence in [0, 1].
@@ -19,8 +20,7 @@ name       class                          runs on
 to an inference size (the network's fit rule) and returns maps at input size.
 
 The network backends share :class:`~stereo_depth_ros.backends.network.NetworkBackend`
-(resizing, passes, decoding) and also offer ``match_both`` (left and mirrored
-right pass in one batched run). Nothing here imports ROS, torch, tensorrt or cupy at
+(resizing, the one pass that gives both views, decoding). Nothing here imports ROS, torch, tensorrt or cupy at
 import time; :func:`create_backend` builds a backend from a name and flat
 options (as they come from a parameter file).
 """
@@ -32,7 +32,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from stereo_depth_ros.backends.base import MatchResult, SparseHints, StereoBackend
+from stereo_depth_ros.backends.base import CheckedMatch, MatchResult, SparseHints, StereoBackend
 from stereo_depth_ros.backends.errors import (
     BackendError,
     BackendUnavailableError,
@@ -56,6 +56,7 @@ __all__ = [
     "BackendUnavailableError",
     "BmBackend",
     "BmParams",
+    "CheckedMatch",
     "ConfigurationError",
     "FittedBackend",
     "InputError",

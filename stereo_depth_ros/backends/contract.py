@@ -5,10 +5,13 @@ A model file (``models/stereo_net_<W>x<H>.onnx``) must have
 * inputs ``left``, ``right``: (N, 3, H, W) float32 RGB in [0, 1];
   ``hint_disparity``: (N, 1, H, W) float32, px at model size, 0 = no hint;
   ``hint_mask``: (N, 1, H, W) float32, 1 where a hint exists else 0.
-  N is dynamic (N = 2 runs the left and the mirrored right pass together);
-  H and W are fixed integers, multiples of 32.
+  N is dynamic (the backends run N = 1); H and W are fixed integers,
+  multiples of 32.
 * outputs ``disparity``: (N, 1, H, W) float32, px at model size,
-  d = x_left - x_right >= 0; ``confidence``: (N, 1, H, W) float32 in [0, 1].
+  d = x_left - x_right >= 0, in the left image; ``confidence``: (N, 1, H, W)
+  float32 in [0, 1]; ``disparity_right``: (N, 1, H, W) float32, px at model
+  size, the right view's disparity (still d = x_left - x_right >= 0, indexed
+  by right-image pixels) from the same pass, for the left-right check.
 * ``metadata_props``: ``max_disparity`` (px at model size), ``input_height``,
   ``input_width`` (equal to H and W above) and ``model_version``.
 
@@ -36,6 +39,8 @@ __all__ = [
     "OUTPUT_CHANNELS",
     "OUTPUT_CONFIDENCE",
     "OUTPUT_DISPARITY",
+    "OUTPUT_DISPARITY_RIGHT",
+    "OUTPUT_NAMES",
     "SIZE_MULTIPLE",
     "ModelMetadata",
     "TensorSpec",
@@ -52,6 +57,9 @@ INPUT_HINT_DISPARITY = "hint_disparity"
 INPUT_HINT_MASK = "hint_mask"
 OUTPUT_DISPARITY = "disparity"
 OUTPUT_CONFIDENCE = "confidence"
+OUTPUT_DISPARITY_RIGHT = "disparity_right"
+#: The outputs a backend fetches, in this order.
+OUTPUT_NAMES: tuple[str, ...] = (OUTPUT_DISPARITY, OUTPUT_CONFIDENCE, OUTPUT_DISPARITY_RIGHT)
 
 #: Channel count of every contract input, by name.
 INPUT_CHANNELS: Mapping[str, int] = {
@@ -64,8 +72,10 @@ INPUT_CHANNELS: Mapping[str, int] = {
 OUTPUT_CHANNELS: Mapping[str, int] = {
     OUTPUT_DISPARITY: 1,
     OUTPUT_CONFIDENCE: 1,
+    OUTPUT_DISPARITY_RIGHT: 1,
 }
-#: Model height and width must be multiples of this (the network's 1/32 level).
+#: Model height and width must be multiples of this: the network's deepest level is at 1/16 of the
+#: input, and 32 keeps every level's size even.
 SIZE_MULTIPLE = 32
 
 _REQUIRED_METADATA = ("max_disparity", "input_height", "input_width", "model_version")
@@ -160,8 +170,8 @@ def validate_io_signature(inputs: Sequence[TensorSpec], outputs: Sequence[Tensor
                           metadata: ModelMetadata, *, source: str) -> None:
     """Check a model's inputs and outputs against the contract.
 
-    Extra outputs are allowed (only ``disparity`` and ``confidence`` are
-    fetched); extra inputs are not (nothing would feed them).
+    Extra outputs are allowed (only ``OUTPUT_NAMES`` are fetched); extra
+    inputs are not (nothing would feed them).
 
     Args:
         inputs: the model's input tensors.
@@ -185,7 +195,8 @@ def validate_io_signature(inputs: Sequence[TensorSpec], outputs: Sequence[Tensor
     if missing:
         raise ModelError(
             f"{source}: outputs {output_names} lack {missing}; the contract "
-            f"needs {sorted(OUTPUT_CHANNELS)}")
+            f"needs {sorted(OUTPUT_CHANNELS)} (a model exported before the one-pass "
+            "left-right check lacks disparity_right: export it again with stereo_depth_export)")
     channels = {**INPUT_CHANNELS, **OUTPUT_CHANNELS}
     height, width = metadata.input_hw
     for spec in [*inputs, *(s for s in outputs if s.name in OUTPUT_CHANNELS)]:

@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from stereo_depth_ros.backends.base import MatchResult, SparseHints, StereoBackend
+from stereo_depth_ros.backends.base import CheckedMatch, MatchResult, SparseHints, StereoBackend
 from stereo_depth_ros.backends.errors import ConfigurationError
 from stereo_depth_ros.backends.preprocessing import (
     MIN_INPUT_HW,
@@ -69,7 +69,10 @@ class FittedBackend:
     Attributes:
         name: the inner matcher's name (``"sgbm"``, ``"bm"``).
         max_disparity_px: search range at full input size, px (as asked for).
+        model_hw: None: any input is shrunk to fit ``fit_hw`` but not padded to it.
     """
+
+    model_hw: tuple[int, int] | None = None
 
     def __init__(self, inner_for_num_disparities: Callable[[int], StereoBackend],
                  fit_hw: tuple[int, int], *, max_disparity_px: float,
@@ -117,10 +120,8 @@ class FittedBackend:
         scale = fit.resized_hw[1] / fit.input_hw[1]
         return scaled_num_disparities(self.max_disparity_px, scale) / scale
 
-    def _run(self, left: np.ndarray, right: np.ndarray, *, right_view: bool) -> MatchResult:
-        fit, inner = self._fit(left, right)
-        small_left, small_right = resize_to_fit(left, fit), resize_to_fit(right, fit)
-        result = inner.match_right(small_left, small_right) if right_view else inner.match(small_left, small_right)
+    @staticmethod
+    def _unfit(result: MatchResult, fit: FitTransform) -> MatchResult:
         if fit.is_identity_resize:
             return result
         disparity_px = unfit_disparity(result.disparity_px, fit)
@@ -144,11 +145,24 @@ class FittedBackend:
         Raises:
             InputError: bad images, or the shrunk width does not exceed the inner search range.
         """
-        return self._run(left, right, right_view=False)
+        fit, inner = self._fit(left, right)
+        return self._unfit(inner.match(resize_to_fit(left, fit), resize_to_fit(right, fit)), fit)
 
-    def match_right(self, left: np.ndarray, right: np.ndarray) -> MatchResult:
-        """Right-view disparity (d = x_left - x_right >= 0) at the fitted size, back at (H, W)."""
-        return self._run(left, right, right_view=True)
+    def match_checked(self, left: np.ndarray, right: np.ndarray, *, hints: SparseHints | None = None,
+                      max_diff_px: float) -> CheckedMatch:
+        """Left-view disparity after the left-right check, run at the fitted size.
+
+        The check runs where the matching ran (tolerance scaled to the shrunk
+        pixels); only the checked left map is resized back.
+
+        Args:
+            left, right: as for :meth:`match`; hints: ignored.
+            max_diff_px: largest |d_left - d_right| kept, px of the input images, > 0.
+        """
+        fit, inner = self._fit(left, right)
+        checked = inner.match_checked(resize_to_fit(left, fit), resize_to_fit(right, fit),
+                                      max_diff_px=max_diff_px * self._scale(fit))
+        return CheckedMatch(result=self._unfit(checked.result, fit), rejected_fraction=checked.rejected_fraction)
 
     def describe(self) -> dict[str, str]:
         """The inner matcher's facts (at full scale) plus the inference size."""

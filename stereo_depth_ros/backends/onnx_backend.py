@@ -33,8 +33,7 @@ import numpy as np
 
 from stereo_depth_ros.backends.contract import (
     INPUT_CHANNELS,
-    OUTPUT_CONFIDENCE,
-    OUTPUT_DISPARITY,
+    OUTPUT_NAMES,
     ModelMetadata,
     parse_model_metadata,
     read_onnx_contract,
@@ -265,7 +264,6 @@ class OnnxBackend(NetworkBackend):
                               [spec_from_onnxruntime(a) for a in self._session.get_outputs()],
                               self.metadata, source=source)
         self.max_disparity_px: float = self.metadata.max_disparity_px
-        self._output_names = [OUTPUT_DISPARITY, OUTPUT_CONFIDENCE]
         _LOG.info("onnx backend: %s (model %s v%s, %dx%d); providers %s (%s)",
                   self._model_path.name, self._model_path, self.metadata.model_version,
                   self.metadata.input_hw[1], self.metadata.input_hw[0],
@@ -295,19 +293,18 @@ class OnnxBackend(NetworkBackend):
             "trt_timing_cache_enable": "True",
             "trt_timing_cache_path": str(cache_dir),
             "trt_max_workspace_size": str(int(trt_workspace_bytes)),
-            # N = 1 (match) and N = 2 (match_both) share one engine.
+            # The backends run N = 1 (both views come from one pass).
             "trt_profile_min_shapes": shapes(1),
-            "trt_profile_opt_shapes": shapes(2),
-            "trt_profile_max_shapes": shapes(2),
+            "trt_profile_opt_shapes": shapes(1),
+            "trt_profile_max_shapes": shapes(1),
         }
 
-    def _execute(self, batch: NetworkBatch) -> tuple[np.ndarray, np.ndarray]:
+    def _execute(self, batch: NetworkBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         try:
-            disparity, confidence = self._session.run(self._output_names, batch.feeds)
+            disparity, confidence, disparity_right = self._session.run(list(OUTPUT_NAMES), batch.feeds)
         except _ort_errors() as err:
-            raise BackendError(f"ONNX Runtime run failed on {self._model_path.name} "
-                               f"with batch {len(batch.passes)}: {err}") from err
-        return disparity, confidence
+            raise BackendError(f"ONNX Runtime run failed on {self._model_path.name}: {err}") from err
+        return disparity, confidence, disparity_right
 
     def describe(self) -> dict[str, str]:
         """Facts for diagnostics: backend, providers (requested and actual), model, size."""

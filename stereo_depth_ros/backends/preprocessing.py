@@ -17,10 +17,10 @@ by ``resized_width / W``; when several hints land on one model pixel the one
 nearest that pixel's centre wins (a real measurement, never a blend of a
 foreground and a background value).
 
-For the right-view pass the network runs on (fliplr(right), fliplr(left)):
-mirroring turns the right view into a left view with positive disparities.
-The *resized* images are mirrored and then padded on the right, so the
-valid region is at the left in both passes.
+The network returns the right view's disparity from the same pass
+(``disparity_right``, see :mod:`~stereo_depth_ros.backends.contract`); the
+left-right check runs on both maps at model resolution, inside the valid
+(unpadded) region, and only the checked left map is brought back to the input.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import cv2
 import numpy as np
@@ -41,16 +40,16 @@ from stereo_depth_ros.backends.contract import (
     INPUT_RIGHT,
 )
 from stereo_depth_ros.backends.errors import InputError, ModelError
+from stereo_depth_ros.core.consistency import left_right_check
 
 __all__ = [
     "MIN_INPUT_HW",
     "FitTransform",
     "NetworkBatch",
-    "Pass",
     "compute_fit",
+    "decode_checked_outputs",
     "decode_network_outputs",
     "fit_hints",
-    "fit_image",
     "pad_to_model",
     "prepare_network_batch",
     "resize_to_fit",
@@ -67,10 +66,6 @@ __all__ = [
 #: texture for a 1/4-resolution cost volume and are almost always a
 #: wiring error (a thumbnail, a wrong topic).
 MIN_INPUT_HW: tuple[int, int] = (32, 32)
-
-#: Which view a network pass estimates disparity for.
-Pass = Literal["left", "right"]
-
 
 def validate_image_pair(left: np.ndarray, right: np.ndarray, *,
                         min_hw: tuple[int, int] = MIN_INPUT_HW) -> None:
@@ -221,18 +216,6 @@ def pad_to_model(image: np.ndarray, fit: FitTransform) -> np.ndarray:
                               cv2.BORDER_REPLICATE)
 
 
-def fit_image(image: np.ndarray, fit: FitTransform) -> np.ndarray:
-    """Resize then pad an image to the network input size (the fit rule).
-
-    Args:
-        image: (H, W) or (H, W, C) array of ``fit.input_hw``.
-
-    Returns:
-        (Hm, Wm) or (Hm, Wm, C) array, same dtype.
-    """
-    return pad_to_model(resize_to_fit(image, fit), fit)
-
-
 def to_nchw_float(images: Sequence[np.ndarray]) -> np.ndarray:
     """Stack RGB uint8 images into a network batch.
 
@@ -349,53 +332,43 @@ def _hint_priority(input_hw: tuple[int, int], resized_hw: tuple[int, int],
 
 
 def unfit_disparity(disparity_model_px: np.ndarray, fit: FitTransform, *,
-                    mirrored: bool = False,
                     interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
     """Bring a network disparity map back to the input image.
 
-    Crops ``[:h, :w]`` (drops the padding), un-mirrors a right-view pass,
-    resizes to (H, W) and multiplies values by ``W / w``.
+    Crops ``[:h, :w]`` (drops the padding), resizes to (H, W) and multiplies
+    values by ``W / w``.
 
     Args:
         disparity_model_px: (Hm, Wm) float32, px at model size; NaN = invalid.
         fit: the transform used for the input.
-        mirrored: the map comes from the mirrored (right-view) pass.
         interpolation: OpenCV flag for the resize back (bilinear by default;
             a NaN spreads to the pixels interpolated from it).
 
     Returns:
         (H, W) float32, px at input size; NaN = invalid.
     """
-    return _unfit(disparity_model_px, fit, mirrored=mirrored,
-                  interpolation=interpolation) * np.float32(fit.disparity_scale)
+    return _unfit(disparity_model_px, fit, interpolation=interpolation) * np.float32(fit.disparity_scale)
 
 
-def unfit_confidence(confidence_model: np.ndarray, fit: FitTransform, *,
-                     mirrored: bool = False) -> np.ndarray:
+def unfit_confidence(confidence_model: np.ndarray, fit: FitTransform) -> np.ndarray:
     """Bring a network confidence map back to the input image (bilinear, clipped).
 
     Args:
         confidence_model: (Hm, Wm) float32 in [0, 1].
         fit: the transform used for the input.
-        mirrored: the map comes from the mirrored (right-view) pass.
 
     Returns:
         (H, W) float32 in [0, 1]; NaN inputs become 0.
     """
-    confidence = _unfit(confidence_model, fit, mirrored=mirrored,
-                        interpolation=cv2.INTER_LINEAR)
+    confidence = _unfit(confidence_model, fit, interpolation=cv2.INTER_LINEAR)
     return np.clip(np.nan_to_num(confidence, nan=0.0), 0.0, 1.0)
 
 
-def _unfit(model_map: np.ndarray, fit: FitTransform, *, mirrored: bool,
-           interpolation: int) -> np.ndarray:
+def _unfit(model_map: np.ndarray, fit: FitTransform, *, interpolation: int) -> np.ndarray:
     if model_map.shape != fit.model_hw:
         raise InputError(f"map shape {model_map.shape} does not match model {fit.model_hw}")
     resized_h, resized_w = fit.resized_hw
-    cropped = model_map[:resized_h, :resized_w]
-    if mirrored:
-        cropped = cropped[:, ::-1]
-    cropped = np.ascontiguousarray(cropped, dtype=np.float32)
+    cropped = np.ascontiguousarray(model_map[:resized_h, :resized_w], dtype=np.float32)
     if fit.is_identity_resize:
         return cropped
     height, width = fit.input_hw
@@ -404,60 +377,32 @@ def _unfit(model_map: np.ndarray, fit: FitTransform, *, mirrored: bool,
 
 @dataclass(frozen=True)
 class NetworkBatch:
-    """Network feeds for one or two passes over a pair, and how to undo the fit.
+    """Network feeds for one pair (N = 1), and how to undo the fit.
 
     Attributes:
-        feeds: contract input name -> (N, C, Hm, Wm) float32 array, N = len(passes).
+        feeds: contract input name -> (1, C, Hm, Wm) float32 array.
         fit: the transform of the pair.
-        passes: which view each batch entry estimates, in batch order.
     """
 
     feeds: dict[str, np.ndarray]
     fit: FitTransform
-    passes: tuple[Pass, ...]
-
-
-def hints_in_right_view(hints_px: np.ndarray) -> np.ndarray:
-    """Move left-frame hints to the right view: the same points, seen by the right camera.
-
-    A hint d at left pixel (y, x) lands on right pixel (y, round(x - d)) with the
-    same value (d = x_left - x_right); where several land on one pixel the nearest
-    (largest d) wins, as the nearer surface hides the other.
-
-    Args:
-        hints_px: (H, W) float32 left-frame hints, px, NaN = no hint.
-    Returns:
-        (H, W) float32 right-frame hints, px, NaN = no hint.
-    """
-    rows, columns = np.nonzero(np.isfinite(hints_px))
-    values = hints_px[rows, columns]
-    target = np.rint(columns - values).astype(np.int64)
-    inside = target >= 0
-    rows, target, values = rows[inside], target[inside], values[inside]
-    order = np.argsort(values, kind="stable")      # nearest written last
-    right = np.full(hints_px.shape, np.nan, dtype=np.float32)
-    right[rows[order], target[order]] = values[order]
-    return right
 
 
 def prepare_network_batch(left: np.ndarray, right: np.ndarray, *,
                           model_hw: tuple[int, int],
-                          passes: tuple[Pass, ...] = ("left",),
                           hints: SparseHints | None = None,
                           min_hw: tuple[int, int] = MIN_INPUT_HW) -> NetworkBatch:
-    """Validate a pair and build the network feeds for the requested passes.
+    """Validate a pair and build the network feeds.
 
-    The ``"left"`` pass feeds (left, right) and the hints; the ``"right"``
-    pass feeds (mirror(right), mirror(left)) and the hints moved into the right
-    view (:func:`hints_in_right_view`) and mirrored, so that both views are
-    guided alike and the left-right check compares like with like. The pair is
-    resized once and shared by both passes.
+    The network sees (left, right) and the left-frame hints; its right-view
+    output comes from the same volume, which the hints already shaped, and is
+    refined with the hints moved into the right view inside the network, so
+    both views are guided by them.
 
     Args:
         left: (H, W) uint8 grey or (H, W, 3) uint8 RGB, left rectified image.
         right: same shape and dtype, right rectified image.
         model_hw: (Hm, Wm) of the network input, px.
-        passes: one or two of ``"left"``, ``"right"``, in batch order.
         hints: sparse left-frame hints, (H, W) float32 px, NaN = no hint.
         min_hw: smallest accepted (H, W), px.
 
@@ -465,74 +410,96 @@ def prepare_network_batch(left: np.ndarray, right: np.ndarray, *,
         The :class:`NetworkBatch`.
 
     Raises:
-        InputError: bad images, hints or passes.
+        InputError: bad images or hints.
     """
     validate_image_pair(left, right, min_hw=min_hw)
-    if not passes or any(p not in ("left", "right") for p in passes):
-        raise InputError(f"passes must be a non-empty tuple of 'left'/'right', got {passes}")
     fit = compute_fit(left.shape[:2], model_hw)
-    hint_disparity = hint_mask = right_hint_disparity = right_hint_mask = None
-    if hints is not None:
-        hints_px = validate_hints(hints.disparity_px, fit.input_hw)
-        hint_disparity, hint_mask = fit_hints(hints_px, fit)
-        if "right" in passes:
-            mirrored = np.ascontiguousarray(hints_in_right_view(hints_px)[:, ::-1])
-            right_hint_disparity, right_hint_mask = fit_hints(mirrored, fit)
-    left_small = resize_to_fit(to_rgb(left), fit)
-    right_small = resize_to_fit(to_rgb(right), fit)
-    lefts, rights, hint_ds, hint_ms = [], [], [], []
-    zeros = np.zeros(fit.model_hw, dtype=np.float32)
-    for view in passes:
-        if view == "left":
-            lefts.append(pad_to_model(left_small, fit))
-            rights.append(pad_to_model(right_small, fit))
-            hint_ds.append(zeros if hint_disparity is None else hint_disparity)
-            hint_ms.append(zeros if hint_mask is None else hint_mask)
-        else:
-            lefts.append(pad_to_model(np.ascontiguousarray(right_small[:, ::-1]), fit))
-            rights.append(pad_to_model(np.ascontiguousarray(left_small[:, ::-1]), fit))
-            hint_ds.append(zeros if right_hint_disparity is None else right_hint_disparity)
-            hint_ms.append(zeros if right_hint_mask is None else right_hint_mask)
+    if hints is None:
+        hint_disparity = hint_mask = np.zeros(fit.model_hw, dtype=np.float32)
+    else:
+        hint_disparity, hint_mask = fit_hints(validate_hints(hints.disparity_px, fit.input_hw), fit)
+    images = [pad_to_model(resize_to_fit(to_rgb(image), fit), fit) for image in (left, right)]
     feeds = {
-        INPUT_LEFT: to_nchw_float(lefts),
-        INPUT_RIGHT: to_nchw_float(rights),
-        INPUT_HINT_DISPARITY: np.stack(hint_ds)[:, None],
-        INPUT_HINT_MASK: np.stack(hint_ms)[:, None],
+        INPUT_LEFT: to_nchw_float(images[:1]),
+        INPUT_RIGHT: to_nchw_float(images[1:]),
+        INPUT_HINT_DISPARITY: hint_disparity[None, None],
+        INPUT_HINT_MASK: hint_mask[None, None],
     }
-    return NetworkBatch(feeds=feeds, fit=fit, passes=tuple(passes))
+    return NetworkBatch(feeds=feeds, fit=fit)
+
+
+def _check_output_shape(name: str, array: np.ndarray, batch: NetworkBatch) -> None:
+    expected = (1, 1, *batch.fit.model_hw)
+    if array.shape != expected:
+        raise ModelError(f"network output {name!r} has shape {array.shape}, expected {expected}")
+
+
+def _contract_disparity(disparity: np.ndarray) -> np.ndarray:
+    """(Hm, Wm) copy with values outside the contract (negative, not finite) set to NaN."""
+    clean = disparity.astype(np.float32, copy=True)
+    clean[~(clean >= 0) | ~np.isfinite(clean)] = np.nan  # ~(clean >= 0) is also True for NaN
+    return clean
+
+
+def _unfit_result(disparity_model_px: np.ndarray, confidence_model: np.ndarray,
+                  fit: FitTransform) -> MatchResult:
+    disparity_px = unfit_disparity(disparity_model_px, fit)
+    confidence = unfit_confidence(confidence_model, fit)
+    confidence[np.isnan(disparity_px)] = 0.0
+    return MatchResult(disparity_px=disparity_px, confidence=confidence)
 
 
 def decode_network_outputs(disparity: np.ndarray, confidence: np.ndarray,
-                           batch: NetworkBatch) -> tuple[MatchResult, ...]:
-    """Turn raw network outputs into one :class:`MatchResult` per pass.
+                           batch: NetworkBatch) -> MatchResult:
+    """Turn raw network outputs into a :class:`MatchResult` at input size.
 
     Disparities that are not finite or negative (outside the contract) become
     NaN; confidence is clipped to [0, 1] and set to 0 wherever the disparity
     is NaN.
 
     Args:
-        disparity: (N, 1, Hm, Wm) float32, px at model size.
-        confidence: (N, 1, Hm, Wm) float32 in [0, 1].
+        disparity: (1, 1, Hm, Wm) float32, px at model size.
+        confidence: (1, 1, Hm, Wm) float32 in [0, 1].
         batch: the batch the outputs were computed from.
 
+    Raises:
+        ModelError: an output does not have the contract shape (1, 1, Hm, Wm).
+    """
+    for name, array in (("disparity", disparity), ("confidence", confidence)):
+        _check_output_shape(name, array, batch)
+    return _unfit_result(_contract_disparity(disparity[0, 0]), confidence[0, 0], batch.fit)
+
+
+def decode_checked_outputs(disparity: np.ndarray, confidence: np.ndarray, disparity_right: np.ndarray,
+                           batch: NetworkBatch, *, max_diff_px: float) -> tuple[MatchResult, float]:
+    """Left-right check at model resolution, then the checked left map at input size.
+
+    Both views are cropped to the valid (unpadded) region and checked there
+    (:func:`~stereo_depth_ros.core.consistency.left_right_check`, nearest
+    sampling) with the tolerance converted to model px; the kept left map is
+    resized back once.
+
+    Args:
+        disparity, confidence, disparity_right: (1, 1, Hm, Wm) float32 network outputs.
+        batch: the batch they were computed from.
+        max_diff_px: largest |d_left - d_right| kept, px of the input images, > 0.
+
     Returns:
-        N results in ``batch.passes`` order, maps (H, W) at input size.
+        (result at input size, NaN where rejected; share of the valid region's pixels that had a
+        disparity and were rejected).
 
     Raises:
-        ModelError: an output does not have the contract shape (N, 1, Hm, Wm).
+        ModelError: an output does not have the contract shape (1, 1, Hm, Wm).
     """
-    expected = (len(batch.passes), 1, *batch.fit.model_hw)
-    for name, array in (("disparity", disparity), ("confidence", confidence)):
-        if array.shape != expected:
-            raise ModelError(
-                f"network output {name!r} has shape {array.shape}, expected {expected}")
-    results = []
-    for index, view in enumerate(batch.passes):
-        mirrored = view == "right"
-        raw = disparity[index, 0].astype(np.float32, copy=True)
-        raw[~(raw >= 0) | ~np.isfinite(raw)] = np.nan  # ~(raw >= 0) is also True for NaN
-        disparity_px = unfit_disparity(raw, batch.fit, mirrored=mirrored)
-        conf = unfit_confidence(confidence[index, 0], batch.fit, mirrored=mirrored)
-        conf[np.isnan(disparity_px)] = 0.0
-        results.append(MatchResult(disparity_px=disparity_px, confidence=conf))
-    return tuple(results)
+    for name, array in (("disparity", disparity), ("confidence", confidence),
+                        ("disparity_right", disparity_right)):
+        _check_output_shape(name, array, batch)
+    fit = batch.fit
+    resized_h, resized_w = fit.resized_hw
+    region = np.s_[:resized_h, :resized_w]
+    left = _contract_disparity(disparity[0, 0])
+    right = _contract_disparity(disparity_right[0, 0])
+    check = left_right_check(left[region], right[region], max_diff_px=max_diff_px / fit.disparity_scale)
+    rejected = np.isfinite(left[region]) & ~check.keep_mask
+    left[region] = check.disparity_px
+    return _unfit_result(left, confidence[0, 0], fit), float(rejected.mean())

@@ -12,8 +12,9 @@ stated units). Output conventions are the package's, not OpenCV's:
   pixels. Use ``core.consistency`` for a left-right check on top.
 
 OpenCV's own left-right test (``disp12_max_diff``) is disabled by default
-(-1): the package applies the check in ``stereo_depth_ros.core.consistency``
-with :meth:`OpenCvStereoBackend.match_right`, which runs the matcher on the
+(-1): :meth:`OpenCvStereoBackend.match_checked` applies the check of
+``stereo_depth_ros.core.consistency`` against
+:meth:`OpenCvStereoBackend.match_right`, which runs the matcher on the
 mirrored, swapped pair (fliplr(right), fliplr(left)) and mirrors the result
 back, so right-view disparities are positive too (d = x_left - x_right).
 
@@ -39,13 +40,14 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from stereo_depth_ros.backends.base import MatchResult, SparseHints
+from stereo_depth_ros.backends.base import CheckedMatch, MatchResult, SparseHints
 from stereo_depth_ros.backends.errors import ConfigurationError, InputError
 from stereo_depth_ros.backends.preprocessing import (
     MIN_INPUT_HW,
     to_grey,
     validate_image_pair,
 )
+from stereo_depth_ros.core.consistency import left_right_check
 
 __all__ = [
     "BmBackend",
@@ -188,16 +190,26 @@ class BmParams:
 
 
 class OpenCvStereoBackend:
-    """Shared match/mirror/convert logic of the two OpenCV matchers."""
+    """Shared match/mirror/convert logic of the two OpenCV matchers.
+
+    Attributes:
+        max_disparity_px: min_disparity + num_disparities, px (any image size).
+        model_hw: None: images are matched at their own size.
+    """
 
     name: str
     max_disparity_px: float
+    model_hw: tuple[int, int] | None = None
 
     def __init__(self, params: SgbmParams | BmParams, *,
                  min_input_hw: tuple[int, int] = MIN_INPUT_HW) -> None:
         self.params = params
         self._min_input_hw = min_input_hw
         self.max_disparity_px = float(params.min_disparity + params.num_disparities)
+
+    def max_disparity_px_for(self, input_hw: tuple[int, int]) -> float:
+        """The search range's upper end, px; the same for every image size."""
+        return self.max_disparity_px
 
     def _matcher(self, channels: int) -> cv2.StereoMatcher:
         raise NotImplementedError
@@ -260,6 +272,24 @@ class OpenCvStereoBackend:
         mirrored_left = np.ascontiguousarray(self._prepare(left)[:, ::-1])
         disparity = self._disparity(mirrored_right, mirrored_left)[:, ::-1]
         return self._result(np.ascontiguousarray(disparity))
+
+    def match_checked(self, left: np.ndarray, right: np.ndarray, *, hints: SparseHints | None = None,
+                      max_diff_px: float) -> CheckedMatch:
+        """Left-view disparity after the left-right check against :meth:`match_right`.
+
+        OpenCV's matchers have no right view of their own to hand back, so the
+        right view is a second, mirrored match (about twice the time of :meth:`match`).
+
+        Args:
+            left, right: as for :meth:`match`; hints: ignored.
+            max_diff_px: largest |d_left - d_right| kept, px, > 0.
+        """
+        left_result = self.match(left, right)
+        check = left_right_check(left_result.disparity_px, self.match_right(left, right).disparity_px,
+                                 max_diff_px=max_diff_px, confidence=left_result.confidence)
+        rejected = float((np.isfinite(left_result.disparity_px) & ~check.keep_mask).mean())
+        return CheckedMatch(result=MatchResult(disparity_px=check.disparity_px, confidence=check.confidence),
+                            rejected_fraction=rejected)
 
     def describe(self) -> dict[str, str]:
         """Facts for diagnostics: backend, OpenCV version and every parameter."""

@@ -48,8 +48,8 @@ import numpy as np
 
 from stereo_depth_ros.backends.contract import (
     INPUT_CHANNELS,
-    OUTPUT_CONFIDENCE,
-    OUTPUT_DISPARITY,
+    OUTPUT_CHANNELS,
+    OUTPUT_NAMES,
     ModelMetadata,
     onnx_model_is_fp16,
     read_onnx_contract,
@@ -138,7 +138,7 @@ class EngineCacheKey:
     Attributes:
         model_sha256: hex sha256 of the ONNX file.
         input_hw: (H, W) of the network input, px.
-        max_batch: largest N of the optimisation profile (2 for ``match_both``).
+        max_batch: largest N of the optimisation profile (the backends run N = 1).
         precision: ``"fp16"`` or ``"fp32"``.
         tensorrt_version: ``tensorrt.__version__``.
         gpu: the target GPU.
@@ -406,7 +406,7 @@ class TensorRtBackend(NetworkBackend):
 
     def __init__(self, model_path: str | os.PathLike[str], *,
                  precision: Literal["auto", "fp16", "fp32"] = "auto",
-                 max_batch: int = 2,
+                 max_batch: int = 1,
                  workspace_bytes: int = 2 << 30,
                  cache_dir: str | os.PathLike[str] | None = None,
                  device_id: int = 0,
@@ -418,7 +418,8 @@ class TensorRtBackend(NetworkBackend):
         Args:
             model_path: ``.onnx`` file following :mod:`~stereo_depth_ros.backends.contract`.
             precision: ``"auto"``, ``"fp16"`` or ``"fp32"`` (see the module docstring).
-            max_batch: largest batch of the profile; 2 allows :meth:`match_both`.
+            max_batch: largest batch of the profile (the backend runs N = 1; both views come
+                from one pass).
             workspace_bytes: builder workspace limit, bytes.
             cache_dir: engine folder; default ``~/.cache/stereo_depth_ros/engines``.
             device_id: CUDA device.
@@ -438,7 +439,6 @@ class TensorRtBackend(NetworkBackend):
         self._trt, self._cp, self._device_id = trt, cp, device_id
         self._model_path = Path(model_path)
         self._min_input_hw = min_input_hw
-        self._max_batch = max_batch
         self.metadata: ModelMetadata
         self.metadata, _, _ = read_onnx_contract(self._model_path)
         self.max_disparity_px: float = self.metadata.max_disparity_px
@@ -481,7 +481,7 @@ class TensorRtBackend(NetworkBackend):
             self._context = engine.create_execution_context()
             self._stream = cp.cuda.Stream(non_blocking=True)
             height, width = self.metadata.input_hw
-            channels = {**INPUT_CHANNELS, OUTPUT_DISPARITY: 1, OUTPUT_CONFIDENCE: 1}
+            channels = {**INPUT_CHANNELS, **OUTPUT_CHANNELS}
             self._buffers = {name: cp.empty((max_batch, c, height, width), dtype=cp.float32)
                              for name, c in channels.items()}
         _LOG.info("tensorrt backend: %s engine %s (%s, TensorRT %s, %s)", self.engine_source,
@@ -490,7 +490,7 @@ class TensorRtBackend(NetworkBackend):
     def _check_engine_io(self) -> None:
         trt, engine = self._trt, self._engine
         names = {engine.get_tensor_name(i) for i in range(engine.num_io_tensors)}
-        expected = set(INPUT_CHANNELS) | {OUTPUT_DISPARITY, OUTPUT_CONFIDENCE}
+        expected = set(INPUT_CHANNELS) | set(OUTPUT_NAMES)
         if not expected <= names:
             raise ModelError(f"engine {self.engine_path} lacks tensors {sorted(expected - names)}")
         for name in expected:
@@ -498,8 +498,8 @@ class TensorRtBackend(NetworkBackend):
                 raise ModelError(f"engine tensor {name!r} is {engine.get_tensor_dtype(name)}, "
                                  "the contract needs float32 I/O (export with keep_io_types)")
 
-    def _execute(self, batch: NetworkBatch) -> tuple[np.ndarray, np.ndarray]:
-        n = len(batch.passes)
+    def _execute(self, batch: NetworkBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        n = 1
         context, stream = self._context, self._stream
         with self._cp.cuda.Device(self._device_id):
             for name, host in batch.feeds.items():
@@ -507,14 +507,13 @@ class TensorRtBackend(NetworkBackend):
                 device.set(host, stream=stream)
                 context.set_input_shape(name, tuple(host.shape))
                 context.set_tensor_address(name, device.data.ptr)
-            for name in (OUTPUT_DISPARITY, OUTPUT_CONFIDENCE):
+            for name in OUTPUT_NAMES:
                 context.set_tensor_address(name, self._buffers[name].data.ptr)
             if not context.execute_async_v3(stream.ptr):
                 raise BackendError(f"TensorRT execution failed (batch {n})")
             stream.synchronize()
-            disparity = self._buffers[OUTPUT_DISPARITY][:n].get()
-            confidence = self._buffers[OUTPUT_CONFIDENCE][:n].get()
-        return disparity, confidence
+            disparity, confidence, disparity_right = (self._buffers[name][:n].get() for name in OUTPUT_NAMES)
+        return disparity, confidence, disparity_right
 
     def describe(self) -> dict[str, str]:
         """Facts for diagnostics: backend, engine, precision, GPU, TensorRT version."""

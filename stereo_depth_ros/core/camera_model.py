@@ -33,14 +33,19 @@ from stereo_depth_ros.core.errors import (
     BaselineError,
     BaselineSignError,
     CalibrationShapeError,
+    DistortionError,
     FocalLengthError,
     ImageShapeError,
     ImageSizeMismatchError,
     NonFiniteCalibrationError,
+    PrincipalPointError,
     ProjectionMismatchError,
+    RotationError,
     UnsupportedDistortionModelError,
 )
 
+#: Optical frame ids of the left and right camera when none is given (the bag tools write them; RViz's fixed frame).
+DEFAULT_FRAME_IDS: Final = ("stereo_left_optical_frame", "stereo_right_optical_frame")
 #: Accepted ``distortion_model`` values and the lengths of D each allows (0 = no distortion).
 DISTORTION_MODELS: Final[dict[str, tuple[int, ...]]] = {
     "plumb_bob": (0, 5),
@@ -52,6 +57,13 @@ DISTORTION_MODELS: Final[dict[str, tuple[int, ...]]] = {
 # files often carry only a few decimals.
 _RELATIVE_TOLERANCE: Final = 1e-6
 _MIN_BASELINE_M: Final = 1e-6
+#: R must be orthonormal to this (largest |R R^T - I| entry) with det(R) = +1; calibration files carry ~6 decimals.
+ROTATION_TOLERANCE: Final = 1e-3
+#: Largest |D| coefficient accepted. Real calibrations stay well below (plumb_bob k1..k3 and rational_polynomial
+#: k1..k6 within tens, equidistant within units); larger values are uninitialised memory or wrong units.
+MAX_DISTORTION_COEFFICIENT: Final = 1000.0
+#: P's principal point may lie outside the image (verged or cropped rectification) by this many image sizes.
+PRINCIPAL_POINT_MARGIN: Final = 1.0
 
 # (map1, map2) as returned by cv2.initUndistortRectifyMap.
 RectificationMap = tuple[np.ndarray, np.ndarray]
@@ -103,6 +115,10 @@ class CameraCalibration:
         NonFiniteCalibrationError: any value is NaN or inf.
         UnsupportedDistortionModelError: unknown ``distortion_model``.
         FocalLengthError: fx or fy of K or P is <= 0 (uncalibrated camera).
+        DistortionError: a D coefficient exceeds +-``MAX_DISTORTION_COEFFICIENT``.
+        RotationError: R is not orthonormal (``ROTATION_TOLERANCE``) or is a reflection.
+        PrincipalPointError: K's (cx, cy) lies outside [0, width] x [0, height] px, or P's
+            outside that range widened by ``PRINCIPAL_POINT_MARGIN`` image sizes on each side.
     """
 
     width: int
@@ -135,6 +151,9 @@ class CameraCalibration:
                             ("P[0,0] (fx)", self.P[0, 0]), ("P[1,1] (fy)", self.P[1, 1])):
             if value <= 0.0:
                 raise FocalLengthError(f"{name} must be > 0 px, got {value} (camera {self.frame_id!r} uncalibrated?)")
+        _check_distortion(self.D, self.frame_id)
+        _check_rotation(self.R, self.frame_id)
+        _check_principal_points(self)
 
     def scaled(self, width: int, height: int) -> CameraCalibration:
         """This calibration for images resized to (width, height) px.
@@ -153,6 +172,39 @@ class CameraCalibration:
         if self.distortion_model == "equidistant":
             return cv2.fisheye.initUndistortRectifyMap(self.K, self.D, self.R, self.P[:, :3], size, cv2.CV_16SC2)
         return cv2.initUndistortRectifyMap(self.K, self.D, self.R, self.P[:, :3], size, cv2.CV_16SC2)
+
+
+def _check_distortion(distortion: np.ndarray, frame_id: str) -> None:
+    """Raise DistortionError when a coefficient exceeds ``MAX_DISTORTION_COEFFICIENT`` in magnitude."""
+    largest = int(np.argmax(np.abs(distortion))) if distortion.size else 0
+    if distortion.size and abs(distortion[largest]) > MAX_DISTORTION_COEFFICIENT:
+        raise DistortionError(f"D[{largest}] = {distortion[largest]} exceeds +-{MAX_DISTORTION_COEFFICIENT:g} "
+                              f"(camera {frame_id!r}): not a distortion coefficient")
+
+
+def _check_rotation(rotation: np.ndarray, frame_id: str) -> None:
+    """Raise RotationError unless R is orthonormal (within ``ROTATION_TOLERANCE``) with det(R) = +1."""
+    error = float(np.max(np.abs(rotation @ rotation.T - np.eye(3))))
+    if error > ROTATION_TOLERANCE:
+        raise RotationError(f"R is not orthonormal (camera {frame_id!r}): largest |R R^T - I| entry is {error:.3g}, "
+                            f"more than {ROTATION_TOLERANCE:g}; R = {rotation.tolist()}")
+    determinant = float(np.linalg.det(rotation))
+    if determinant < 0.0:
+        raise RotationError(f"R is a reflection, not a rotation (camera {frame_id!r}): det(R) = {determinant:.4g}")
+
+
+def _check_principal_points(calibration: CameraCalibration) -> None:
+    """Raise PrincipalPointError when K's principal point is outside the image, or P's far outside it."""
+    width, height = calibration.width, calibration.height
+    margin = PRINCIPAL_POINT_MARGIN
+    for name, matrix, low, high in (("K", calibration.K, 0.0, 1.0), ("P", calibration.P, -margin, 1.0 + margin)):
+        for (row, col), axis, size in (((0, 2), "cx", width), ((1, 2), "cy", height)):
+            value = float(matrix[row, col])
+            if not low * size <= value <= high * size:
+                raise PrincipalPointError(
+                    f"{name}[{row},{col}] ({axis}) = {value} px is outside [{low * size:g}, {high * size:g}] for "
+                    f"the {width}x{height} px image (camera {calibration.frame_id!r}): a calibration of another "
+                    "image size?")
 
 
 def _require_close(name: str, actual: float, expected: float, scale: float) -> None:

@@ -7,7 +7,7 @@ right-view disparity at the matching pixel, x_r = x - d_L(y, x), is within
     |d_L(y, x) - d_R(y, x - d_L(y, x))| <= max_diff_px.
 
 Both maps use the package convention d = x_left - x_right >= 0 px in their
-own view (the right map is what ``StereoBackend.match_right`` returns), and
+own view (the right map is indexed by right-image pixels), and
 NaN for "no estimate". A pixel is rejected (NaN in the output, False in the
 mask) when d_L is NaN, when x - d_L falls outside [0, W - 1] (no match inside
 the right image, e.g. the left border), when the sampled d_R is NaN (no

@@ -33,6 +33,18 @@ class FocalLengthError(CalibrationError):
     """A focal length (fx or fy, in K or P) is zero or negative: the camera is uncalibrated."""
 
 
+class RotationError(CalibrationError):
+    """The rectification rotation R is not a rotation: not orthonormal, or a reflection (det -1)."""
+
+
+class DistortionError(CalibrationError):
+    """A distortion coefficient is implausibly large (not a calibration: uninitialised or mis-scaled values)."""
+
+
+class PrincipalPointError(CalibrationError):
+    """A principal point lies outside the image (K) or far outside it (P): a calibration of another size?"""
+
+
 class BaselineError(CalibrationError):
     """The baseline -P_right[0, 3] / P_right[0, 0] is zero."""
 

@@ -79,24 +79,6 @@ def disparity_to_depth(disparity_px: np.ndarray, model: StereoCameraModel, *,
     return depth_m
 
 
-def depth_to_disparity(depth_m: np.ndarray, model: StereoCameraModel) -> np.ndarray:
-    """Disparity a point at the given depth has: d = fx * baseline_m / Z + cx_offset_px.
-
-    Args:
-        depth_m: any shape, float, metres along the left rectified optical axis; NaN = invalid.
-        model: the rectified rig.
-
-    Returns:
-        Same shape, float32, px (d = x_left - x_right); NaN where the depth is NaN,
-        inf or <= 0.
-    """
-    depth = np.asarray(depth_m, dtype=np.float32)
-    disparity_px = np.full(depth.shape, np.nan, dtype=np.float32)
-    np.divide(np.float32(model.fx * model.baseline_m), depth, out=disparity_px,
-              where=np.isfinite(depth) & (depth > 0.0))
-    return disparity_px + np.float32(model.cx_offset_px)
-
-
 def depth_to_uint16_mm(depth_m: np.ndarray) -> np.ndarray:
     """16-bit millimetre depth as REP 118 defines it for 16UC1 images.
 
@@ -136,30 +118,3 @@ def points_from_depth(depth_m: np.ndarray, model: StereoCameraModel) -> np.ndarr
     np.multiply(depth, ray_y[:, np.newaxis], out=xyz_m[..., 1])
     xyz_m[..., 2] = depth
     return xyz_m
-
-
-def point_cloud_from_disparity(disparity_px: np.ndarray, model: StereoCameraModel,
-                               rgb: np.ndarray | None = None, *, min_depth_m: float = 0.0,
-                               max_depth_m: float = math.inf) -> OrganizedPointCloud:
-    """Organised point cloud of a disparity map.
-
-    Args:
-        disparity_px: (H, W) float, px, d = x_left - x_right on the model's rectified
-            grid; NaN = invalid.
-        model: the rectified rig; (H, W) must be (model.height, model.width).
-        rgb: optional (H, W, 3) uint8 colour (R, G, B) of the left rectified image.
-        min_depth_m: nearer points become NaN, metres.
-        max_depth_m: farther points become NaN, metres.
-
-    Returns:
-        The cloud; points are NaN where ``disparity_to_depth`` gives NaN.
-
-    Raises:
-        ImageShapeError: ``disparity_px`` or ``rgb`` does not match the model's image size.
-    """
-    check_image_shape("disparity_px", np.asarray(disparity_px), model)
-    if rgb is not None and (rgb.shape != (model.height, model.width, 3) or rgb.dtype != np.uint8):
-        raise ImageShapeError(
-            f"rgb must be ({model.height}, {model.width}, 3) uint8, got {rgb.shape} {rgb.dtype}")
-    depth_m = disparity_to_depth(disparity_px, model, min_depth_m=min_depth_m, max_depth_m=max_depth_m)
-    return OrganizedPointCloud(xyz_m=points_from_depth(depth_m, model), rgb=rgb)

@@ -19,6 +19,7 @@ Empty sets give NaN (e.g. EPE when nothing is kept), never 0.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,7 +27,7 @@ import numpy as np
 
 from stereo_depth_ros.core.errors import ImageShapeError, StereoDepthError
 
-__all__ = ["StereoMetrics", "evaluate_disparity"]
+__all__ = ["StereoMetrics", "combine", "evaluate_disparity"]
 
 
 @dataclass(frozen=True)
@@ -141,3 +142,32 @@ def evaluate_disparity(pred_px: np.ndarray, gt_px: np.ndarray, *,
         num_gt_px=num_gt,
         num_kept_px=num_kept,
     )
+
+
+def combine(metrics: Sequence[StereoMetrics]) -> StereoMetrics:
+    """Metrics of all frames' pixels together: each frame weighted by its pixels with ground
+    truth (bad-N, density) or its kept pixels (EPE, bad-N kept). All must share thresholds."""
+    if not metrics:
+        raise ValueError("nothing to combine")
+    thresholds = metrics[0].thresholds_px
+    if any(m.thresholds_px != thresholds for m in metrics):
+        raise ValueError("all metrics must use the same thresholds")
+    num_gt = sum(m.num_gt_px for m in metrics)
+    num_kept = sum(m.num_kept_px for m in metrics)
+
+    def weighted(values: Sequence[float], weights: Sequence[int], total: int) -> float:
+        if not total:
+            return math.nan
+        return sum(v * w for v, w in zip(values, weights, strict=True) if w) / total
+
+    gt_weights = [m.num_gt_px for m in metrics]
+    kept_weights = [m.num_kept_px for m in metrics]
+    return StereoMetrics(
+        thresholds_px=thresholds,
+        bad_percent=tuple(weighted([m.bad_percent[i] for m in metrics], gt_weights, num_gt)
+                          for i in range(len(thresholds))),
+        bad_kept_percent=tuple(weighted([m.bad_kept_percent[i] for m in metrics], kept_weights, num_kept)
+                               for i in range(len(thresholds))),
+        epe_px=weighted([m.epe_px for m in metrics], kept_weights, num_kept),
+        density_percent=100.0 * num_kept / num_gt if num_gt else math.nan,
+        num_gt_px=num_gt, num_kept_px=num_kept)

@@ -11,6 +11,7 @@ hints (points projected into the left rectified image) are
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -62,8 +63,14 @@ def classical_hints(left: np.ndarray, right: np.ndarray,
     params = SgbmParams(num_disparities=int(np.ceil(config.max_disparity_px * x_scale / 16.0)) * 16,
                         block_size=config.block_size, uniqueness_ratio=config.uniqueness_ratio,
                         disp12_max_diff=config.lr_max_diff_px, mode="3way")
-    disparity_px = SgbmBackend(params).match(left, right).disparity_px
+    disparity_px = _matcher(params).match(left, right).disparity_px
     if config.scale == 1.0:
         return disparity_px
     full = cv2.resize(disparity_px, (width, height), interpolation=cv2.INTER_NEAREST)  # NaN stays NaN
     return (full / np.float32(x_scale)).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _matcher(params: SgbmParams) -> SgbmBackend:
+    """One matcher per configuration (and search range), built on first use and kept."""
+    return SgbmBackend(params)

@@ -18,9 +18,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from stereo_depth_ros.backends.base import MatchResult, SparseHints, StereoBackend
+from stereo_depth_ros.backends.base import SparseHints, StereoBackend
 from stereo_depth_ros.core.camera_model import StereoCameraModel
-from stereo_depth_ros.core.consistency import left_right_check
 from stereo_depth_ros.core.geometry import OrganizedPointCloud, disparity_to_depth, points_from_depth
 from stereo_depth_ros.pipeline.classical_hints import ClassicalHintConfig, classical_hints
 
@@ -94,15 +93,6 @@ class StereoOutput:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
-def match_with_right_view(backend: StereoBackend, left: np.ndarray, right: np.ndarray,
-                          hints: SparseHints | None) -> tuple[MatchResult, MatchResult]:
-    """Left and right disparities; one batched run when the backend offers ``match_both``."""
-    match_both = getattr(backend, "match_both", None)
-    if match_both is not None:
-        return match_both(left, right, hints=hints)
-    return backend.match(left, right, hints=hints), backend.match_right(left, right)
-
-
 class StereoPipeline:
     """Rectify, match, check and convert one stereo pair at a time."""
 
@@ -126,18 +116,14 @@ class StereoPipeline:
             left_rect, right_rect = camera.rectify(left, right)
         with _timed(timings, "hints"):
             hints = self._hints(left_rect, right_rect, lidar_hints_px)
-        with _timed(timings, "match"):
+        with _timed(timings, "match"):   # with the left-right check where it is on
             if config.lr_check:
-                left_result, right_result = match_with_right_view(self.backend, left_rect, right_rect, hints)
+                checked = self.backend.match_checked(left_rect, right_rect, hints=hints,
+                                                     max_diff_px=config.lr_max_diff_px)
+                left_result, lr_rejected = checked.result, checked.rejected_fraction
             else:
-                left_result, right_result = self.backend.match(left_rect, right_rect, hints=hints), None
-        with _timed(timings, "lr_check"):
+                left_result, lr_rejected = self.backend.match(left_rect, right_rect, hints=hints), 0.0
             disparity = left_result.disparity_px
-            valid_before = np.isfinite(disparity)
-            if right_result is not None:
-                disparity = left_right_check(disparity, right_result.disparity_px,
-                                             max_diff_px=config.lr_max_diff_px).disparity_px
-            lr_rejected = float((valid_before & ~np.isfinite(disparity)).mean())
             confidence = left_result.confidence
             if config.confidence_threshold > 0.0:
                 disparity = np.where(confidence >= config.confidence_threshold, disparity, np.nan)
@@ -170,8 +156,7 @@ class StereoPipeline:
 
     def _max_disparity_px(self, image_hw: tuple[int, int]) -> int:
         """The backend's search range in pixels of images of this size."""
-        per_size = getattr(self.backend, "max_disparity_px_for", None)
-        return int(math.ceil(per_size(image_hw) if per_size else self.backend.max_disparity_px))
+        return int(math.ceil(self.backend.max_disparity_px_for(image_hw)))
 
     def _points(self, depth: np.ndarray, left_rect: np.ndarray,
                 camera: StereoCameraModel) -> OrganizedPointCloud:

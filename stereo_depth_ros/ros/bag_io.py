@@ -35,8 +35,8 @@ import os
 import shutil
 import struct
 from binascii import crc32
-from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
@@ -66,6 +66,7 @@ from stereo_depth_ros.ros.errors import (
     UnknownMessageTypeError,
 )
 from stereo_depth_ros.ros.image_conversion import image_to_numpy
+from stereo_depth_ros.ros.stamps import stamp_ns
 from stereo_depth_ros.ros.sync import Side, StereoSynchronizer, SyncCounters
 
 __all__ = [
@@ -86,9 +87,6 @@ __all__ = [
     "message_class",
     "message_type_name",
     "normalize_topic",
-    "pair_by_stamp",
-    "stamp_ns",
-    "time_from_ns",
 ]
 
 #: Storage plugins a bag can be written with (``ros2 bag record -s``).
@@ -102,7 +100,6 @@ GROUND_TRUTH_TOPIC: Final = "ground_truth/disparity"
 
 _STORAGE_PLUGINS: Final = {"sqlite3": StoragePlugin.SQLITE3, "mcap": StoragePlugin.MCAP}
 _STORAGE_SUFFIXES: Final = {".db3": "sqlite3", ".mcap": "mcap"}
-_NS_PER_S: Final = 1_000_000_000
 
 
 def _foreign_storage_errors() -> tuple[type[BaseException], ...]:
@@ -257,19 +254,6 @@ def normalize_topic(topic: str) -> str:
     if not name:
         raise ValueError(f"topic name {topic!r} is empty")
     return "/" + name
-
-
-def stamp_ns(stamp: Time) -> int:
-    """A builtin_interfaces/Time as integer nanoseconds since the epoch."""
-    return int(stamp.sec) * _NS_PER_S + int(stamp.nanosec)
-
-
-def time_from_ns(time_ns: int) -> Time:
-    """Integer nanoseconds since the epoch (>= 0) as a builtin_interfaces/Time."""
-    if time_ns < 0:
-        raise ValueError(f"time must be >= 0 ns, got {time_ns}")
-    sec, nanosec = divmod(int(time_ns), _NS_PER_S)
-    return Time(sec=sec, nanosec=nanosec)
 
 
 def message_type_name(message: object) -> str:
@@ -693,35 +677,6 @@ class BagWriter:
                 raise BagWriteError(f"{self.path}: cannot finish the bag: {err}") from err
 
 
-def pair_by_stamp(messages: Iterable[BagMessage], topics: Sequence[str], *,
-                  max_pending: int = 64) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Group messages of ``topics`` that share a header stamp.
-
-    Args:
-        messages: serialised messages with a ``header`` (log-time order).
-        topics: the topics that make a group (names with or without slash).
-        max_pending: incomplete stamps kept at most; older ones are dropped.
-
-    Yields:
-        (stamp_ns, {fully qualified topic: deserialised message}) once every topic
-        has a message with that stamp, in completion order.
-    """
-    wanted = [normalize_topic(t) for t in topics]
-    pending: OrderedDict[int, dict[str, Any]] = OrderedDict()
-    for item in messages:
-        if item.topic not in wanted:
-            continue
-        message = item.deserialize()
-        stamp = stamp_ns(message.header.stamp)
-        group = pending.setdefault(stamp, {})
-        group[item.topic] = message
-        if len(group) == len(wanted):
-            del pending[stamp]
-            yield stamp, group
-        while len(pending) > max_pending:
-            pending.popitem(last=False)
-
-
 @dataclass(frozen=True)
 class StereoTopics:
     """Input topic names of a stereo camera (relative, as the node subscribes them)."""
@@ -762,8 +717,11 @@ class StereoFrameReader:
     Images go through the node's ``StereoSynchronizer`` (``ros.sync``) in
     log-time order: exact stamps by default, nearest stamp within
     ``tolerance_ns`` with ``approximate``; each pair takes each side's latest
-    CameraInfo, and a pair completed before both CameraInfos arrived is dropped
-    (as in the node). ``counters`` tells what was paired and dropped.
+    CameraInfo. The latest pair completed before both CameraInfos arrived is
+    held and yielded once they have (as in the node); an older held pair is
+    dropped when a newer one replaces it. The CameraInfos are not validated
+    here: ``ros.calibration`` does that per pair, as the node does.
+    ``counters`` tells what was paired and dropped.
 
     Args:
         reader: an open bag.

@@ -101,11 +101,6 @@ class NodeStatistics:
                 self._totals[name] += amount
                 self._window[name] += amount
 
-    def total(self, name: str) -> int:
-        """Events called ``name`` since start-up."""
-        with self._lock:
-            return self._totals[name]
-
     def record_frame(self, *, latency_ms: float, processing_ms: float) -> None:
         """A frame was published: its end-to-end latency and processing time, ms."""
         with self._lock:
@@ -127,11 +122,6 @@ class NodeStatistics:
         """End the active problem of ``category``; returns True when there was one."""
         with self._lock:
             return self._problems.pop(category, None) is not None
-
-    def problem(self, category: str) -> Problem | None:
-        """The active problem of ``category``, or None."""
-        with self._lock:
-            return self._problems.get(category)
 
     def take_window(self) -> StatisticsWindow:
         """Snapshot of the window since the previous call, and start a new one."""

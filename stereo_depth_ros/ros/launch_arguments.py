@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
+from stereo_depth_ros.core.camera_model import DEFAULT_FRAME_IDS
 from stereo_depth_ros.ros.errors import RosLayerError
 from stereo_depth_ros.ros.parameters import PARAMETERS_BY_NAME, problems
-from stereo_depth_ros.tools.calibration_io import DEFAULT_FRAME_IDS
 
 __all__ = ["DEFAULT_RVIZ_FIXED_FRAME", "OVERRIDES", "LaunchArgumentError", "launch_bool", "parameter_overrides",
            "rviz_executable"]

@@ -19,10 +19,10 @@ from stereo_depth_ros.ros.errors import CorruptBagError, LidarHintError
 from stereo_depth_ros.ros.lidar_input import (
     POINT_CLOUD2_TYPE,
     LidarHintSettings,
-    cloud_stamp_ns,
     lidar_hints_for_pair,
     nearest_stamp_index,
 )
+from stereo_depth_ros.ros.stamps import stamp_ns
 from stereo_depth_ros.ros.static_transforms import static_transforms_from_bag
 
 __all__ = ["BagClouds"]
@@ -60,7 +60,7 @@ class BagClouds:
                 position = position + 1 if message.log_time_ns == previous_log_ns else 0
                 previous_log_ns = message.log_time_ns
                 self._places.append((message.log_time_ns, position))
-                stamps.append(cloud_stamp_ns(message.deserialize()))
+                stamps.append(stamp_ns(message.deserialize().header.stamp))
             self.stamps_ns = tuple(stamps)
             #: The bag's /tf_static (for clouds not in the camera frame), and what of it was left out.
             self.static_transforms, self.static_transform_problems = static_transforms_from_bag(self._reader)

@@ -32,15 +32,16 @@ from sensor_msgs.msg import PointCloud2
 from stereo_depth_ros.core.camera_model import StereoCameraModel
 from stereo_depth_ros.core.frames import StaticTransforms, TransformError, transform_from_pose
 from stereo_depth_ros.core.hints import lidar_hints
+from stereo_depth_ros.core.stamps import seconds_to_ns
 from stereo_depth_ros.ros.errors import LidarFrameError, LidarStampError, RosLayerError
 from stereo_depth_ros.ros.parameters import NodeSettings
 from stereo_depth_ros.ros.point_cloud_reading import point_cloud_xyz
+from stereo_depth_ros.ros.stamps import stamp_ns as stamp_to_ns
 
 __all__ = [
     "LIDAR_TOPIC",
     "POINT_CLOUD2_TYPE",
     "LidarHintSettings",
-    "cloud_stamp_ns",
     "lidar_hints_for_pair",
     "nearest_cloud",
     "nearest_stamp_index",
@@ -51,7 +52,6 @@ __all__ = [
 LIDAR_TOPIC: Final = "hints/points"
 #: The message type on it, as a bag names it.
 POINT_CLOUD2_TYPE: Final = "sensor_msgs/msg/PointCloud2"
-_NS_PER_S: Final = 1_000_000_000
 
 
 def uses_lidar(hints: str) -> bool:
@@ -88,7 +88,7 @@ class LidarHintSettings:
         except TransformError as err:
             raise RosLayerError(f"lidar_transform: {err}") from err
         return cls(frame_id=settings.lidar_frame_id, camera_T_lidar=camera_T_lidar,
-                   stamp_tolerance_ns=round(settings.lidar_stamp_tolerance_s * _NS_PER_S),
+                   stamp_tolerance_ns=seconds_to_ns(settings.lidar_stamp_tolerance_s),
                    min_depth_m=settings.lidar_min_depth_m, max_depth_m=settings.lidar_max_depth_m)
 
     @property
@@ -130,11 +130,6 @@ class LidarHintSettings:
         return found
 
 
-def cloud_stamp_ns(cloud: PointCloud2) -> int:
-    """The cloud's header stamp, ns."""
-    return int(cloud.header.stamp.sec) * _NS_PER_S + int(cloud.header.stamp.nanosec)
-
-
 def nearest_stamp_index(stamps_ns: Sequence[int], stamp_ns: int) -> int | None:
     """Index of the stamp nearest to ``stamp_ns`` (the later one on a tie, then the first), or None when empty.
 
@@ -153,7 +148,7 @@ def nearest_stamp_index(stamps_ns: Sequence[int], stamp_ns: int) -> int | None:
 def nearest_cloud(clouds: Iterable[PointCloud2], stamp_ns: int) -> PointCloud2 | None:
     """The cloud whose stamp is nearest to ``stamp_ns`` (``nearest_stamp_index``), or None when there is none."""
     kept = list(clouds)
-    index = nearest_stamp_index([cloud_stamp_ns(cloud) for cloud in kept], stamp_ns)
+    index = nearest_stamp_index([stamp_to_ns(cloud.header.stamp) for cloud in kept], stamp_ns)
     return None if index is None else kept[index]
 
 
@@ -179,10 +174,10 @@ def lidar_hints_for_pair(cloud: PointCloud2, camera: StereoCameraModel, *, image
         LidarFrameError: the cloud's frame is not accepted or not connected to the camera's.
         PointCloudConversionError: the cloud's x, y, z cannot be read.
     """
-    offset_ns = cloud_stamp_ns(cloud) - image_stamp_ns
+    offset_ns = stamp_to_ns(cloud.header.stamp) - image_stamp_ns
     if abs(offset_ns) > settings.stamp_tolerance_ns:
         raise LidarStampError(
-            f"the nearest cloud in time (stamp {cloud_stamp_ns(cloud) / 1e9:.3f} s) is "
+            f"the nearest cloud in time (stamp {stamp_to_ns(cloud.header.stamp) / 1e9:.3f} s) is "
             f"{abs(offset_ns) / 1e9:.3f} s {'after' if offset_ns > 0 else 'before'} the stereo pair "
             f"({image_stamp_ns / 1e9:.3f} s); lidar_stamp_tolerance_s is {settings.stamp_tolerance_ns / 1e9:g} s")
     camera_T_cloud = settings.camera_T_cloud(cloud.header.frame_id, camera_frame_id=camera.left.frame_id,

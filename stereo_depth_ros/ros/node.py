@@ -35,19 +35,22 @@ throttled warning and a count on /diagnostics.
 Bad input never stops the node: each problem (unsupported encoding, size
 mismatches, invalid calibration, stamps going backwards, truncated data, a
 failing backend run) is logged (throttled per kind) and shown on /diagnostics,
-and publishing resumes with the next good pair. A CameraInfo that fails the
-per-camera checks is rejected and that side keeps its previous calibration; a
-pair of calibrations that do not form a rectified rig stops output until a
-consistent pair arrives. The rig (with its rectification maps) is rebuilt only
-when a calibration changes.
+and publishing resumes with the next good pair. Calibration follows the rule
+of ``ros.calibration``, the same as ``stereo_bag_process`` and
+``stereo_depth_adapt``: a pair of CameraInfos is validated as a whole (each
+camera and the pair) before it is cached; a bad one is rejected with a
+throttled warning and the last good calibration stays in use (before the first
+good one there is no output, with an error on /diagnostics). The rig (with its
+rectification maps) is built once per calibration; /diagnostics names the
+calibration in use.
 
 An endpoint that can never connect (a publisher or subscriber with an
 incompatible QoS) and samples Fast DDS reports lost are logged (throttled) and
 counted on /diagnostics (``ros.qos_events``). ``main`` selects the package's
 Fast DDS profile for large images before rclpy starts (``ros.dds``).
 
-The learned backends compute the right-view disparity for the left-right check
-themselves (``StereoPipeline`` calls ``match_both`` / ``match_right``); the
+The backends run the left-right check themselves (``StereoPipeline`` calls
+``match_checked``; the network reads the right view from the same pass); the
 node only switches the check on and off.
 
 rclpy use is limited to what Humble offers.
@@ -87,12 +90,14 @@ from stereo_msgs.msg import DisparityImage
 from stereo_depth_ros.backends import FittedBackend, create_backend
 from stereo_depth_ros.backends.base import StereoBackend
 from stereo_depth_ros.backends.errors import BackendError, BackendUnavailableError, ConfigurationError
-from stereo_depth_ros.core.camera_model import CameraCalibration, StereoCameraModel
-from stereo_depth_ros.core.errors import CalibrationError, ImageShapeError, StereoDepthError
+from stereo_depth_ros.core.camera_model import StereoCameraModel
+from stereo_depth_ros.core.errors import ImageShapeError, StereoDepthError
 from stereo_depth_ros.core.frames import StaticTransforms
+from stereo_depth_ros.core.stamps import seconds_to_ns
 from stereo_depth_ros.pipeline.stereo_pipeline import StereoOutput, StereoPipeline
+from stereo_depth_ros.ros.calibration import CalibrationCache, calibration_diagnostics
 from stereo_depth_ros.ros.dds import select_large_image_profile
-from stereo_depth_ros.ros.diagnostics import Level, NodeStatistics, StatusReport, diagnostic_array
+from stereo_depth_ros.ros.diagnostics import Level, NodeStatistics, diagnostic_array
 from stereo_depth_ros.ros.errors import (
     ImageConversionError,
     LidarHintError,
@@ -107,7 +112,8 @@ from stereo_depth_ros.ros.lidar_input import (
     nearest_cloud,
     uses_lidar,
 )
-from stereo_depth_ros.ros.messages import calibration_from_camera_info
+from stereo_depth_ros.ros.model_files import inference_hw, resolve_model_path
+from stereo_depth_ros.ros.node_diagnostics import NodeState, node_reports
 from stereo_depth_ros.ros.node_help import help_requested, node_help
 from stereo_depth_ros.ros.outputs import OUTPUT_TOPICS, disparity_range_px, output_messages
 from stereo_depth_ros.ros.parameters import (
@@ -116,13 +122,12 @@ from stereo_depth_ros.ros.parameters import (
     PARAMETERS_BY_NAME,
     NodeSettings,
     descriptor,
-    inference_hw,
     pipeline_config,
     problems,
-    resolve_model_path,
     settings_from_values,
 )
-from stereo_depth_ros.ros.qos_events import INPUT_QOS_CATEGORY, OUTPUT_QOS_CATEGORY, QosEventMonitor
+from stereo_depth_ros.ros.qos_events import QosEventMonitor
+from stereo_depth_ros.ros.stamps import stamp_ns
 from stereo_depth_ros.ros.static_transforms import TF_STATIC_QOS, TF_STATIC_TOPIC, add_transforms, tf_message_class
 from stereo_depth_ros.ros.sync import SIDES, Side, StereoPair, StereoSynchronizer
 
@@ -140,9 +145,8 @@ LOG_THROTTLE_S: Final = 5.0
 WORKER_JOIN_TIMEOUT_S: Final = 1.5
 #: LiDAR clouds kept for pairing with stereo pairs (the newest ones); the subscription's queue depth is 2.
 LIDAR_CLOUDS_KEPT: Final = 3
-_NS_PER_S: Final = 1_000_000_000
 
-Pair = StereoPair[Image, CameraCalibration]
+Pair = StereoPair[Image, CameraInfo]
 
 
 def backend_from_settings(settings: NodeSettings) -> StereoBackend:
@@ -151,7 +155,7 @@ def backend_from_settings(settings: NodeSettings) -> StereoBackend:
     With an inference size (``inference_width_px``, ``inference_height_px`` > 0) the
     classical backends are wrapped in ``backends.FittedBackend`` (matching on the pair
     shrunk to that size) and the network backends load the model of that size
-    (``parameters.resolve_model_path``); an explicit ``model_path`` must have that input size.
+    (``model_files.resolve_model_path``); an explicit ``model_path`` must have that input size.
 
     Raises:
         BackendError: (a subclass of) the backend's own error, e.g. a missing model or an
@@ -190,18 +194,6 @@ def _unavailable_provider_advice(err: BackendUnavailableError, settings: NodeSet
     return (f"{detail}. Set execution_providers to [auto] (the best available) or [cpu] (node: "
             "-p execution_providers:=\"['cpu']\"; stereo_bag_process: --execution_providers cpu), or backend to "
             f"sgbm; execution_providers is {list(settings.execution_providers)}")
-
-
-def _stamp_ns(msg: Image) -> int:
-    return int(msg.header.stamp.sec) * _NS_PER_S + int(msg.header.stamp.nanosec)
-
-
-def _calibration_key(msg: CameraInfo) -> tuple[object, ...]:
-    """Everything of a CameraInfo except its stamp: equal keys mean the same calibration."""
-    roi = msg.roi
-    return (msg.header.frame_id, msg.width, msg.height, msg.distortion_model, tuple(msg.d), tuple(msg.k),
-            tuple(msg.r), tuple(msg.p), msg.binning_x, msg.binning_y,
-            (roi.x_offset, roi.y_offset, roi.width, roi.height, roi.do_rectify))
 
 
 def _describe_image(msg: Image) -> str:
@@ -260,14 +252,11 @@ class StereoDepthNode(Node):
             f"{'approximate' if self._settings.approximate_sync else 'exact'} sync")
 
         settings = self._settings
-        self._sync: StereoSynchronizer[Image, CameraCalibration] = StereoSynchronizer(
+        self._sync: StereoSynchronizer[Image, CameraInfo] = StereoSynchronizer(
             queue_size=settings.queue_size, approximate=settings.approximate_sync,
-            tolerance_ns=int(round(settings.approximate_sync_tolerance_seconds * _NS_PER_S)))
-        self._info_keys: dict[Side, tuple[object, ...] | None] = {side: None for side in SIDES}
-        # Worker-only state: the rig of the latest calibrations, or why they do not form one.
-        self._rig_inputs: tuple[CameraCalibration, CameraCalibration, bool] | None = None
-        self._rig: StereoCameraModel | CalibrationError | None = None
-        self._current_rig: StereoCameraModel | None = None
+            tolerance_ns=seconds_to_ns(settings.approximate_sync_tolerance_seconds))
+        # Worker-only (the diagnostics timer reads its in_use and counters): the calibration in use.
+        self._calibration = CalibrationCache(rectify=settings.rectify)
 
         # Executor thread appends, the worker reads a snapshot (deque appends are atomic).
         self._lidar_clouds: deque[PointCloud2] = deque(maxlen=LIDAR_CLOUDS_KEPT)
@@ -398,23 +387,9 @@ class StereoDepthNode(Node):
     # ---------------------------------------------------------------- input (executor thread)
 
     def _on_camera_info(self, side: Side, msg: CameraInfo) -> None:
+        """Keep the side's latest CameraInfo for the next pairs (validated with the pair, in the worker)."""
         self._stats.count(f"{side}_camera_info")
-        key = _calibration_key(msg)
-        if key == self._info_keys[side]:
-            return  # the same calibration again (the usual case): keep the cached one
-        self._info_keys[side] = key
-        try:
-            calibration = calibration_from_camera_info(msg)
-        except CalibrationError as err:
-            self._stats.count("camera_info_rejected")
-            kept = self._sync.camera_info(side) is not None
-            self._problem(f"calibration_{side}", f"calibration_{side}_{type(err).__name__}",
-                          f"{side}/camera_info rejected ({type(err).__name__}: {err}); "
-                          + ("keeping the previous calibration" if kept else "no valid calibration yet"),
-                          level=Level.WARN if kept else Level.ERROR)
-            return
-        held_pair = self._sync.set_camera_info(side, calibration)
-        self._resolved(f"calibration_{side}", f"{side}/camera_info accepted again")
+        held_pair = self._sync.set_camera_info(side, msg)
         if held_pair is not None:
             self._hand_to_worker(held_pair)
 
@@ -432,12 +407,9 @@ class StereoDepthNode(Node):
 
     def _on_image(self, side: Side, msg: Image) -> None:
         self._stats.count(f"{side}_images")
-        result = self._sync.add_image(side, _stamp_ns(msg), msg)
-        self._stats.count("unmatched_images", result.dropped)
-        if result.time_jump is not None:
+        result = self._sync.add_image(side, stamp_ns(msg.header.stamp), msg)
+        if result.time_jump is not None:  # counted by the synchroniser (its counters are on /diagnostics)
             jump = result.time_jump
-            self._stats.count("time_jumps")
-            self._stats.count("unmatched_images", jump.discarded)
             self._problem("sync", "time_jump",
                           f"{jump.side} image stamp went backwards ({jump.previous_stamp_ns / 1e9:.3f} s -> "
                           f"{jump.stamp_ns / 1e9:.3f} s; bag loop or clock reset?): queues reset, "
@@ -477,30 +449,24 @@ class StereoDepthNode(Node):
                 self._problem("processing", "internal_error", "unexpected error while processing a stereo pair:\n"
                               + traceback.format_exc())
 
-    def _rig_for(self, pair: Pair, rectify: bool) -> StereoCameraModel:
-        """The rig of the pair's calibrations, built once per calibration change.
+    def _rig_for(self, pair: Pair) -> StereoCameraModel | None:
+        """The rig to process ``pair`` with (``ros.calibration``'s rule), or None: no good calibration yet.
 
-        Raises:
-            CalibrationError: the two calibrations do not form a rectified rig.
+        A rejected calibration is reported (throttled, /diagnostics); a new one is logged.
         """
-        inputs = (pair.left_info, pair.right_info, rectify)
-        if self._rig_inputs is None or any(a is not b for a, b in zip(inputs, self._rig_inputs, strict=True)):
-            self._rig_inputs = inputs
-            try:
-                self._rig = StereoCameraModel.from_calibrations(pair.left_info, pair.right_info,
-                                                                rectified_input=not rectify)
-            except CalibrationError as err:
-                self._rig = err
-            else:
-                rig = self._rig
-                self.get_logger().info(
-                    f"stereo rig {rig.width}x{rig.height} px: fx {rig.fx:.2f} px, fy {rig.fy:.2f} px, baseline "
-                    f"{rig.baseline_m:.4f} m, cx_left - cx_right {rig.cx_offset_px:.2f} px, frame "
-                    f"{rig.left.frame_id!r}")
-        if isinstance(self._rig, CalibrationError):
-            raise self._rig
-        assert self._rig is not None
-        return self._rig
+        update = self._calibration.update(pair.left_info, pair.right_info, stamp_ns=pair.stamp_ns)
+        in_use, rejected = update.in_use, update.rejected
+        if rejected is not None:
+            self._problem("calibration", f"calibration_{type(rejected).__name__}",
+                          f"camera_info rejected ({type(rejected).__name__}: {rejected}); "
+                          + (f"keeping {in_use.calibration_id}, the last good calibration" if in_use is not None
+                             else "no valid calibration yet: no output"),
+                          level=Level.WARN if in_use is not None else Level.ERROR)
+        else:
+            self._resolved("calibration", "camera_info valid again")
+        if update.changed and in_use is not None:
+            self.get_logger().info(f"stereo rig: {in_use.describe()}")
+        return in_use.rig if in_use is not None else None
 
     @staticmethod
     def _images(pair: Pair, rig: StereoCameraModel) -> tuple[np.ndarray, np.ndarray]:
@@ -523,16 +489,10 @@ class StereoDepthNode(Node):
     def _process(self, pair: Pair) -> None:
         settings = self._settings
         started_s = time.perf_counter()
-        try:
-            rig = self._rig_for(pair, settings.rectify)
-        except CalibrationError as err:
+        rig = self._rig_for(pair)
+        if rig is None:
             self._stats.count("frames_failed")
-            self._problem("calibration", f"rig_{type(err).__name__}",
-                          f"left and right camera_info do not form a stereo rig ({type(err).__name__}: {err}); "
-                          "no output until they do")
             return
-        self._current_rig = rig
-        self._resolved("calibration", "stereo rig valid: output resumes")
         try:
             left, right = self._images(pair, rig)
         except (ImageConversionError, ImageShapeError) as err:
@@ -596,89 +556,19 @@ class StereoDepthNode(Node):
     # ---------------------------------------------------------------- diagnostics
 
     def _publish_diagnostics(self) -> None:
-        window = self._stats.take_window()
-        totals = window.totals
-        prefix = self.get_name()
-
-        def worst(*categories: str) -> tuple[Level, str]:
-            found = [window.problems[c] for c in categories if c in window.problems]
-            if not found:
-                return Level.OK, ""
-            problem = max(found, key=lambda p: (p.level, p.monotonic_s))
-            return problem.level, problem.message
-
-        def stats(samples: tuple[float, ...]) -> dict[str, str]:
-            if not samples:
-                return {"mean": "n/a", "max": "n/a"}
-            return {"mean": f"{float(np.mean(samples)):.1f}", "max": f"{float(np.max(samples)):.1f}"}
-
-        sync = self._sync.counters
-        input_level, input_message = worst("input", "sync", "lidar", INPUT_QOS_CATEGORY)
-        qos_counts = self._qos_events.counts()
-        input_values = {
-            "left_image_rate_hz": f"{window.rate_hz('left_images'):.2f}",
-            "right_image_rate_hz": f"{window.rate_hz('right_images'):.2f}",
-            "pair_rate_hz": f"{window.rate_hz('pairs'):.2f}",
-            "left_camera_info_rate_hz": f"{window.rate_hz('left_camera_info'):.2f}",
-            "right_camera_info_rate_hz": f"{window.rate_hz('right_camera_info'):.2f}",
-            "left_images_total": str(totals.get("left_images", 0)),
-            "right_images_total": str(totals.get("right_images", 0)),
-            "left_camera_info_total": str(totals.get("left_camera_info", 0)),
-            "right_camera_info_total": str(totals.get("right_camera_info", 0)),
-            "pairs_total": str(totals.get("pairs", 0)),
-            "unmatched_images_total": str(sync.unmatched),
-            "pairs_without_camera_info_total": str(sync.without_info),
-            "time_jumps_total": str(sync.time_jumps),
-            "input_errors_total": str(totals.get("input_errors", 0)),
-            "incompatible_qos_publishers_total": str(qos_counts["incompatible_qos_inputs"]),
-            "messages_lost_in_dds_total": str(qos_counts["messages_lost"]),
-            "sync": (f"approximate, tolerance {self._settings.approximate_sync_tolerance_seconds} s"
-                     if self._settings.approximate_sync else "exact"),
-            "lidar_hints": "on" if uses_lidar(self._settings.hints) else "off",
-            "lidar_cloud_rate_hz": f"{window.rate_hz('lidar_clouds'):.2f}",
-            "lidar_clouds_total": str(totals.get("lidar_clouds", 0)),
-            "lidar_clouds_used_total": str(totals.get("lidar_clouds_used", 0)),
-            "lidar_clouds_rejected_total": str(totals.get("lidar_clouds_rejected", 0)),
-            "lidar_pairs_without_cloud_total": str(totals.get("lidar_pairs_without_cloud", 0)),
-            "lidar_hint_pixels_last": "n/a" if self._lidar_hint_pixels is None else str(self._lidar_hint_pixels),
-            "tf_static_transforms": (str(len(self._static_transforms)) if self._tf_static_subscription is not None
-                                     else "not read"),
-        }
-        output_level, output_message = worst("processing", OUTPUT_QOS_CATEGORY)
-        latency, processing = stats(window.latency_ms), stats(window.processing_ms)
-        output_values = {
-            "output_rate_hz": f"{window.rate_hz('frames_published'):.2f}",
-            "latency_ms_mean": latency["mean"], "latency_ms_max": latency["max"],
-            "processing_ms_mean": processing["mean"], "processing_ms_max": processing["max"],
-            "frames_published_total": str(totals.get("frames_published", 0)),
-            "frames_dropped_total": str(totals.get("frames_dropped", 0)),
-            "frames_failed_total": str(totals.get("frames_failed", 0)),
-            "incompatible_qos_subscribers_total": str(qos_counts["incompatible_qos_outputs"]),
-            "last_error": window.last_error.message if window.last_error is not None else "",
-            "hint_pixels_percent_last": ("n/a" if self._hint_fraction_last is None
-                                         else f"{100.0 * self._hint_fraction_last:.1f}"),
-        }
-        calibration_level, calibration_message = worst("calibration", "calibration_left", "calibration_right")
-        rig = self._current_rig
-        calibration_values = {"camera_info_rejected_total": str(totals.get("camera_info_rejected", 0))}
-        if rig is not None:
-            calibration_values.update({
-                "frame_id": rig.left.frame_id, "size": f"{rig.width}x{rig.height}", "fx_px": f"{rig.fx:.3f}",
-                "fy_px": f"{rig.fy:.3f}", "baseline_m": f"{rig.baseline_m:.5f}",
-                "cx_offset_px": f"{rig.cx_offset_px:.3f}", "rectify": str(not rig.rectified_input).lower()})
-        elif calibration_level == Level.OK:
-            calibration_level, calibration_message = Level.WARN, "no stereo pair processed yet"
-        reports = [
-            StatusReport(f"{prefix}: input", input_level, input_message or "inputs OK", "stereo camera",
-                         input_values),
-            StatusReport(f"{prefix}: output", output_level, output_message or "processing OK",
-                         self._backend.name, output_values),
-            StatusReport(f"{prefix}: backend", Level.OK, f"{self._backend.name} on "
-                         f"{self._backend_facts.get('provider', 'n/a')}", self._backend.name,
-                         dict(self._backend_facts)),
-            StatusReport(f"{prefix}: calibration", calibration_level, calibration_message or "calibration OK",
-                         "stereo camera", calibration_values),
-        ]
+        """Publish the four statuses of the last period (``ros.node_diagnostics``)."""
+        settings = self._settings
+        state = NodeState(
+            name=self.get_name(), sync=self._sync.counters,
+            sync_description=(f"approximate, tolerance {settings.approximate_sync_tolerance_seconds} s"
+                              if settings.approximate_sync else "exact"),
+            lidar_hints=uses_lidar(settings.hints), lidar_hint_pixels_last=self._lidar_hint_pixels,
+            hint_fraction_last=self._hint_fraction_last,
+            tf_static_transforms=len(self._static_transforms) if self._tf_static_subscription is not None else None,
+            backend_name=self._backend.name, backend_facts=self._backend_facts,
+            calibration=calibration_diagnostics(self._calibration),
+            calibration_in_use=self._calibration.in_use is not None, qos_counts=self._qos_events.counts())
+        reports = node_reports(self._stats.take_window(), state)
         self._diagnostics_pub.publish(diagnostic_array(reports, stamp=self.get_clock().now().to_msg()))
 
     # ---------------------------------------------------------------- shutdown

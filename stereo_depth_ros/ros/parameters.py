@@ -5,9 +5,8 @@ choices, description, read-only or dynamic). It drives:
 
 * the node's ``ParameterDescriptor``s (``descriptor``: ranges, read-only flag,
   a description that states unit and range),
-* the parameter file ``config/stereo_depth.yaml`` (``render_yaml``; a test
-  checks the file equals it; regenerate with
-  ``python -m stereo_depth_ros.ros.parameters > config/stereo_depth.yaml``),
+* the parameter file ``config/stereo_depth.yaml`` (``ros.parameter_file``),
+* the tools' options of the same names (``tools.parameter_options``),
 * validation of values at start-up and on run-time changes (``problems``),
 * the typed, frozen ``NodeSettings`` and from it the core's ``PipelineConfig``
   (``pipeline_config``).
@@ -24,27 +23,23 @@ from __future__ import annotations
 
 import array
 import math
-import re
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal, cast
 
-from stereo_depth_ros.backends.errors import ConfigurationError
+from stereo_depth_ros.backends.contract import SIZE_MULTIPLE
 from stereo_depth_ros.pipeline.classical_hints import ClassicalHintConfig
 from stereo_depth_ros.pipeline.stereo_pipeline import HINT_SOURCES, PipelineConfig
 from stereo_depth_ros.ros.errors import RosLayerError
+from stereo_depth_ros.ros.model_files import BUNDLED_MODEL_NAME
 
 if TYPE_CHECKING:
     from rcl_interfaces.msg import ParameterDescriptor
 
 __all__ = [
     "BACKENDS",
-    "BUNDLED_MODEL_NAME",
-    "CHECKPOINT_PATH",
     "NETWORK_BACKENDS",
-    "NETWORK_SIZE_MULTIPLE_PX",
     "DEPTH_ENCODINGS",
     "DEPTH_RANGES",
     "INPUT_QOS_PROFILES",
@@ -55,17 +50,10 @@ __all__ = [
     "NodeSettings",
     "ParameterSpec",
     "ParameterType",
-    "bundled_model_path",
-    "bundled_model_sizes",
-    "choose_model_file",
     "default_values",
-    "inference_hw",
-    "model_file_name",
     "descriptor",
     "pipeline_config",
     "problems",
-    "render_yaml",
-    "resolve_model_path",
     "settings_from_values",
 ]
 
@@ -75,16 +63,9 @@ Value = bool | int | float | str | tuple[str, ...] | tuple[float, ...]
 BACKENDS: Final = ("onnx", "tensorrt", "sgbm", "bm")
 #: Backends that run the learned network from an ONNX file.
 NETWORK_BACKENDS: Final = ("onnx", "tensorrt")
-#: The network's input width and height must be multiples of this (the model contract), px.
-NETWORK_SIZE_MULTIPLE_PX: Final = 32
-#: The training checkpoint of the bundled model, relative to the repository or the installed share directory
-#: (setup.py installs models/ with its sub-folders), for exporting more sizes.
-CHECKPOINT_PATH: Final = "models/checkpoints/stereo_net.pt"
 DEPTH_ENCODINGS: Final = ("32FC1", "16UC1")
 INPUT_QOS_PROFILES: Final = ("sensor_data", "reliable", "system_default")
 OUTPUT_QOS_RELIABILITIES: Final = ("reliable", "best_effort")
-BUNDLED_MODEL_NAME: Final = "stereo_net_640x480.onnx"
-PACKAGE: Final = "stereo_depth_ros"
 
 _PYTHON_TYPES: Final[dict[str, tuple[type, ...]]] = {
     "bool": (bool,), "integer": (int,), "double": (float, int), "string": (str,), "string_array": (tuple, list),
@@ -349,7 +330,7 @@ def problems(values: Mapping[str, object]) -> list[str]:
     taken from the defaults when missing); and that lidar_transform's quaternion
     has unit norm (within ``QUATERNION_NORM_TOLERANCE``). An empty list means the
     values are acceptable. ``inference_width_px`` and ``inference_height_px`` must
-    be both 0 or both > 0, and multiples of ``NETWORK_SIZE_MULTIPLE_PX`` for the
+    be both 0 or both > 0, and multiples of ``backends.contract.SIZE_MULTIPLE`` for the
     network backends (a missing one of the three is taken from the defaults).
     """
     found = []
@@ -387,7 +368,7 @@ def _inference_size_problems(values: Mapping[str, object]) -> list[str]:
     if (width == 0) != (height == 0):
         return [f"inference_width_px={width} px and inference_height_px={height} px must be both 0 (full "
                 "size) or both > 0"]
-    multiple = NETWORK_SIZE_MULTIPLE_PX
+    multiple = SIZE_MULTIPLE
     if merged["backend"] in NETWORK_BACKENDS and (width % multiple or height % multiple):
         return [f"inference size {width}x{height} px (inference_width_px x inference_height_px) must be "
                 f"multiples of {multiple} px for backend {merged['backend']!r} (the network's input contract)"]
@@ -453,133 +434,3 @@ def descriptor(spec: ParameterSpec) -> ParameterDescriptor:
             from_value=float(spec.minimum) if spec.minimum is not None else -sys.float_info.max,
             to_value=float(spec.maximum) if spec.maximum is not None else sys.float_info.max, step=0.0)]
     return result
-
-
-def _yaml_scalar(value: Value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, tuple):
-        return "[" + ", ".join(_yaml_scalar(item) for item in value) + "]"
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def render_yaml(node_name: str = "/**") -> str:
-    """The parameter file with every default, each preceded by its summary as a comment.
-
-    Args:
-        node_name: the node the file applies to; ``/**`` (default) matches any
-            node name and namespace, so remapping and namespaces need no edit.
-    """
-    lines = ["# Parameters of stereo_depth_node, with their defaults.",
-             "# Generated from stereo_depth_ros/ros/parameters.py (the schema); regenerate with",
-             "#   python -m stereo_depth_ros.ros.parameters > config/stereo_depth.yaml",
-             f"{node_name}:", "  ros__parameters:"]
-    for spec in PARAMETERS:
-        lines.append(f"    # {spec.summary()}")
-        lines.append(f"    {spec.name}: {_yaml_scalar(spec.default)}")
-    return "\n".join(lines) + "\n"
-
-
-def bundled_model_path() -> Path:
-    """Where the bundled model is: the package's share directory, else the source tree's models/.
-
-    The share directory (``share/stereo_depth_ros/models``, found through the
-    ament index) exists after a colcon build; a pip or source checkout has
-    ``models/`` next to the package directory.
-    """
-    try:
-        from ament_index_python.packages import (
-            PackageNotFoundError,
-            get_package_share_directory,
-        )
-    except ImportError:
-        pass
-    else:
-        try:
-            shared = Path(get_package_share_directory(PACKAGE)) / "models" / BUNDLED_MODEL_NAME
-        except (PackageNotFoundError, OSError):  # OSError: AMENT_PREFIX_PATH unset (no ROS workspace sourced)
-            pass
-        else:
-            if shared.is_file():
-                return shared
-    return Path(__file__).resolve().parents[2] / "models" / BUNDLED_MODEL_NAME
-
-
-def inference_hw(settings: NodeSettings) -> tuple[int, int] | None:
-    """(inference_height_px, inference_width_px), or None when both are 0 (the default size)."""
-    if settings.inference_width_px == 0 and settings.inference_height_px == 0:
-        return None
-    return settings.inference_height_px, settings.inference_width_px
-
-
-def model_file_name(input_hw: tuple[int, int]) -> str:
-    """File name of the bundled network for an (H, W) input, e.g. ``stereo_net_640x480.onnx``."""
-    return f"stereo_net_{input_hw[1]}x{input_hw[0]}.onnx"
-
-
-_MODEL_FILE_RE: Final = re.compile(r"^stereo_net_(\d+)x(\d+)\.onnx$")
-
-
-def bundled_model_sizes(file_names: Iterable[str]) -> tuple[tuple[int, int], ...]:
-    """(H, W) of every ``stereo_net_<W>x<H>.onnx`` among ``file_names``, sorted by area."""
-    sizes = {(int(match[2]), int(match[1])) for name in file_names if (match := _MODEL_FILE_RE.match(name))}
-    return tuple(sorted(sizes, key=lambda hw: (hw[0] * hw[1], hw)))
-
-
-def choose_model_file(*, model_path: str, input_hw: tuple[int, int] | None, bundled_default: Path,
-                      bundled_files: Iterable[str]) -> Path:
-    """The ONNX file the network backends load (pure: no file system access).
-
-    Args:
-        model_path: the ``model_path`` parameter; non-empty wins (its input size is checked
-            against ``input_hw`` when the model is loaded, see ``ros.node.backend_from_settings``).
-        input_hw: (inference_height_px, inference_width_px), or None for the default model.
-        bundled_default: path of the bundled default model (``bundled_model_path()``).
-        bundled_files: names of the files in ``bundled_default``'s directory.
-
-    Returns:
-        ``model_path`` expanded; else the bundled default when ``input_hw`` is None;
-        else the bundled ``stereo_net_<W>x<H>.onnx`` beside the default.
-
-    Raises:
-        ConfigurationError: no bundled model has the requested size; the message lists
-            the bundled sizes and how to export one.
-    """
-    if model_path:
-        return Path(model_path).expanduser()
-    if input_hw is None:
-        return bundled_default
-    name = model_file_name(input_hw)
-    files = set(bundled_files)
-    if name in files:
-        return bundled_default.parent / name
-    sizes = ", ".join(f"{w}x{h}" for h, w in bundled_model_sizes(files)) or "none"
-    height, width = input_hw
-    raise ConfigurationError(
-        f"no bundled model for inference size {width}x{height} px (inference_width_px x inference_height_px) "
-        f"in {bundled_default.parent}; bundled sizes (WxH): {sizes}. Export one with "
-        f"`stereo_depth_export {bundled_default.parent.parent / CHECKPOINT_PATH} --sizes {width}x{height} "
-        "--out-dir DIR` (needs the training extra) "
-        f"and start with model_path:=DIR/{name}, or set inference_width_px and inference_height_px to a "
-        "bundled size (or 0 for the default)")
-
-
-def resolve_model_path(settings: NodeSettings) -> Path:
-    """The network's ONNX file: ``model_path`` as given, else the bundled model of the inference size.
-
-    Raises:
-        ConfigurationError: ``model_path`` is empty and no bundled model has the inference size.
-    """
-    default = bundled_model_path()
-    size = inference_hw(settings)
-    listing = [path.name for path in default.parent.glob("*.onnx")] if size and not settings.model_path else []
-    return choose_model_file(model_path=settings.model_path, input_hw=size, bundled_default=default,
-                             bundled_files=listing)
-
-
-if __name__ == "__main__":
-    sys.stdout.write(render_yaml())

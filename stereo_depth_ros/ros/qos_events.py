@@ -7,27 +7,27 @@ tells a subscription when it lost samples (fragments overwritten before they wer
 count goes on /diagnostics too.
 
 ``QosEventMonitor`` builds rclpy's event callbacks for each endpoint; every event is counted and
-handed to ``report(category, kind, message)`` (the node's throttled log + /diagnostics).
+handed to ``report(category, kind, message)`` (the node's throttled log + /diagnostics, where
+``ros.node_diagnostics`` shows the counts under its categories ``INPUT_QOS_CATEGORY`` and
+``OUTPUT_QOS_CATEGORY``).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any
 
 from rclpy.qos import qos_policy_name_from_kind
+
+from stereo_depth_ros.ros.node_diagnostics import INPUT_QOS_CATEGORY, OUTPUT_QOS_CATEGORY
 
 try:  # Iron and newer
     from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
 except ImportError:  # pragma: no cover  (Humble)
     from rclpy.qos_event import PublisherEventCallbacks, SubscriptionEventCallbacks  # type: ignore[no-redef]
 
-__all__ = ["INPUT_QOS_CATEGORY", "OUTPUT_QOS_CATEGORY", "QosEventMonitor"]
-
-#: Problem categories the monitor reports under.
-INPUT_QOS_CATEGORY: Final = "input_qos"
-OUTPUT_QOS_CATEGORY: Final = "output_qos"
+__all__ = ["QosEventMonitor"]
 
 Report = Callable[[str, str, str], None]
 

@@ -1,8 +1,10 @@
 """Pair left and right images by stamp, each with its side's latest calibration (ROS-free).
 
-The ROS node feeds every image (with its stamp in nanoseconds) and every
-accepted calibration here; nothing in this module imports rclpy, so it is
-tested without ROS. Images and calibrations are opaque to it (any object).
+The ROS node (and ``ros.bag_io.StereoFrameReader``) feeds every image (with
+its stamp in nanoseconds) and every CameraInfo here; the pairs' CameraInfos are
+validated afterwards, pair by pair (``ros.calibration``). Nothing in this
+module imports rclpy, so it is tested without ROS. Images and calibrations are
+opaque to it (any object).
 
 Matching:
 

@@ -11,7 +11,11 @@ tests and other tools call directly:
 * ``bag_process``: run the node's pipeline offline over a bag -> an output bag
   (and PNG previews, ``previews``);
 * ``bag_evaluate``: bad-N, EPE and density of a bag's disparity against ground truth;
-* ``demo``: all of the above on bundled data, with a summary table.
+* ``demo``: all of the above on bundled data, with a summary table;
+* ``adapt`` (a package): ``stereo_depth_adapt``, a bag's frames read as the node
+  would (``adapt.bag_frames``) driving the training library's self-supervised
+  adaptation (``training.adaptation``; the one tool that imports training, and
+  only once it knows the training extra is installed).
 
 Exit codes are listed in ``tools.errors``.
 """

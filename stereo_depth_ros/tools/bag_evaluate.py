@@ -27,19 +27,19 @@ from typing import Final
 
 from stereo_msgs.msg import DisparityImage
 
-from stereo_depth_ros.core.metrics import StereoMetrics, evaluate_disparity
+from stereo_depth_ros.core.metrics import StereoMetrics, combine, evaluate_disparity
 from stereo_depth_ros.ros.bag_io import (
     DISPARITY_TYPE,
     GROUND_TRUTH_TOPIC,
     BagReader,
     disparity_px_from_message,
     normalize_topic,
-    stamp_ns,
 )
 from stereo_depth_ros.ros.errors import CorruptBagError
+from stereo_depth_ros.ros.stamps import stamp_ns
 from stereo_depth_ros.tools.errors import NoStereoFramesError, UsageError, run_tool
 
-__all__ = ["DISPARITY_TOPIC", "Evaluation", "FrameMetrics", "combine", "evaluate_bags", "main"]
+__all__ = ["DISPARITY_TOPIC", "Evaluation", "FrameMetrics", "evaluate_bags", "main"]
 
 #: The node's disparity output topic (relative).
 DISPARITY_TOPIC: Final = "disparity"
@@ -68,35 +68,6 @@ class Evaluation:
     overall: StereoMetrics | None = None
     predictions_without_ground_truth: int = 0
     ground_truth_without_prediction: int = 0
-
-
-def combine(metrics: Sequence[StereoMetrics]) -> StereoMetrics:
-    """Metrics of all frames' pixels together: each frame weighted by its pixels with ground
-    truth (bad-N, density) or its kept pixels (EPE, bad-N kept). All must share thresholds."""
-    if not metrics:
-        raise ValueError("nothing to combine")
-    thresholds = metrics[0].thresholds_px
-    if any(m.thresholds_px != thresholds for m in metrics):
-        raise ValueError("all metrics must use the same thresholds")
-    num_gt = sum(m.num_gt_px for m in metrics)
-    num_kept = sum(m.num_kept_px for m in metrics)
-
-    def weighted(values: Sequence[float], weights: Sequence[int], total: int) -> float:
-        if not total:
-            return math.nan
-        return sum(v * w for v, w in zip(values, weights, strict=True) if w) / total
-
-    gt_weights = [m.num_gt_px for m in metrics]
-    kept_weights = [m.num_kept_px for m in metrics]
-    return StereoMetrics(
-        thresholds_px=thresholds,
-        bad_percent=tuple(weighted([m.bad_percent[i] for m in metrics], gt_weights, num_gt)
-                          for i in range(len(thresholds))),
-        bad_kept_percent=tuple(weighted([m.bad_kept_percent[i] for m in metrics], kept_weights, num_kept)
-                               for i in range(len(thresholds))),
-        epe_px=weighted([m.epe_px for m in metrics], kept_weights, num_kept),
-        density_percent=100.0 * num_kept / num_gt if num_gt else math.nan,
-        num_gt_px=num_gt, num_kept_px=num_kept)
 
 
 def _ground_truth_at(reader: BagReader, topic: str, stamp: int, log_time_ns: int) -> DisparityImage:

@@ -31,16 +31,17 @@ import numpy as np
 from std_msgs.msg import Header
 
 from stereo_depth_ros.core.camera_model import StereoCameraModel
+from stereo_depth_ros.core.stamps import NS_PER_S
 from stereo_depth_ros.ros.bag_io import (
     GROUND_TRUTH_TOPIC,
     STORAGE_FORMATS,
     BagWriter,
     StereoTopics,
     camera_info_from_calibration,
-    time_from_ns,
 )
 from stereo_depth_ros.ros.image_conversion import numpy_to_image
 from stereo_depth_ros.ros.messages import disparity_image_message
+from stereo_depth_ros.ros.stamps import time_from_ns
 from stereo_depth_ros.tools.calibration_io import (
     DEFAULT_FRAME_IDS,
     read_camera_info_yaml_pair,
@@ -345,7 +346,7 @@ def _seconds_to_ns(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
     if not value.is_finite() or value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0 s, got {text}")
-    return int(value * 1_000_000_000)
+    return int(value * NS_PER_S)
 
 
 def build_parser() -> argparse.ArgumentParser:

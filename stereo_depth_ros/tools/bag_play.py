@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import signal
-import struct
 import sys
 import threading
 import time
@@ -49,22 +48,21 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from rclpy.signals import SignalHandlerOptions
 from rosgraph_msgs.msg import Clock
 
+from stereo_depth_ros.core.stamps import NS_PER_S, sec_nanosec_from_ns
 from stereo_depth_ros.ros.bag_io import IMAGE_TYPE, BagMessage, BagReader, message_class, normalize_topic
 from stereo_depth_ros.ros.dds import select_large_image_profile
 from stereo_depth_ros.ros.errors import MissingTopicError, UnknownMessageTypeError
+from stereo_depth_ros.ros.stamps import stamp_ns_from_cdr
 from stereo_depth_ros.tools.bag_record import subscription_qos
 from stereo_depth_ros.tools.errors import RosCommunicationError, UsageError, run_tool
 
-__all__ = ["DISCOVERY_SETTLE_S", "WAITED_TYPES", "PlaybackSummary", "build_parser", "header_stamp_ns", "main",
-           "parse_remaps"]
+__all__ = ["DISCOVERY_SETTLE_S", "WAITED_TYPES", "PlaybackSummary", "build_parser", "main", "parse_remaps"]
 
 _CLOCK_TOPIC: Final = "/clock"
-_NS_PER_S: Final = 1_000_000_000
 #: Message types whose topics ``--wait-for-subscribers`` waits for by default: what stereo_depth_node reads.
 WAITED_TYPES: Final = frozenset({"sensor_msgs/msg/Image", "sensor_msgs/msg/CameraInfo"})
 #: Seconds to wait after the last subscriber matched, so that the subscribers have matched the player too.
 DISCOVERY_SETTLE_S: Final = 1.0
-_ENDIANNESS: Final = {0: ">", 1: "<"}  # CDR encapsulation kinds CDR_BE and CDR_LE (what rmw writes)
 
 
 @dataclass
@@ -103,18 +101,6 @@ def parse_remaps(remaps: Sequence[str]) -> dict[str, str]:
             raise UsageError(f"remap {item!r} is not FROM:=TO")
         mapping[normalize_topic(source)] = normalize_topic(target)
     return mapping
-
-
-def header_stamp_ns(data: bytes) -> int:
-    """The header stamp of a CDR-serialised message whose first field is a std_msgs/Header, ns since the epoch.
-
-    Raises:
-        ValueError: ``data`` is too short or not plain CDR.
-    """
-    if len(data) < 12 or data[0] != 0 or data[1] not in _ENDIANNESS:
-        raise ValueError(f"not a plain CDR message with a header ({len(data)} bytes)")
-    sec, nanosec = struct.unpack_from(_ENDIANNESS[data[1]] + "iI", data, 4)
-    return sec * _NS_PER_S + nanosec
 
 
 def _has_header(cls: type) -> bool:
@@ -201,7 +187,7 @@ class _OutputWaiter:
 
     def _on_message(self, data: bytes) -> None:
         try:
-            self.stamps.add(header_stamp_ns(data))
+            self.stamps.add(stamp_ns_from_cdr(data))
         except ValueError:
             pass
 
@@ -281,7 +267,7 @@ class _Player:
 
     def _publish_clock(self, bag_time_ns: int) -> None:
         assert self.clock_publisher is not None
-        sec, nanosec = divmod(max(bag_time_ns, 0), _NS_PER_S)
+        sec, nanosec = sec_nanosec_from_ns(max(bag_time_ns, 0))
         self.clock_publisher.publish(Clock(clock=Time(sec=sec, nanosec=nanosec)))
 
     def _wait_until(self, due_s: float, bag_time_ns: int, start_s: float, bag_start_ns: int) -> bool:
@@ -295,14 +281,14 @@ class _Player:
                 if self.stop.wait(due_s - now):
                     return False
                 continue
-            self._publish_clock(bag_start_ns + int((now - start_s) * self.args.rate * _NS_PER_S))
+            self._publish_clock(bag_start_ns + int((now - start_s) * self.args.rate * NS_PER_S))
             if self.stop.wait(min(clock_period_s, due_s - now)):
                 return False
 
     def play_once(self) -> bool:
         """One pass over the bag; False when stopped."""
         args = self.args
-        first_ns = self.reader.start_time_ns + int(args.start_offset * _NS_PER_S)
+        first_ns = self.reader.start_time_ns + int(args.start_offset * NS_PER_S)
         start_s = time.monotonic()
         start_ns = first_ns if args.start_offset > 0.0 else None  # None: the reader also checks completeness
         first_time_ns: int | None = None
@@ -316,7 +302,7 @@ class _Player:
                 if pending_stamp_ns is not None and stamp_ns != pending_stamp_ns:
                     start_s += self._wait_for_output(pending_stamp_ns)  # the schedule moves on by the wait
                 pending_stamp_ns = stamp_ns
-            due_s = start_s + (time_ns - first_time_ns) / _NS_PER_S / args.rate
+            due_s = start_s + (time_ns - first_time_ns) / NS_PER_S / args.rate
             if not self._wait_until(due_s, message.log_time_ns, start_s, first_ns):
                 return False
             self.summary.max_lateness_s = max(self.summary.max_lateness_s, time.monotonic() - due_s)
@@ -330,7 +316,7 @@ class _Player:
         if message.topic not in self.image_topics:
             return None
         try:
-            return header_stamp_ns(message.data)
+            return stamp_ns_from_cdr(message.data)
         except ValueError:
             return None
 
@@ -346,7 +332,7 @@ class _Player:
         """The time ``message`` is paced by: its log time, or with ``--timing header`` its header stamp."""
         if self.args.timing == "header" and message.topic in self.with_header:
             try:
-                return header_stamp_ns(message.data)
+                return stamp_ns_from_cdr(message.data)
             except ValueError:
                 pass  # not plain CDR: keep the log time
         return message.log_time_ns
@@ -358,7 +344,7 @@ class _Player:
         publisher.publish(message.data)
         self.summary.published[self.remaps.get(message.topic, message.topic)] += 1
         if self.args.wait_for_ack > 0.0 and self.args.qos_reliability == "reliable":
-            if not publisher.wait_for_all_acked(Duration(nanoseconds=int(self.args.wait_for_ack * _NS_PER_S))):
+            if not publisher.wait_for_all_acked(Duration(nanoseconds=int(self.args.wait_for_ack * NS_PER_S))):
                 self.summary.unacknowledged += 1
 
     def wait_for_acks(self, timeout_s: float) -> None:
@@ -367,7 +353,7 @@ class _Player:
         deadline = time.monotonic() + timeout_s
         for publisher in self.publishers.values():
             remaining = max(0.0, deadline - time.monotonic())
-            publisher.wait_for_all_acked(Duration(nanoseconds=int(remaining * _NS_PER_S)))
+            publisher.wait_for_all_acked(Duration(nanoseconds=int(remaining * NS_PER_S)))
 
 
 def _install_stop_handlers(stop: threading.Event) -> None:

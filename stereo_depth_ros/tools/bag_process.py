@@ -14,6 +14,13 @@ Output topics are the node's (``disparity``, ``depth``, ``depth/camera_info``,
 log time of the message that completed the pair. ``--include-inputs`` copies
 every input message too (ground truth included), so one bag holds both.
 
+Calibration follows the node's rule (``ros.calibration``): each frame's pair of
+CameraInfos is validated as a whole; a bad one is rejected (the first of each
+kind printed, all counted in the summary) and the frame is processed with the
+last good calibration; frames before the first good one are skipped and
+counted. A bag without any good calibration is bad input (exit 5). The rig is
+built once per calibration.
+
 LiDAR hints (``--hints lidar`` or ``both`` with ``--lidar-topic TOPIC``): each
 stereo frame takes the PointCloud2 of that topic whose header stamp is nearest
 to the frame's, wherever it lies in the bag (``ros.lidar_bag.BagClouds``), and the node's own
@@ -28,19 +35,19 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
-import yaml
 
 from stereo_depth_ros.backends.base import StereoBackend
 from stereo_depth_ros.backends.errors import BackendError, BackendUnavailableError
 from stereo_depth_ros.core.camera_model import StereoCameraModel
-from stereo_depth_ros.core.errors import ImageShapeError, StereoDepthError
+from stereo_depth_ros.core.errors import CalibrationError, ImageShapeError, StereoDepthError
+from stereo_depth_ros.core.stamps import seconds_to_ns
 from stereo_depth_ros.pipeline.stereo_pipeline import StereoOutput, StereoPipeline
 from stereo_depth_ros.ros.bag_io import (
     STORAGE_FORMATS,
@@ -52,6 +59,7 @@ from stereo_depth_ros.ros.bag_io import (
     StereoTopics,
     normalize_topic,
 )
+from stereo_depth_ros.ros.calibration import CalibrationCache
 from stereo_depth_ros.ros.errors import LidarHintError, PointCloudConversionError, RosLayerError
 from stereo_depth_ros.ros.image_conversion import matching_image
 from stereo_depth_ros.ros.lidar_bag import BagClouds
@@ -59,9 +67,9 @@ from stereo_depth_ros.ros.lidar_input import (
     LidarHintSettings,
     uses_lidar,
 )
-from stereo_depth_ros.ros.messages import calibration_from_camera_info
 from stereo_depth_ros.ros.node import backend_from_settings as node_backend_from_settings
 from stereo_depth_ros.ros.outputs import disparity_range_px, output_messages
+from stereo_depth_ros.ros.parameter_file import ParameterFileError, values_from_file
 from stereo_depth_ros.ros.parameters import (
     PARAMETERS,
     NodeSettings,
@@ -70,17 +78,16 @@ from stereo_depth_ros.ros.parameters import (
     settings_from_values,
 )
 from stereo_depth_ros.tools.errors import EXIT_CODES, NoStereoFramesError, UsageError, run_tool
+from stereo_depth_ros.tools.parameter_options import add_parameter_options
 from stereo_depth_ros.tools.previews import depth_preview, disparity_preview, write_png
 
 __all__ = [
     "OFFLINE_PARAMETERS",
     "BagProcessor",
     "ProcessSummary",
-    "add_parameter_options",
     "backend_from_settings",
     "main",
     "settings_from_args",
-    "settings_from_file",
 ]
 
 #: Node parameters that mean nothing offline (QoS, diagnostics period).
@@ -88,7 +95,6 @@ _ONLINE_ONLY: Final = frozenset({"input_qos", "output_qos_reliability", "output_
                                  "diagnostics_period_seconds"})
 #: Node parameters that are options of this tool.
 OFFLINE_PARAMETERS: Final[tuple[ParameterSpec, ...]] = tuple(p for p in PARAMETERS if p.name not in _ONLINE_ONLY)
-_NODE_SECTIONS: Final = ("/**", "stereo_depth_node", "/stereo_depth_node")
 #: What one frame's processing may raise (as the node catches it): bad images or calibration, backend failures.
 _FRAME_ERRORS: Final = (RosLayerError, StereoDepthError, BackendError, ValueError)
 
@@ -102,35 +108,17 @@ def backend_from_settings(settings: NodeSettings) -> StereoBackend:
     return node_backend_from_settings(settings)
 
 
-def settings_from_file(path: str | Path) -> dict[str, object]:
-    """Parameter values from a ROS 2 parameter file (sections ``/**`` or ``stereo_depth_node``, ``ros__parameters``).
-
-    Raises:
-        UsageError: unreadable file or no such section.
-    """
-    try:
-        document = yaml.safe_load(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        raise UsageError(f"{path}: cannot read the parameter file: {err}") from err
-    values: dict[str, object] = {}
-    found = False
-    for section in _NODE_SECTIONS:
-        entry = document.get(section) if isinstance(document, Mapping) else None
-        if isinstance(entry, Mapping) and isinstance(entry.get("ros__parameters"), Mapping):
-            values.update(entry["ros__parameters"])
-            found = True
-    if not found:
-        raise UsageError(f"{path}: no '/**:' or 'stereo_depth_node:' section with ros__parameters")
-    return values
-
-
 @dataclass
 class ProcessSummary:
     """What a run did (filled in while it runs, so it is complete up to an error).
 
     Attributes:
         frames: frames processed and written.
-        failed: frames skipped with ``keep_going`` (bad input or a backend failure).
+        failed: frames skipped with ``keep_going`` (bad images or a backend failure).
+        without_calibration: frames skipped because no good calibration had been seen yet.
+        calibration_rejected: frames whose own CameraInfos were rejected, by error name (processed
+            with the last good calibration, or counted in ``without_calibration``).
+        calibrations: ids of the calibrations used, in order (``ros.calibration``).
         invalid_fraction_sum: sum over frames of the share of invalid (NaN) disparities.
         stage_ms: summed milliseconds per pipeline stage.
         wall_s: seconds from the first frame read to the last written (I/O included).
@@ -144,6 +132,9 @@ class ProcessSummary:
 
     frames: int = 0
     failed: int = 0
+    without_calibration: int = 0
+    calibration_rejected: dict[str, int] = field(default_factory=dict)
+    calibrations: list[str] = field(default_factory=list)
     invalid_fraction_sum: float = 0.0
     stage_ms: dict[str, float] = field(default_factory=dict)
     wall_s: float = 0.0
@@ -179,6 +170,12 @@ class ProcessSummary:
                  f"speed: {self.fps:.2f} frames/s overall, {self.pipeline_ms_per_frame:.1f} ms/frame in the "
                  f"{self.backend} pipeline ({stages} ms)",
                  f"invalid disparities: {100.0 * self.invalid_fraction:.1f} % of pixels per frame (mean)"]
+        if self.calibration_rejected or self.without_calibration or len(self.calibrations) > 1:
+            rejected = "".join(f", {count} {name}" for name, count in sorted(self.calibration_rejected.items()))
+            lines.append(f"calibration: {', '.join(self.calibrations) or 'none valid'} used; "
+                         f"{sum(self.calibration_rejected.values())} frame(s) with rejected camera_info{rejected} "
+                         f"(processed with the last good calibration), {self.without_calibration} skipped before "
+                         "a valid one")
         if self.lidar_topic:
             rejected = "".join(f", {count} {name}" for name, count in sorted(self.lidar_rejected.items()))
             lines.append(f"LiDAR hints from {self.lidar_topic}: {self.lidar_used} frames guided, "
@@ -229,33 +226,37 @@ class BagProcessor:
         self.summary = ProcessSummary(backend=self.backend.name,
                                       lidar_topic=normalize_topic(lidar_topic) if lidar_topic else "")
         self._clouds: BagClouds | None = None
-        self._rig_key: tuple[object, object] | None = None
-        self._rig: StereoCameraModel | None = None
+        #: The calibration in use (the node's rule); ``rigs_built`` counts the rigs made.
+        self.calibration = CalibrationCache(rectify=settings.rectify)
 
     def _output_topic(self, name: str) -> str:
         return f"{self.output_namespace}/{name}" if self.output_namespace else name
 
-    def rig_for(self, frame: StereoFrame) -> StereoCameraModel:
-        """The rig of the frame's CameraInfos, rebuilt (with its maps) only when they change.
+    def rig_for(self, frame: StereoFrame) -> StereoCameraModel | None:
+        """The rig to process the frame with, by the node's rule (``ros.calibration``); None = no good one yet.
+
+        A rejected calibration is counted in the summary and the first of each kind printed.
+        """
+        update = self.calibration.update(frame.left_info, frame.right_info, stamp_ns=frame.stamp_ns)
+        summary, in_use, rejected = self.summary, update.in_use, update.rejected
+        if rejected is not None:
+            kind = type(rejected).__name__
+            if kind not in summary.calibration_rejected:
+                kept = (f"keeping {in_use.calibration_id}, the last good calibration" if in_use is not None
+                        else "no valid calibration yet: frame skipped")
+                print(f"stereo_bag_process: frame at {frame.stamp_ns / 1e9:.3f} s: camera_info rejected ({kind}: "
+                      f"{rejected}); {kept} (further {kind}s are only counted)", file=sys.stderr)
+            summary.calibration_rejected[kind] = summary.calibration_rejected.get(kind, 0) + 1
+        if update.changed and in_use is not None:
+            summary.calibrations.append(in_use.calibration_id)
+        return in_use.rig if in_use is not None else None
+
+    def process_frame(self, frame: StereoFrame, rig: StereoCameraModel) -> StereoOutput:
+        """Run the pipeline on one frame with ``rig``, checking images against each other and the rig as the node does.
 
         Raises:
-            CalibrationError: a CameraInfo is invalid or the two do not form a rectified rig.
+            ImageConversionError, ImageShapeError, BackendError: naming the frame.
         """
-        key = (frame.left_info, frame.right_info)
-        if self._rig is None or self._rig_key is None or any(a != b for a, b in zip(key, self._rig_key)):
-            self._rig = StereoCameraModel.from_calibrations(calibration_from_camera_info(frame.left_info),
-                                                            calibration_from_camera_info(frame.right_info),
-                                                            rectified_input=not self.settings.rectify)
-            self._rig_key = key
-        return self._rig
-
-    def process_frame(self, frame: StereoFrame) -> StereoOutput:
-        """Run the pipeline on one frame, checking images against each other and the calibration as the node does.
-
-        Raises:
-            CalibrationError, ImageConversionError, ImageShapeError, BackendError: naming the frame.
-        """
-        rig = self.rig_for(frame)
         left, right = matching_image(frame.left_image), matching_image(frame.right_image)
         if left.shape != right.shape:
             raise ImageShapeError(f"left image is {left.shape} but right image is {right.shape}; they must match")
@@ -294,8 +295,8 @@ class BagProcessor:
             MissingTopicError: the input lacks image or camera_info topics.
             NoStereoFramesError: no left/right pair could be made.
             BagWriteError: the output exists or cannot be written.
-            CalibrationError, ImageConversionError, ImageShapeError, BackendError: a frame
-                fails and ``keep_going`` is off.
+            CalibrationError: no frame had a valid calibration (the last rejection is named).
+            ImageConversionError, ImageShapeError, BackendError: a frame fails and ``keep_going`` is off.
         """
         summary = self.summary
         settings = self.settings
@@ -311,7 +312,7 @@ class BagProcessor:
 
             frames = StereoFrameReader(reader, self.topics, queue_size=settings.queue_size,
                                        approximate=settings.approximate_sync,
-                                       tolerance_ns=round(settings.approximate_sync_tolerance_seconds * 1e9),
+                                       tolerance_ns=seconds_to_ns(settings.approximate_sync_tolerance_seconds),
                                        observer=copy_input if self.include_inputs else None)
             total_pairs = min(reader.topics[normalize_topic(self.topics.left_image)].message_count,
                               reader.topics[normalize_topic(self.topics.right_image)].message_count)
@@ -337,6 +338,10 @@ class BagProcessor:
                     summary.unmatched, summary.without_info = counters.unmatched, counters.without_info
                     if progress:
                         sys.stderr.write("\n" if sys.stderr.isatty() else "")
+            if summary.frames == 0 and summary.without_calibration and not summary.interrupted:
+                last = self.calibration.last_rejection
+                raise CalibrationError(f"{input_path}: none of the {summary.without_calibration} stereo frame(s) had "
+                                       f"a valid calibration; the last camera_info rejected: {last}")
             if summary.frames == 0 and summary.failed == 0 and not summary.interrupted:
                 raise NoStereoFramesError(
                     f"{input_path}: no stereo frame could be made from {counters.left_images} left and "
@@ -363,8 +368,12 @@ class BagProcessor:
 
     def _handle(self, frame: StereoFrame, writer: BagWriter) -> None:
         summary = self.summary
+        rig = self.rig_for(frame)
+        if rig is None:  # no good calibration yet: no output, as in the node
+            summary.without_calibration += 1
+            return
         try:
-            output = self.process_frame(frame)
+            output = self.process_frame(frame, rig)
         except _FRAME_ERRORS as err:
             if not self.keep_going or isinstance(err, BackendUnavailableError):
                 raise _with_frame_context(err, frame) from err
@@ -407,35 +416,6 @@ def _with_frame_context(error: Exception, frame: StereoFrame) -> Exception:
 
 # ------------------------------------------------------------------ command line
 
-def _parse_bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("true", "1", "yes", "on"):
-        return True
-    if lowered in ("false", "0", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-
-def add_parameter_options(parser: argparse.ArgumentParser, specs: Sequence[ParameterSpec] = OFFLINE_PARAMETERS) -> None:
-    """One option per node parameter, named exactly like it, with the schema's description as help."""
-    group = parser.add_argument_group("node parameters (same names, meaning and defaults as stereo_depth_node)")
-    kinds = {"bool": _parse_bool, "integer": int, "double": float, "string": str}
-    for spec in specs:
-        default_text = (" ".join(str(item) for item in spec.default) if isinstance(spec.default, tuple)
-                        else spec.default)
-        help_text = f"{spec.summary()} Default: {default_text}.".replace("%", "%%")  # argparse %-formats help
-        options: dict[str, Any] = {"dest": f"param_{spec.name}", "default": None, "help": help_text}
-        if spec.type == "string_array":
-            options.update(nargs="+", metavar="ITEM")
-        elif spec.type == "double_array":
-            options.update(nargs=spec.size or "+", type=float, metavar="VALUE")
-        else:
-            options.update(type=kinds[spec.type], metavar=spec.type.upper())
-        if spec.choices is not None and spec.type == "string":
-            options.update(choices=spec.choices, metavar=None)
-        group.add_argument(f"--{spec.name}", **options)
-
-
 def settings_from_args(args: argparse.Namespace) -> NodeSettings:
     """Node settings: schema defaults, then ``--params-file``, then options given on the command line.
 
@@ -444,7 +424,10 @@ def settings_from_args(args: argparse.Namespace) -> NodeSettings:
     """
     values: dict[str, object] = {}
     if getattr(args, "params_file", None):
-        values.update(settings_from_file(args.params_file))
+        try:
+            values.update(values_from_file(args.params_file))
+        except ParameterFileError as err:
+            raise UsageError(str(err)) from err
     for spec in OFFLINE_PARAMETERS:
         given = getattr(args, f"param_{spec.name}")
         if given is not None:
@@ -475,7 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="copy every input message (images, camera_info, ground truth) into the output bag")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     parser.add_argument("--keep-going", action="store_true",
-                        help="skip frames with bad images or calibration instead of stopping (exit 0)")
+                        help="skip frames with bad images or a failing backend instead of stopping (exit 0); "
+                             "a bad calibration never stops processing: the last good one is kept, as in the node")
     parser.add_argument("--previews", type=Path, default=None, metavar="DIR",
                         help="write colourised disparity and depth PNGs (with colour bars) into DIR")
     parser.add_argument("--preview-every", type=int, default=1, metavar="N", help="preview every N-th frame")
@@ -488,7 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "see --lidar_frame_id, --lidar_transform, --lidar_stamp_tolerance_s)")
     parser.add_argument("--params-file", default=None, metavar="YAML",
                         help="node parameter file (e.g. config/stereo_depth.yaml); options below override it")
-    add_parameter_options(parser)
+    add_parameter_options(parser, OFFLINE_PARAMETERS)
     return parser
 
 

@@ -6,7 +6,8 @@ plots to ``--out-dir``. Sections (``--sections``, all by default):
 
 * ``accuracy`` (``benchmark_accuracy``): zero-shot bad-1/2/3, EPE and density,
   without and with the left-right check, on Middlebury Motorcycle and on
-  held-out synthetic scenes (plus depth error per range of true depth there),
+  held-out synthetic scenes (plus depth error per range of true depth there)
+  and held-out scenes of each robot-like kind (a row per kind and method),
   for the network (no hints, classical hints, simulated LiDAR hints), SGBM and
   StereoBM as ``stereo_image_proc`` configures them, and our padded SGBM;
 * ``speed`` (``benchmark_speed``): per-stage median and p90 on this CPU for
@@ -41,12 +42,18 @@ from typing import Any, Final
 import cv2
 import numpy as np
 
+from stereo_depth_ros.core.synthetic import HELD_OUT_KINDS, HELD_OUT_SCENES_PER_KIND
 from stereo_depth_ros.tools.benchmark_accuracy import METHOD_KEYS, AccuracySettings, evaluate_dataset
 from stereo_depth_ros.tools.benchmark_metrics import ModelFile, choose_model, parse_size
 from stereo_depth_ros.tools.benchmark_model import find_models, model_section
 from stereo_depth_ros.tools.benchmark_node import NodeRunSettings, node_section
 from stereo_depth_ros.tools.benchmark_report import dump_json, render_markdown, targets, write_plots
-from stereo_depth_ros.tools.benchmark_scenes import motorcycle_scene, raw_stereo_input, synthetic_scenes
+from stereo_depth_ros.tools.benchmark_scenes import (
+    held_out_kind_scenes,
+    motorcycle_scene,
+    raw_stereo_input,
+    synthetic_scenes,
+)
 from stereo_depth_ros.tools.benchmark_speed import CPU_BACKENDS, SpeedSettings, gpu_section, speed_section
 from stereo_depth_ros.tools.errors import UsageError, run_tool
 
@@ -96,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
                           help="synthetic scene size, px")
     accuracy.add_argument("--synthetic-max-disparity-px", type=float, default=160.0,
                           help="largest disparity in a synthetic scene, px")
+    accuracy.add_argument("--synthetic-kinds", type=_csv, default=HELD_OUT_KINDS,
+                          help=f"held-out robot-like kinds, subset of {HELD_OUT_KINDS} (size and disparity range "
+                               "of --synthetic-size and --synthetic-max-disparity-px)")
+    accuracy.add_argument("--synthetic-kind-scenes", type=int, default=HELD_OUT_SCENES_PER_KIND,
+                          help="held-out scenes per robot-like kind; 0 = none")
     accuracy.add_argument("--lidar-fraction", type=float, default=0.02,
                           help="share of ground-truth pixels given as simulated LiDAR hints")
     accuracy.add_argument("--lidar-noise-px", type=float, default=0.5, help="Gaussian noise of the LiDAR hints, px")
@@ -136,8 +148,11 @@ def _validate(args: argparse.Namespace) -> None:
                                   ("--backends", args.backends, CPU_BACKENDS)):
         if set(values) - set(allowed):
             raise UsageError(f"{name}: unknown {sorted(set(values) - set(allowed))}; choose from {list(allowed)}")
-    if args.frames < 1 or args.warmup < 0 or args.synthetic_scenes < 0:
-        raise UsageError("--frames must be >= 1, --warmup and --synthetic-scenes >= 0")
+    if args.frames < 1 or args.warmup < 0 or args.synthetic_scenes < 0 or args.synthetic_kind_scenes < 0:
+        raise UsageError("--frames must be >= 1, --warmup, --synthetic-scenes and --synthetic-kind-scenes >= 0")
+    if set(args.synthetic_kinds) - set(HELD_OUT_KINDS):
+        raise UsageError(f"--synthetic-kinds: unknown {sorted(set(args.synthetic_kinds) - set(HELD_OUT_KINDS))}; "
+                         f"choose from {list(HELD_OUT_KINDS)}")
     if args.node_rate_hz <= 0 or args.node_seconds <= 0 or args.node_warmup_s < 0:
         raise UsageError("--node-rate-hz and --node-seconds must be > 0, --node-warmup-s >= 0")
     if not 0.0 < args.classical_hint_scale <= 1.0:
@@ -148,7 +163,8 @@ def _validate(args: argparse.Namespace) -> None:
             if width <= num_disparities:
                 raise UsageError(f"size {width}x{height}: the width must exceed the classical search range "
                                  f"{num_disparities} px (--max-disparity-px)")
-    if args.synthetic_scenes and args.synthetic_size[1] <= _synthetic_num_disparities(args):
+    if (args.synthetic_scenes or args.synthetic_kind_scenes) and \
+            args.synthetic_size[1] <= _synthetic_num_disparities(args):
         raise UsageError(f"--synthetic-size width {args.synthetic_size[1]} px must exceed the classical search "
                          f"range {_synthetic_num_disparities(args)} px (lower --synthetic-max-disparity-px)")
 
@@ -200,7 +216,7 @@ def run_benchmark(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, An
     if args.model is not None and not args.model.is_file():
         raise UsageError(f"--model {args.model}: no such file")
     if args.models_dir is None:
-        from stereo_depth_ros.ros.parameters import bundled_model_path
+        from stereo_depth_ros.ros.model_files import bundled_model_path
         models_dir = bundled_model_path().parent
     else:
         models_dir = args.models_dir
@@ -229,6 +245,16 @@ def run_benchmark(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, An
             accuracy["synthetic"], _ = evaluate_dataset(scenes, settings,
                                                         num_disparities=_synthetic_num_disparities(args),
                                                         models=models, with_depth=True)
+        if args.synthetic_kind_scenes and args.synthetic_kinds:
+            height, width = args.synthetic_size
+            kinds: dict[str, Any] = {}
+            for kind in args.synthetic_kinds:
+                log(f"accuracy: {args.synthetic_kind_scenes} held-out {kind} scenes at {width}x{height}")
+                scenes = held_out_kind_scenes(kind, args.synthetic_kind_scenes, height=height, width=width,
+                                              max_disparity_px=args.synthetic_max_disparity_px)
+                kinds[kind], _ = evaluate_dataset(scenes, settings, num_disparities=_synthetic_num_disparities(args),
+                                                  models=models, with_depth=False)
+            accuracy["synthetic_kinds"] = kinds
         results["accuracy"] = accuracy
     speed_settings = SpeedSettings(backends=tuple(args.backends), max_disparity_px=args.max_disparity_px,
                                    warmup=args.warmup, frames=args.frames, onnx_threads=args.onnx_threads,
@@ -259,7 +285,8 @@ def run_benchmark(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, An
     elif "node" in args.sections:
         results["node"] = {"skipped": "skipped: --no-node"}
     if "model" in sections:
-        sizes = [*args.sizes, (500, 741)] + ([tuple(args.synthetic_size)] if args.synthetic_scenes else [])
+        synthetic = args.synthetic_scenes or (args.synthetic_kind_scenes and args.synthetic_kinds)
+        sizes = [*args.sizes, (500, 741)] + ([tuple(args.synthetic_size)] if synthetic else [])
         results["model"] = model_section(models, card, list(dict.fromkeys(sizes)))
     if "gpu" in sections:
         results["gpu"] = gpu_section(raw_inputs, speed_settings, models, log=log)

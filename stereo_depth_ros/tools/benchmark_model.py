@@ -120,8 +120,7 @@ def model_section(models: Sequence[ModelFile], card: dict[str, Any] | None,
     for height, width in sizes_hw:
         model = choose_model((height, width), models)
         gflops = 2 * model.macs / 1e9 if model.macs else None
-        per_resolution.append({"size": f"{width}x{height}", "model": model.path.name, "gflops_per_pass": gflops,
-                               "gflops_per_frame_with_lr_check": 2 * gflops if gflops else None})
+        per_resolution.append({"size": f"{width}x{height}", "model": model.path.name, "gflops_per_pass": gflops})
     card = card or {}
     return {
         "model_version": card.get("model_version"), "training_step": card.get("step"),

@@ -40,9 +40,10 @@ from typing import Any, Final
 
 import yaml
 
+from stereo_depth_ros.core.stamps import sec_nanosec_from_ns
 from stereo_depth_ros.ros.dds import PROFILES_FILE_VARIABLE
 from stereo_depth_ros.ros.dds import dds_environment as large_image_dds_environment
-from stereo_depth_ros.tools.benchmark_metrics import ModelFile, stamp_ns_from_cdr, summarize_ms, sustained_rate_hz
+from stereo_depth_ros.tools.benchmark_metrics import ModelFile, summarize_ms, sustained_rate_hz
 from stereo_depth_ros.tools.benchmark_scenes import RawStereoInput
 from stereo_depth_ros.tools.errors import UsageError
 
@@ -196,6 +197,8 @@ class _Peer:
                 return
 
     def _recorder(self, topic: str) -> Callable[[bytes], None]:
+        from stereo_depth_ros.ros.stamps import stamp_ns_from_cdr  # ROS message types: only where rclpy is
+
         def record(serialized: bytes) -> None:
             arrival_ns = time.time_ns()
             with self.lock:
@@ -210,7 +213,8 @@ class _Peer:
     def publish_pair(self) -> int:
         """Publish both CameraInfos and images stamped now; returns the stamp, ns."""
         stamp_ns = time.time_ns()
-        stamp = self._time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000)
+        sec, nanosec = sec_nanosec_from_ns(stamp_ns)
+        stamp = self._time(sec=sec, nanosec=nanosec)
         for message in self.infos + self.images:
             message.header.stamp = stamp
         for publisher, message in zip(self.info_pubs + self.image_pubs, self.infos + self.images, strict=True):

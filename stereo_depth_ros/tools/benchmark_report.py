@@ -15,12 +15,13 @@ from typing import Any, Final
 import numpy as np
 
 from stereo_depth_ros.tools.benchmark_metrics import TargetResult, check_target
+from stereo_depth_ros.tools.benchmark_speed import NETWORK_SPLIT_PARTS
 
 __all__ = ["TARGET_SIZE", "dump_json", "json_safe", "render_markdown", "targets", "write_plots"]
 
 #: The resolution the speed targets refer to.
 TARGET_SIZE: Final = "640x480"
-_STAGE_COLUMNS: Final = ("rectify", "hints", "match", "lr_check", "depth", "points", "pack", "serialize")
+_STAGE_COLUMNS: Final = ("rectify", "hints", "match", "depth", "points", "pack", "serialize")
 
 
 def json_safe(value: Any) -> Any:
@@ -71,8 +72,8 @@ def targets(results: Mapping[str, Any]) -> list[TargetResult]:
     motorcycle = _get(results, "accuracy", "motorcycle", "methods")
     sgbm_bad2 = _number(_get(motorcycle, _by("key", "sgbm_sip"), "lr_off", "bad2"))
     rows = [
-        check_target(f"network alone, median at {TARGET_SIZE} (batch 1)",
-                     _number(_get(speed, "network_split", "network_batch1", "median_ms")),
+        check_target(f"network alone, median at {TARGET_SIZE} (one pass, both views)",
+                     _number(_get(speed, "network_split", "network", "median_ms")),
                      limit=60.0, direction="at_most", unit="ms"),
         check_target(f"whole pipeline, median at {TARGET_SIZE} (rectify .. serialize, LR check on)",
                      _number(_get(speed, "total", "median_ms")), limit=100.0, direction="at_most", unit="ms"),
@@ -141,6 +142,22 @@ def _accuracy_lines(title: str, dataset: Mapping[str, Any]) -> list[str]:
     return lines + [""]
 
 
+def _kind_lines(kinds: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """One row per held-out robot-like kind and method."""
+    first = next(iter(kinds.values()))
+    lines = [f"### Held-out robot-like kinds: {len(first['scenes'])} scenes each at {first['image_size']} "
+             "(never trained on)", ""]
+    rows = []
+    for kind, dataset in kinds.items():
+        for method in dataset["methods"]:
+            off, on = method["lr_off"], method["lr_on"]
+            rows.append([kind, method["label"], _f(off.get("bad1")), _f(off.get("bad2")), _f(off.get("bad3")),
+                         _f(off.get("epe_px"), 2), _f(on.get("bad2_kept")), _f(on.get("density_percent"))])
+    lines += _table(["kind", "method", "bad-1 %", "bad-2 %", "bad-3 %", "EPE px", "LR on: bad-2 kept %",
+                     "LR on: density %"], rows)
+    return lines + [""]
+
+
 def _depth_lines(dataset: Mapping[str, Any]) -> list[str]:
     edges = dataset.get("depth_edges_m")
     if not edges:
@@ -185,13 +202,12 @@ def _speed_lines(speed: Mapping[str, Any], *, title: str) -> list[str]:
             if "network_split" in row:
                 split = row["network_split"]
                 splits.append([resolution["size"], row.get("model", ""),
-                               *[_ms(split.get(f"{part}_batch{n}")) for n in (1, 2)
-                                 for part in ("pre", "network", "post")]])
+                               *[_ms(split.get(part)) for part in NETWORK_SPLIT_PARTS]])
         lines += _table(["backend", *_STAGE_COLUMNS, "total", "× SGBM total (match)"], rows) + [""]
     if splits:
-        lines += ["Network split (inside match): batch 1 = one view, batch 2 = both views for the LR check", ""]
-        lines += _table(["size", "file", "pre (1)", "network (1)", "post (1)", "pre (2)", "network (2)",
-                         "post (2)"], splits) + [""]
+        lines += ["Network split (inside match): one pass gives both views; post_checked runs the LR check "
+                  "at model resolution", ""]
+        lines += _table(["size", "file", *NETWORK_SPLIT_PARTS], splits) + [""]
     return lines
 
 
@@ -234,9 +250,8 @@ def _model_lines(model: Mapping[str, Any]) -> list[str]:
     lines += _table(["file", "input", "size MB", "ONNX initializer elements", "GMACs / pass", "GFLOPs / pass"],
                     [[f["file"], f["input"], _f(f["size_mb"], 2), str(f.get("onnx_initializer_elements")),
                       _f(f.get("gmacs_per_pass"), 2), _f(f.get("gflops_per_pass"), 2)] for f in model["files"]])
-    lines += [""] + _table(["resolution", "runs on", "GFLOPs / pass", "GFLOPs / frame with LR check"],
-                           [[r["size"], r["model"], _f(r.get("gflops_per_pass"), 2),
-                             _f(r.get("gflops_per_frame_with_lr_check"), 2)] for r in model["per_resolution"]])
+    lines += [""] + _table(["resolution", "runs on", "GFLOPs / frame (one pass, both views)"],
+                           [[r["size"], r["model"], _f(r.get("gflops_per_pass"), 2)] for r in model["per_resolution"]])
     return lines + [""]
 
 
@@ -271,6 +286,8 @@ def render_markdown(results: Mapping[str, Any]) -> str:
                 lines += _accuracy_lines(f"Held-out synthetic: {len(synthetic['scenes'])} scenes at "
                                          f"{synthetic['image_size']} (never trained on)", synthetic)
                 lines += _depth_lines(synthetic)
+            if accuracy.get("synthetic_kinds"):
+                lines += _kind_lines(accuracy["synthetic_kinds"])
     if results.get("speed") is not None:
         lines += _speed_lines(results["speed"], title="Speed on this CPU")
     if results.get("node") is not None:

@@ -2,7 +2,8 @@
 and raw (distorted, unrectified) pairs of a realistic calibration for the speed runs.
 
 The synthetic scenes are ``core.synthetic.scene_for_index(i,
-seed=HELD_OUT_SEED)`` (numpy/OpenCV only, never trained on) seen by
+seed=HELD_OUT_SEED)`` (numpy/OpenCV only, never trained on; the layered kind)
+and, per robot-like kind, ``core.synthetic.held_out_scenes(kind)``, seen by
 ``bag_from_dataset.synthetic_rig`` (fx = 0.8 * width, baseline 0.12 m,
 cx_right = cx_left + 2.5 px), so ground-truth depth is
 ``fx * baseline_m / (d - cx_offset_px)``; Motorcycle's rig is
@@ -25,6 +26,7 @@ __all__ = [
     "RawStereoInput",
     "distorted_rig",
     "ground_truth_depth_m",
+    "held_out_kind_scenes",
     "motorcycle_scene",
     "raw_stereo_input",
     "synthetic_scenes",
@@ -89,6 +91,23 @@ def synthetic_scenes(count: int, *, height: int, width: int, max_disparity_px: f
     return scenes
 
 
+def held_out_kind_scenes(kind: str, count: int, *, height: int, width: int,
+                         max_disparity_px: float) -> list[BenchmarkScene]:
+    """The first ``count`` held-out scenes of one robot-like kind (``core.synthetic.HELD_OUT_KINDS``).
+
+    Raises:
+        SceneConfigError: unknown ``kind`` or ``count`` < 1.
+    """
+    from stereo_depth_ros.core.synthetic import HELD_OUT_SEED, SceneConfig, held_out_scenes
+    from stereo_depth_ros.tools.bag_from_dataset import synthetic_rig
+
+    config = SceneConfig(height=height, width=width, max_disparity_px=max_disparity_px)
+    rig = synthetic_rig(width, height)
+    return [BenchmarkScene(name=f"{kind} {index} (seed {HELD_OUT_SEED})", left=scene.left, right=scene.right,
+                           disparity_px=scene.disparity_px, rig=rig)
+            for index, scene in enumerate(held_out_scenes(kind, count=count, config=config))]
+
+
 def ground_truth_depth_m(disparity_px: np.ndarray, rig: StereoCameraModel) -> np.ndarray:
     """True depth of ground-truth disparities, metres: fx * baseline_m / (d - cx_offset_px); NaN where d is
     unknown or at/beyond infinity (computed in float64, unlike the pipeline's float32)."""
@@ -136,23 +155,14 @@ class RawStereoInput:
     right: np.ndarray
 
 
-def _raw_view(rectified: np.ndarray, calibration: CameraCalibration) -> np.ndarray:
-    """The raw image whose rectification (K, D, R, P) is ``rectified``."""
-    height, width = rectified.shape[:2]
-    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-    raw_pixels = np.stack([xs.ravel(), ys.ravel()], axis=1).reshape(-1, 1, 2)
-    rectified_pixels = cv2.undistortPoints(raw_pixels, calibration.K, calibration.D, R=calibration.R,
-                                           P=calibration.P[:, :3]).reshape(height, width, 2)
-    return cv2.remap(rectified, rectified_pixels[..., 0], rectified_pixels[..., 1], cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE)
-
-
 def raw_stereo_input(left_rect: np.ndarray, right_rect: np.ndarray) -> RawStereoInput:
     """Raw pair of :func:`distorted_rig` (at the images' size) that rectifies back to the given pair.
 
     Args:
         left_rect, right_rect: (H, W, 3) uint8 RGB rectified images.
     """
+    from stereo_depth_ros.core.synthetic import raw_view
+
     height, width = left_rect.shape[:2]
     rig = distorted_rig(width, height)
-    return RawStereoInput(rig=rig, left=_raw_view(left_rect, rig.left), right=_raw_view(right_rect, rig.right))
+    return RawStereoInput(rig=rig, left=raw_view(left_rect, rig.left), right=raw_view(right_rect, rig.right))

@@ -4,8 +4,8 @@ For each resolution and backend the pipeline runs on a *raw* pair of a
 distorted, slightly rotated rig (``benchmark_scenes.distorted_rig``), so
 ``rectify`` is a real remap, with the node's default post-processing (left-right
 check on, no hints unless the variant says so, coloured point cloud). Per frame
-it records the pipeline's own stages (rectify, hints, match, lr_check, depth,
-points), then builds the messages the node publishes (``pack``: disparity,
+it records the pipeline's own stages (rectify, hints, match (with the
+left-right check where it is on), depth, points), then builds the messages the node publishes (``pack``: disparity,
 depth, depth/camera_info, confidence, points2, left/image_rect, with
 ``ros.messages``) and serializes them as ``publish`` would (``serialize``);
 ``total`` is the wall time of all of that. Frames after the warm-up are
@@ -13,13 +13,15 @@ summarised as median and 90th percentile.
 
 For the network, ``match`` is split in a second loop over the rectified pair:
 ``pre`` (``backends.preprocessing.prepare_network_batch``), ``network``
-(``InferenceSession.run`` alone, batch 1 = one view, batch 2 = both views as
-the left-right check needs) and ``post`` (``decode_network_outputs``). The
-session of that loop is created with the options ``OnnxBackend`` uses
-(full graph optimisation, sequential execution, the same thread counts).
+(``InferenceSession.run`` alone: one pass gives both views), ``post``
+(``decode_network_outputs``, the left view without the check) and
+``post_checked`` (``decode_checked_outputs``: the left-right check at model
+resolution, then the left view). The session of that loop is created with the
+options ``OnnxBackend`` uses (full graph optimisation, sequential execution,
+the same thread counts).
 
 Backends (``--backends``): ``onnx``, ``onnx-no-lr`` (the network without the
-left-right check, so one pass instead of two), ``onnx+classical`` (the network
+left-right check), ``onnx+classical`` (the network
 with classical hints, which adds an SGBM pass), ``sgbm`` and ``bm`` (search range
 ``--max-disparity-px``, our defaults otherwise), and on a GPU ``onnx-cuda``,
 ``onnx-tensorrt`` and ``tensorrt`` (native, FP16), see :func:`gpu_section`.
@@ -43,8 +45,13 @@ from stereo_depth_ros.backends import (
     create_backend,
     probe_tensorrt,
 )
+from stereo_depth_ros.backends.contract import OUTPUT_NAMES
 from stereo_depth_ros.backends.onnx_backend import CUDA_EP, TENSORRT_EP
-from stereo_depth_ros.backends.preprocessing import Pass, decode_network_outputs, prepare_network_batch
+from stereo_depth_ros.backends.preprocessing import (
+    decode_checked_outputs,
+    decode_network_outputs,
+    prepare_network_batch,
+)
 from stereo_depth_ros.pipeline.classical_hints import ClassicalHintConfig
 from stereo_depth_ros.pipeline.stereo_pipeline import PipelineConfig, StereoOutput, StereoPipeline
 from stereo_depth_ros.tools.benchmark_metrics import ModelFile, choose_model, summarize_ms
@@ -52,6 +59,7 @@ from stereo_depth_ros.tools.benchmark_scenes import RawStereoInput
 
 __all__ = [
     "CPU_BACKENDS",
+    "NETWORK_SPLIT_PARTS",
     "PIPELINE_STAGES",
     "SpeedSettings",
     "gpu_section",
@@ -60,7 +68,9 @@ __all__ = [
 ]
 
 #: Stages ``StereoPipeline.process`` reports, in order.
-PIPELINE_STAGES: Final = ("rectify", "hints", "match", "lr_check", "depth", "points")
+PIPELINE_STAGES: Final = ("rectify", "hints", "match", "depth", "points")
+#: Parts of the network's ``match`` that ``time_network_split`` reports, in order.
+NETWORK_SPLIT_PARTS: Final = ("pre", "network", "post", "post_checked")
 CPU_BACKENDS: Final = ("onnx", "onnx-no-lr", "onnx+classical", "sgbm", "bm")
 #: Disparity step the OpenCV matchers resolve, px (their fixed point is 1/16 px).
 _OPENCV_DELTA_D_PX: Final = 1.0 / 16.0
@@ -123,8 +133,7 @@ def message_packer() -> tuple[Packer | None, str]:
         start = time.perf_counter()
         rig, stamp = output.camera, Time(sec=1_700_000_000, nanosec=0)
         header = left_rectified_header(rig, stamp)
-        per_size = getattr(backend, "max_disparity_px_for", None)
-        max_d = float(per_size((rig.height, rig.width)) if per_size else backend.max_disparity_px)
+        max_d = float(backend.max_disparity_px_for((rig.height, rig.width)))
         messages: list[object] = [
             disparity_image_message(output.disparity_px, rig, stamp=stamp, min_disparity_px=0.0,
                                     max_disparity_px=max_d, delta_d_px=_OPENCV_DELTA_D_PX),
@@ -189,17 +198,16 @@ def time_pipeline(backend: StereoBackend, raw: RawStereoInput, config: PipelineC
 
 
 def time_network_split(model: ModelFile, left_rect: np.ndarray, right_rect: np.ndarray, *, threads: int,
-                       warmup: int, frames: int) -> dict[str, Any]:
-    """pre / network / post of one and of two passes, with a CPU session configured as ``OnnxBackend``'s.
+                       warmup: int, frames: int, lr_max_diff_px: float = 1.0) -> dict[str, Any]:
+    """pre / network / post / post_checked of the one pass, with a CPU session configured as ``OnnxBackend``'s.
 
     Args:
         model: the network file.
         left_rect, right_rect: (H, W, 3) uint8 RGB rectified pair.
         threads: intra-op threads (0 = ONNX Runtime's default).
+        lr_max_diff_px: the left-right check's tolerance in ``post_checked``, input px.
     """
     import onnxruntime as ort
-
-    from stereo_depth_ros.backends.contract import OUTPUT_CONFIDENCE, OUTPUT_DISPARITY
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -207,23 +215,21 @@ def time_network_split(model: ModelFile, left_rect: np.ndarray, right_rect: np.n
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     session = ort.InferenceSession(str(model.path), sess_options=options, providers=["CPUExecutionProvider"])
-    outputs = [OUTPUT_DISPARITY, OUTPUT_CONFIDENCE]
     samples: dict[str, list[float]] = {}
     for index in range(warmup + frames):
-        runs: tuple[tuple[str, tuple[Pass, ...]], ...] = (("1", ("left",)), ("2", ("left", "right")))
-        for label, passes in runs:
-            t0 = time.perf_counter()
-            batch = prepare_network_batch(left_rect, right_rect, model_hw=model.input_hw, passes=passes)
-            t1 = time.perf_counter()
-            disparity, confidence = session.run(outputs, batch.feeds)
-            t2 = time.perf_counter()
-            decode_network_outputs(disparity, confidence, batch)
-            t3 = time.perf_counter()
-            if index >= warmup:
-                for stage, value in ((f"pre_batch{label}", t1 - t0), (f"network_batch{label}", t2 - t1),
-                                     (f"post_batch{label}", t3 - t2)):
-                    samples.setdefault(stage, []).append(value * 1000.0)
-    return {stage: summarize_ms(values).as_dict() for stage, values in samples.items()}
+        t0 = time.perf_counter()
+        batch = prepare_network_batch(left_rect, right_rect, model_hw=model.input_hw)
+        t1 = time.perf_counter()
+        disparity, confidence, disparity_right = session.run(list(OUTPUT_NAMES), batch.feeds)
+        t2 = time.perf_counter()
+        decode_network_outputs(disparity, confidence, batch)
+        t3 = time.perf_counter()
+        decode_checked_outputs(disparity, confidence, disparity_right, batch, max_diff_px=lr_max_diff_px)
+        t4 = time.perf_counter()
+        if index >= warmup:
+            for part, value in zip(NETWORK_SPLIT_PARTS, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                samples.setdefault(part, []).append(value * 1000.0)
+    return {part: summarize_ms(values).as_dict() for part, values in samples.items()}
 
 
 def speed_section(inputs: Sequence[RawStereoInput], settings: SpeedSettings, models: Sequence[ModelFile], *,

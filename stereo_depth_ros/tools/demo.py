@@ -29,7 +29,8 @@ import numpy as np
 from stereo_depth_ros.backends.errors import BackendError
 from stereo_depth_ros.ros.bag_io import BagReader, disparity_px_from_message
 from stereo_depth_ros.ros.messages import calibration_from_camera_info
-from stereo_depth_ros.ros.parameters import resolve_model_path, settings_from_values
+from stereo_depth_ros.ros.model_files import resolve_model_path
+from stereo_depth_ros.ros.parameters import settings_from_values
 from stereo_depth_ros.tools.bag_evaluate import evaluate_bags
 from stereo_depth_ros.tools.bag_from_dataset import motorcycle_dataset, synthetic_dataset, write_dataset_bag
 from stereo_depth_ros.tools.bag_process import BagProcessor, backend_from_settings

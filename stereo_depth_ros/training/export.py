@@ -13,10 +13,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import onnx
+import onnxscript.optimizer
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -25,38 +27,48 @@ from stereo_depth_ros.backends.contract import (
     INPUT_HINT_MASK,
     INPUT_LEFT,
     INPUT_RIGHT,
-    OUTPUT_CONFIDENCE,
     OUTPUT_DISPARITY,
+    OUTPUT_DISPARITY_RIGHT,
+    OUTPUT_NAMES,
+    SIZE_MULTIPLE,
 )
+from stereo_depth_ros.core.sizes import parse_wxh
 from stereo_depth_ros.core.synthetic import HELD_OUT_SEED, SceneConfig, scene_for_index
+from stereo_depth_ros.training.checkpoints import check_exportable, load_checkpoint_state
 from stereo_depth_ros.training.model import ExportWrapper, StereoNet, StereoNetConfig
 
-OPSET = 17
+OPSET = 18   # ScatterElements with a max reduction (the right view's hints)
 INPUT_NAMES = [INPUT_LEFT, INPUT_RIGHT, INPUT_HINT_DISPARITY, INPUT_HINT_MASK]
-OUTPUT_NAMES = [OUTPUT_DISPARITY, OUTPUT_CONFIDENCE]
 
 
 def load_checkpoint(path: Path) -> tuple[StereoNet, dict]:
-    """The network (eval mode) and the raw checkpoint dictionary."""
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    """The network (eval mode) and the raw checkpoint dictionary (loaded with weights only).
+
+    Raises:
+        CheckpointError: unreadable, or holding a pickled object (``training.checkpoints``).
+    """
+    state = load_checkpoint_state(path)
     net = StereoNet(StereoNetConfig(**state["config"]["model"]))
     net.load_state_dict(state["model"])
     return net.eval(), state
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """'640x480' -> (width, height), both multiples of 32."""
-    width, height = (int(value) for value in text.lower().split("x"))
-    if width % 32 or height % 32:
+    """'640x480' -> (width, height), both multiples of ``SIZE_MULTIPLE`` (32) px."""
+    try:
+        width, height = parse_wxh(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    if width % SIZE_MULTIPLE or height % SIZE_MULTIPLE:
         raise argparse.ArgumentTypeError(f"size {text} must be a multiple of 32 in both directions")
     return width, height
 
 
 def count_macs(net: StereoNet, width: int, height: int) -> int:
-    """Multiply-accumulates of one forward pass (batch 1, no hints)."""
+    """Multiply-accumulates of one exported forward pass (batch 1, no hints, both views)."""
     inputs = _example_inputs(width, height)
     with FlopCounterMode(display=False) as counter, torch.no_grad():
-        net(*inputs)
+        ExportWrapper(net)(*inputs)
     return counter.get_total_flops() // 2
 
 
@@ -72,10 +84,11 @@ def export_onnx(net: StereoNet, width: int, height: int, path: Path, model_versi
     """Write one ONNX file; returns the checks for the model card."""
     wrapper = ExportWrapper(net).eval()
     inputs = _example_inputs(width, height)
-    dynamic = {name: {0: "batch"} for name in INPUT_NAMES + OUTPUT_NAMES}
-    torch.onnx.export(wrapper, inputs, str(path), input_names=INPUT_NAMES, output_names=OUTPUT_NAMES,
+    dynamic = {name: {0: "batch"} for name in [*INPUT_NAMES, *OUTPUT_NAMES]}
+    torch.onnx.export(wrapper, inputs, str(path), input_names=INPUT_NAMES, output_names=list(OUTPUT_NAMES),
                       opset_version=OPSET, dynamic_axes=dynamic, do_constant_folding=True, dynamo=False)
-    model = onnx.load(str(path))
+    # Fold the constant If nodes the exporter wraps around the scatter (ONNX Runtime would warn on every run).
+    model = onnxscript.optimizer.optimize(onnx.load(str(path)))
     metadata = {"max_disparity": str(net.config.max_disparity), "input_height": str(height),
                 "input_width": str(width), "model_version": model_version}
     onnx.helper.set_model_props(model, metadata)
@@ -89,10 +102,12 @@ def export_onnx(net: StereoNet, width: int, height: int, path: Path, model_versi
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    onnx_disparity = session.run(None, {name: tensor.numpy() for name, tensor in zip(INPUT_NAMES, inputs)})[0]
+    onnx_outputs = session.run(list(OUTPUT_NAMES), {name: tensor.numpy() for name, tensor in zip(INPUT_NAMES, inputs)})
     with torch.no_grad():
-        torch_disparity = wrapper(*inputs)[0].numpy()
-    difference = np.abs(onnx_disparity - torch_disparity)
+        torch_outputs = [output.numpy() for output in wrapper(*inputs)]
+    onnx_by_name, torch_by_name = dict(zip(OUTPUT_NAMES, onnx_outputs)), dict(zip(OUTPUT_NAMES, torch_outputs))
+    difference = np.concatenate([np.abs(onnx_by_name[name] - torch_by_name[name]).ravel()   # px, both views
+                                 for name in (OUTPUT_DISPARITY, OUTPUT_DISPARITY_RIGHT)])
     return {"file": path.name, "width": width, "height": height, "opset": OPSET,
             "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
             "macs": count_macs(net, width, height),
@@ -111,8 +126,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="version written into the files and the card (default NAME-stepSTEP)")
     parser.add_argument("--card-extra", type=Path, default=None,
                         help="JSON file merged into the model card (e.g. the training command)")
+    parser.add_argument("--export-anyway", action="store_true",
+                        help="export a checkpoint whose adaptation (stereo_depth_adapt) made the model worse; "
+                             "without it such a checkpoint is refused (exit code 5)")
     args = parser.parse_args(argv)
     net, state = load_checkpoint(args.checkpoint)
+    for warning in check_exportable(state, args.checkpoint, export_anyway=args.export_anyway):
+        print(f"stereo_depth_export: warning: {warning}", file=sys.stderr)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     version = args.model_version or f"{args.name}-step{state['step']}"
     files = [export_onnx(net, width, height, args.out_dir / f"{args.name}_{width}x{height}.onnx", version)

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 import torch
 import torch.nn.functional as F
 
+#: Weights of ``stereo_loss``'s terms besides the full-resolution smooth-L1 (weight 1). The half- and
+#: quarter-resolution smooth-L1 are in pixels of their own resolution; they are first brought to
+#: full-resolution pixels (x 2, x 4, ``HALF_SCALE`` and ``QUARTER_SCALE``) and then weighted.
+HALF_WEIGHT: Final = 0.5
+QUARTER_WEIGHT: Final = 0.3
+CROSS_ENTROPY_WEIGHT: Final = 0.5
+HALF_SCALE: Final = 2.0
+QUARTER_SCALE: Final = 4.0
+#: Smooth-L1 turns from quadratic to linear at this error, px.
+SMOOTH_L1_BETA_PX: Final = 1.0
+
 
 def masked_smooth_l1(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean smooth-L1 (beta 1 px) over pixels where ``target`` is finite; (N, 1, H, W)."""
+    """Mean smooth-L1 (beta ``SMOOTH_L1_BETA_PX``) over pixels where ``target`` is finite; (N, 1, H, W) px."""
     valid = torch.isfinite(target)
     if not valid.any():
         return prediction.sum() * 0.0
-    return F.smooth_l1_loss(prediction[valid], target[valid], beta=1.0)
+    return F.smooth_l1_loss(prediction[valid], target[valid], beta=SMOOTH_L1_BETA_PX)
 
 
 def two_hot_cross_entropy(logits: torch.Tensor, target_bins: torch.Tensor) -> torch.Tensor:
@@ -42,11 +55,13 @@ def downsample_disparity(disparity: torch.Tensor, factor: int) -> torch.Tensor:
 def stereo_loss(outputs: dict[str, torch.Tensor], disparity: torch.Tensor) -> dict[str, torch.Tensor]:
     """Full-resolution smooth-L1, down-weighted intermediate terms and 1/4 cross-entropy.
 
-    Returns the weighted ``total`` and each term (for the log).
+    ``total = full + HALF_WEIGHT * HALF_SCALE * half + QUARTER_WEIGHT * QUARTER_SCALE * quarter
+    + CROSS_ENTROPY_WEIGHT * cross_entropy``. Returns ``total`` and each term (for the log).
     """
     full = masked_smooth_l1(outputs["disparity"], disparity)
     half = masked_smooth_l1(outputs["disparity2"], downsample_disparity(disparity, 2))
     quarter = masked_smooth_l1(outputs["disparity4"], downsample_disparity(disparity, 4))
     cross_entropy = two_hot_cross_entropy(outputs["logits4"], downsample_disparity(disparity, 4))
-    total = full + 0.5 * 2.0 * half + 0.3 * 4.0 * quarter + 0.5 * cross_entropy
+    total = (full + HALF_WEIGHT * HALF_SCALE * half + QUARTER_WEIGHT * QUARTER_SCALE * quarter
+             + CROSS_ENTROPY_WEIGHT * cross_entropy)
     return {"total": total, "full": full, "half": half, "quarter": quarter, "cross_entropy": cross_entropy}

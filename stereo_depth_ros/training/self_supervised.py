@@ -91,7 +91,8 @@ def reconstruct_left(right: torch.Tensor, disparity_px: torch.Tensor) -> tuple[t
     columns = torch.arange(width, device=right.device, dtype=right.dtype).view(1, 1, 1, width)
     source = columns - disparity_px
     in_image = (source >= 0) & (source <= width - 1)
-    return warp_right_to_left(right, disparity_px), in_image
+    (warped,) = warp_right_to_left(right, disparity_px)
+    return warped, in_image
 
 
 def ssim_dissimilarity(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

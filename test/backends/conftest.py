@@ -1,8 +1,9 @@
 """Shared fixtures: tiny ONNX graphs that follow the stereo network contract.
 
 The graphs are built with ``onnx.helper`` and run in real ONNX Runtime, so
-backend behaviour (fit rule, mirrored pass, hints, metadata checks) is
-tested without the trained model. Model size is 64x96 (HxW, non-square).
+backend behaviour (fit rule, the right view of the one pass, hints, metadata
+checks) is tested without the trained model. Model size is 64x96 (HxW,
+non-square).
 """
 
 from __future__ import annotations
@@ -29,70 +30,93 @@ def _const(name: str, array: np.ndarray) -> onnx.TensorProto:
     return numpy_helper.from_array(np.asarray(array), name=name)
 
 
-def _nodes_constant(value: float) -> tuple[list, list]:
-    # disparity = 0 * red(left) + value; confidence = 0 * red(left) + 0.5
+def _nodes_constant(value: float, right_value: float) -> tuple[list, list]:
+    # disparity = 0 * red(left) + value; disparity_right = ... + right_value; confidence = ... + 0.5
     inits = [_const("zero", np.float32(0.0)), _const("value", np.float32(value)),
+             _const("right_value", np.float32(right_value)),
              _const("half", np.float32(0.5)), _const("s0", np.array([0], np.int64)),
              _const("s1", np.array([1], np.int64)), _const("ax1", np.array([1], np.int64))]
     nodes = [
         helper.make_node("Slice", ["left", "s0", "s1", "ax1"], ["red"]),
         helper.make_node("Mul", ["red", "zero"], ["zeros"]),
         helper.make_node("Add", ["zeros", "value"], ["disparity"]),
+        helper.make_node("Add", ["zeros", "right_value"], ["disparity_right"]),
         helper.make_node("Add", ["zeros", "half"], ["confidence"]),
     ]
     return nodes, inits
 
 
 def _nodes_red() -> tuple[list, list]:
-    # disparity = 255 * red(left); confidence = red(right)
+    # disparity = 255 * red(left); confidence = red(right); disparity_right = 255 * red(right)
     inits = [_const("k255", np.float32(255.0)), _const("s0", np.array([0], np.int64)),
              _const("s1", np.array([1], np.int64)), _const("ax1", np.array([1], np.int64))]
     nodes = [
         helper.make_node("Slice", ["left", "s0", "s1", "ax1"], ["red_left"]),
         helper.make_node("Slice", ["right", "s0", "s1", "ax1"], ["confidence"]),
         helper.make_node("Mul", ["red_left", "k255"], ["disparity"]),
+        helper.make_node("Mul", ["confidence", "k255"], ["disparity_right"]),
     ]
     return nodes, inits
 
 
 def _nodes_hint() -> tuple[list, list]:
-    # disparity = hint_disparity; confidence = hint_mask
+    # disparity = disparity_right = hint_disparity; confidence = hint_mask
     nodes = [helper.make_node("Identity", ["hint_disparity"], ["disparity"]),
+             helper.make_node("Identity", ["hint_disparity"], ["disparity_right"]),
              helper.make_node("Identity", ["hint_mask"], ["confidence"])]
     return nodes, []
 
 
-def _nodes_matcher(num_disparities: int, model_hw: tuple[int, int],
-                   window: int = 7) -> tuple[list, list]:
-    """Winner-take-all block matcher: SAD over RGB, box-aggregated, argmin over d."""
-    width = model_hw[1]
-    inits = [_const("w0", np.array([0], np.int64)), _const("wW", np.array([width], np.int64)),
-             _const("ax3", np.array([3], np.int64)), _const("fzero", np.float32(0.0)),
-             _const("fone", np.float32(1.0))]
-    nodes, costs = [], []
+def _matcher_view(view: str, num_disparities: int, width: int, window: int) -> tuple[list, list]:
+    """SAD volume and winner-take-all disparity of one view.
+
+    Left view: left(x) against right(x - d) (right padded on the left). Right view:
+    right(x) against left(x + d) (left padded on the right). Output ``disparity`` or
+    ``disparity_right``.
+    """
+    reference, other = ("left", "right") if view == "left" else ("right", "left")
+    inits, nodes, costs = [], [], []
     for d in range(num_disparities):
-        shifted = "right"
+        shifted = other
         if d:
-            inits.append(_const(f"pads{d}", np.array([0, 0, 0, d, 0, 0, 0, 0], np.int64)))
-            nodes += [helper.make_node("Pad", ["right", f"pads{d}"], [f"padded{d}"],
-                                       mode="edge"),
-                      helper.make_node("Slice", [f"padded{d}", "w0", "wW", "ax3"],
-                                       [f"shift{d}"])]
-            shifted = f"shift{d}"
+            before, after = (d, 0) if view == "left" else (0, d)
+            start = 0 if view == "left" else d
+            inits += [_const(f"{view}_pads{d}", np.array([0, 0, 0, before, 0, 0, 0, after], np.int64)),
+                      _const(f"{view}_start{d}", np.array([start], np.int64)),
+                      _const(f"{view}_stop{d}", np.array([start + width], np.int64))]
+            nodes += [helper.make_node("Pad", [other, f"{view}_pads{d}"], [f"{view}_padded{d}"], mode="edge"),
+                      helper.make_node("Slice", [f"{view}_padded{d}", f"{view}_start{d}", f"{view}_stop{d}",
+                                                 "ax3"], [f"{view}_shift{d}"])]
+            shifted = f"{view}_shift{d}"
         nodes += [
-            helper.make_node("Sub", ["left", shifted], [f"diff{d}"]),
-            helper.make_node("Abs", [f"diff{d}"], [f"abs{d}"]),
-            helper.make_node("ReduceSum", [f"abs{d}", "ax1_c"], [f"sad{d}"], keepdims=1),
-            helper.make_node("AveragePool", [f"sad{d}"], [f"cost{d}"],
+            helper.make_node("Sub", [reference, shifted], [f"{view}_diff{d}"]),
+            helper.make_node("Abs", [f"{view}_diff{d}"], [f"{view}_abs{d}"]),
+            helper.make_node("ReduceSum", [f"{view}_abs{d}", "ax1_c"], [f"{view}_sad{d}"], keepdims=1),
+            helper.make_node("AveragePool", [f"{view}_sad{d}"], [f"{view}_cost{d}"],
                              kernel_shape=[window, window], pads=[window // 2] * 4,
                              count_include_pad=0),
         ]
-        costs.append(f"cost{d}")
-    inits.append(_const("ax1_c", np.array([1], np.int64)))
+        costs.append(f"{view}_cost{d}")
+    output = "disparity" if view == "left" else "disparity_right"
     nodes += [
-        helper.make_node("Concat", costs, ["volume"], axis=1),
-        helper.make_node("ArgMin", ["volume"], ["best"], axis=1, keepdims=1),
-        helper.make_node("Cast", ["best"], ["disparity"], to=TensorProto.FLOAT),
+        helper.make_node("Concat", costs, [f"{view}_volume"], axis=1),
+        helper.make_node("ArgMin", [f"{view}_volume"], [f"{view}_best"], axis=1, keepdims=1),
+        helper.make_node("Cast", [f"{view}_best"], [output], to=TensorProto.FLOAT),
+    ]
+    return nodes, inits
+
+
+def _nodes_matcher(num_disparities: int, model_hw: tuple[int, int],
+                   window: int = 7) -> tuple[list, list]:
+    """Winner-take-all block matcher of both views: SAD over RGB, box-aggregated, argmin over d."""
+    inits = [_const("ax3", np.array([3], np.int64)), _const("fzero", np.float32(0.0)),
+             _const("fone", np.float32(1.0)), _const("ax1_c", np.array([1], np.int64))]
+    nodes: list = []
+    for view in ("left", "right"):
+        view_nodes, view_inits = _matcher_view(view, num_disparities, model_hw[1], window)
+        nodes += view_nodes
+        inits += view_inits
+    nodes += [
         helper.make_node("Mul", ["disparity", "fzero"], ["zeros"]),
         helper.make_node("Add", ["zeros", "fone"], ["confidence"]),
     ]
@@ -100,15 +124,20 @@ def _nodes_matcher(num_disparities: int, model_hw: tuple[int, int],
 
 
 def build_stereo_model(path: Path, *, kind: str = "constant", value: float = 4.0,
+                       right_value: float | None = None,
                        model_hw: tuple[int, int] = MODEL_HW,
                        num_disparities: int = 12,
                        metadata: Mapping[str, str] | None = None,
                        drop_metadata: Sequence[str] = (),
                        batch: int | str = "N",
-                       omit_inputs: Sequence[str] = ()) -> Path:
-    """Write a contract-following (unless told otherwise) model and return its path."""
+                       omit_inputs: Sequence[str] = (),
+                       omit_outputs: Sequence[str] = ()) -> Path:
+    """Write a contract-following (unless told otherwise) model and return its path.
+
+    ``right_value``: the constant model's right-view disparity (default: ``value``).
+    """
     if kind == "constant":
-        nodes, inits = _nodes_constant(value)
+        nodes, inits = _nodes_constant(value, value if right_value is None else right_value)
     elif kind == "red":
         nodes, inits = _nodes_red()
     elif kind == "hint":
@@ -120,8 +149,8 @@ def build_stereo_model(path: Path, *, kind: str = "constant", value: float = 4.0
     channels = {"left": 3, "right": 3, "hint_disparity": 1, "hint_mask": 1}
     inputs = [_value_info(name, c, model_hw, batch) for name, c in channels.items()
               if name not in omit_inputs]
-    outputs = [_value_info("disparity", 1, model_hw, batch),
-               _value_info("confidence", 1, model_hw, batch)]
+    outputs = [_value_info(name, 1, model_hw, batch) for name in ("disparity", "confidence", "disparity_right")
+               if name not in omit_outputs]
     graph = helper.make_graph(nodes, f"tiny_{kind}", inputs, outputs, initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)],
                               producer_name="stereo_depth_ros-tests")

@@ -25,17 +25,17 @@ def pair(make_pair: Callable) -> tuple[np.ndarray, np.ndarray]:
     return make_pair(HEIGHT, WIDTH, disparity_right_px=lambda x: OFFSET + SLOPE * x, color=True)
 
 
-@pytest.mark.parametrize("left_view", [True, False])
+@pytest.mark.parametrize("checked", [False, True])
 def test_sgbm_at_half_size_agrees_with_full_size_within_two_px(pair: tuple[np.ndarray, np.ndarray],
-                                                                left_view: bool,
+                                                                checked: bool,
                                                                 interior_region: Callable) -> None:
     full = _sgbm(MAX_DISPARITY_PX)
     half = FittedBackend(_sgbm, (HEIGHT // 2, WIDTH // 2), max_disparity_px=MAX_DISPARITY_PX)
-    run = (lambda b: b.match(*pair)) if left_view else (lambda b: b.match_right(*pair))
+    run = (lambda b: b.match_checked(*pair, max_diff_px=1.0).result) if checked else (lambda b: b.match(*pair))
     reference, fitted = run(full), run(half)
     assert fitted.disparity_px.shape == fitted.confidence.shape == (HEIGHT, WIDTH)
     assert fitted.disparity_px.dtype == np.float32
-    inside = interior_region(HEIGHT, WIDTH, left_view=left_view, margin=12, search=48)
+    inside = interior_region(HEIGHT, WIDTH, left_view=True, margin=12, search=48)
     both = inside & np.isfinite(reference.disparity_px) & np.isfinite(fitted.disparity_px)
     assert both.mean() > 0.5 * inside.mean()
     error = np.abs(fitted.disparity_px - reference.disparity_px)[both]

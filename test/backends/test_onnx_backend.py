@@ -155,57 +155,60 @@ def test_hints_reach_the_network_scaled_and_sparse(stereo_model: ModelFactory) -
     assert result.confidence[5, 9] == 1.0 and result.confidence.sum() == 2.0
 
 
-# --- the mirrored right-view pass ------------------------------------------------------
+# --- both views from one pass: the left-right check -----------------------------------
 
-def test_match_both_mirrors_the_right_pass_back(stereo_model: ModelFactory) -> None:
-    """With disparity = 255 * red(first input), the right pass must return red(right)."""
-    backend = OnnxBackend(stereo_model(kind="red"), intra_op_threads=1)
-    rng = np.random.default_rng(2)
-    left = rng.integers(0, 256, (40, 70, 3), dtype=np.uint8)
-    right = rng.integers(0, 256, (40, 70, 3), dtype=np.uint8)
-    left_result, right_result = backend.match_both(left, right)
-    np.testing.assert_allclose(left_result.disparity_px, left[..., 0], atol=1e-3)
-    np.testing.assert_allclose(right_result.disparity_px, right[..., 0], atol=1e-3)
-    # and the network's second input of the right pass is the mirrored left image
-    np.testing.assert_allclose(right_result.confidence, left[..., 0] / 255.0, atol=1e-6)
-    alone = backend.match_right(left, right)
-    np.testing.assert_array_equal(alone.disparity_px, right_result.disparity_px)
-
-
-def test_match_both_is_one_session_run_with_batch_two(stereo_model: ModelFactory) -> None:
+def test_match_checked_is_one_session_run_with_batch_one(stereo_model: ModelFactory) -> None:
     backend = OnnxBackend(stereo_model(), intra_op_threads=1)
-    calls: list[int] = []
+    calls: list[tuple[int, list[str]]] = []
     session = backend._session
 
     class CountingSession:
         def run(self, names: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-            calls.append(feeds["left"].shape[0])
+            calls.append((feeds["left"].shape[0], list(names)))
             return session.run(names, feeds)
 
     backend._session = CountingSession()  # type: ignore[assignment]
-    backend.match_both(*_rgb_pair(*INPUT_HW))
-    assert calls == [2]
+    backend.match_checked(*_rgb_pair(*INPUT_HW), max_diff_px=1.0)
+    assert calls == [(1, ["disparity", "confidence", "disparity_right"])]
 
 
-def test_match_both_recovers_a_slanted_plane_in_both_views(stereo_model: ModelFactory,
-                                                           make_pair: Callable) -> None:
-    """A real winner-take-all matcher graph: the mirrored pass gives the right-view map."""
+def test_match_checked_rejects_where_the_right_view_disagrees(stereo_model: ModelFactory) -> None:
+    """Constant views 4 and 5 model px: 1 model px apart = 1.57 input px (130 / 83)."""
+    backend = OnnxBackend(stereo_model(kind="constant", value=4.0, right_value=5.0), intra_op_threads=1)
+    pair = _rgb_pair(*INPUT_HW)
+    strict = backend.match_checked(*pair, max_diff_px=1.5)
+    assert np.isnan(strict.result.disparity_px).all() and (strict.result.confidence == 0).all()
+    assert strict.rejected_fraction == 1.0
+    loose = backend.match_checked(*pair, max_diff_px=1.6)
+    assert loose.rejected_fraction == pytest.approx(4 / 83, abs=1e-6)      # the 4 model columns with x - d < 0
+    kept = np.isfinite(loose.result.disparity_px)
+    assert kept[:, 8:].all() and not kept[:, :5].any()                          # left border: no right pixel
+    np.testing.assert_allclose(loose.result.disparity_px[kept], 4.0 * 130 / 83, rtol=1e-6)
+
+
+def test_hints_guide_the_right_view_of_the_same_pass(stereo_model: ModelFactory) -> None:
+    """The 'hint' model returns the left-frame hints as both views: the check sees hints, not zeros."""
+    backend = OnnxBackend(stereo_model(kind="hint"), intra_op_threads=1)
+    left, right = _rgb_pair(40, 70)
+    hints = np.full((40, 70), 3.0, dtype=np.float32)
+    checked = backend.match_checked(left, right, hints=SparseHints(hints), max_diff_px=0.5)
+    assert np.all(checked.result.disparity_px[:, 3:] == 3.0)
+
+
+def test_match_checked_recovers_a_slanted_plane_and_keeps_it(stereo_model: ModelFactory,
+                                                             make_pair: Callable) -> None:
+    """A real winner-take-all matcher graph of both views: consistent pixels survive the check."""
     backend = OnnxBackend(stereo_model(kind="matcher", num_disparities=10), intra_op_threads=1)
     height, width = INPUT_HW
     offset, slope = 4.0, 0.05  # d_R(x_r) = 4 + 0.05 x_r, 4 .. 10.5 input px
-
     left, right = make_pair(height, width, disparity_right_px=lambda x: offset + slope * x)
-    left_result, right_result = backend.match_both(left, right)
+    checked = backend.match_checked(left, right, max_diff_px=1.6)
     x = np.arange(width, dtype=np.float32)
-    truth_right = offset + slope * x
     truth_left = offset + slope * (x - offset) / (1 + slope)
-    # one model-px step is 130 / 83 = 1.57 input px: WTA is within half of that
-    error_left = np.abs(left_result.disparity_px - truth_left)[:, 20:]
-    error_right = np.abs(right_result.disparity_px - truth_right)[:, :-20]
-    assert np.median(error_left) < 0.5 and np.mean(error_left < 1.0) > 0.95
-    assert np.median(error_right) < 0.5 and np.mean(error_right < 1.0) > 0.95
-    # right-view disparity grows with x_r: the mirrored output was flipped back
-    assert right_result.disparity_px[:, 100:110].mean() > right_result.disparity_px[:, 10:20].mean() + 3
+    kept = np.isfinite(checked.result.disparity_px)[5:-5, 20:]
+    assert kept.mean() > 0.95
+    error = np.abs(checked.result.disparity_px - truth_left)[5:-5, 20:][kept]
+    assert np.median(error) < 0.5 and np.mean(error < 1.0) > 0.95
 
 
 # --- model contract and bad inputs -----------------------------------------------------
@@ -218,6 +221,7 @@ def test_match_both_recovers_a_slanted_plane_in_both_views(stereo_model: ModelFa
     ({"metadata": {"model_version": " "}}, "model_version"),
     ({"batch": 1}, "fixed batch size 1"),
     ({"omit_inputs": ["hint_mask"]}, "missing \\['hint_mask'\\]"),
+    ({"omit_outputs": ["disparity_right"]}, "lack \\['disparity_right'\\].*stereo_depth_export"),
 ])
 def test_models_breaking_the_contract_are_rejected_with_the_reason(
         stereo_model: ModelFactory, options: dict, message: str) -> None:

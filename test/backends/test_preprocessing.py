@@ -8,12 +8,14 @@ import pytest
 from stereo_depth_ros.backends.base import SparseHints
 from stereo_depth_ros.backends.errors import InputError, ModelError
 from stereo_depth_ros.backends.preprocessing import (
+    FitTransform,
     compute_fit,
+    decode_checked_outputs,
     decode_network_outputs,
     fit_hints,
-    fit_image,
-    hints_in_right_view,
+    pad_to_model,
     prepare_network_batch,
+    resize_to_fit,
     to_nchw_float,
     to_rgb,
     unfit_confidence,
@@ -24,6 +26,11 @@ from stereo_depth_ros.backends.preprocessing import (
 
 MODEL_HW = (64, 96)  # (Hm, Wm), non-square
 INPUT_HW = (100, 130)  # height-limited: s = 0.64 -> resized (64, 83), 13 px pad right
+
+
+def fit_image(image: np.ndarray, fit: FitTransform) -> np.ndarray:
+    """The fit rule on an image: resize, then pad right and bottom."""
+    return pad_to_model(resize_to_fit(image, fit), fit)
 
 
 def _ramp_rgb(height: int, width: int) -> np.ndarray:
@@ -81,15 +88,6 @@ def test_unfit_disparity_multiplies_values_by_input_over_resized_width() -> None
     disparity = unfit_disparity(model_map, fit)
     assert disparity.shape == INPUT_HW and disparity.dtype == np.float32
     np.testing.assert_allclose(disparity, 5.0 * 130 / 83, rtol=1e-6)
-
-
-def test_unfit_of_a_mirrored_pass_flips_the_valid_region_back() -> None:
-    fit = compute_fit((40, 50), MODEL_HW)  # no resize, so values map 1:1
-    model_map = np.zeros(MODEL_HW, dtype=np.float32)
-    model_map[:, :50] = np.arange(50, dtype=np.float32)  # mirrored coordinates
-    model_map[:, 50:] = -1.0  # padding
-    disparity = unfit_disparity(model_map, fit, mirrored=True)
-    np.testing.assert_array_equal(disparity[7], np.arange(50)[::-1])
 
 
 def test_fit_then_unfit_round_trips_a_disparity_ramp() -> None:
@@ -198,38 +196,21 @@ def test_validate_image_pair_names_the_problem(left: np.ndarray, right: np.ndarr
         validate_image_pair(left, right)
 
 
-def test_prepare_network_batch_mirrors_the_resized_pair_then_pads_right() -> None:
+def test_prepare_network_batch_feeds_the_resized_pair_padded_right_and_the_scattered_hints() -> None:
     image_left = _ramp_rgb(*INPUT_HW)
     image_right = image_left[:, :, ::-1].copy()  # a different image
     hints = np.full(INPUT_HW, np.nan, np.float32)
     hints[50, 64] = 10.0
-    batch = prepare_network_batch(image_left, image_right, model_hw=MODEL_HW,
-                                  passes=("left", "right"), hints=SparseHints(hints))
-    assert batch.feeds["left"].shape == (2, 3, *MODEL_HW)
-    assert batch.feeds["hint_mask"].shape == (2, 1, *MODEL_HW)
-    left_pass_right = batch.feeds["right"][0, :, :, :83]
-    right_pass_left = batch.feeds["left"][1, :, :, :83]
-    np.testing.assert_array_equal(right_pass_left, left_pass_right[:, :, ::-1])
-    np.testing.assert_array_equal(batch.feeds["left"][1, :, :, 83:],  # padded on the right
-                                  np.repeat(batch.feeds["left"][1, :, :, 82:83], 13, axis=2))
-    assert batch.feeds["hint_mask"][0].sum() == 1.0
-    # the right pass gets the same point, moved into the (mirrored) right view
-    assert batch.feeds["hint_mask"][1].sum() == 1.0
-    assert batch.feeds["hint_disparity"][1].max() == batch.feeds["hint_disparity"][0].max()
-    left_column = np.argwhere(batch.feeds["hint_mask"][0, 0])[0][1]
-    right_column = np.argwhere(batch.feeds["hint_mask"][1, 0])[0][1]
-    assert right_column > left_column  # mirrored: x_r = x - d lies further from the left edge
-
-
-def test_hints_move_to_the_right_view_at_x_minus_d_and_the_nearest_wins() -> None:
-    hints = np.full((4, 12), np.nan, np.float32)
-    hints[1, 9] = 3.0     # -> right column 6
-    hints[2, 8] = 2.0     # -> 6, hidden behind the nearer hint below
-    hints[2, 10] = 4.0    # -> 6
-    hints[3, 1] = 5.0     # -> -4: outside the right image, dropped
-    right = hints_in_right_view(hints)
-    assert right[1, 6] == 3.0 and right[2, 6] == 4.0
-    assert np.isfinite(right).sum() == 2
+    batch = prepare_network_batch(image_left, image_right, model_hw=MODEL_HW, hints=SparseHints(hints))
+    assert batch.feeds["left"].shape == batch.feeds["right"].shape == (1, 3, *MODEL_HW)
+    np.testing.assert_allclose(batch.feeds["right"][0, :, :, :83],
+                               fit_image(image_right, batch.fit)[:, :83].transpose(2, 0, 1) / 255.0, atol=1e-6)
+    np.testing.assert_array_equal(batch.feeds["left"][0, :, :, 83:],  # padded on the right
+                                  np.repeat(batch.feeds["left"][0, :, :, 82:83], 13, axis=2))
+    assert batch.feeds["hint_mask"].shape == (1, 1, *MODEL_HW) and batch.feeds["hint_mask"].sum() == 1.0
+    y, x = np.argwhere(batch.feeds["hint_mask"][0, 0])[0]
+    assert (y, x) == (int((50 + 0.5) * 0.64), int((64 + 0.5) * 83 / 130))
+    assert batch.feeds["hint_disparity"][0, 0, y, x] == pytest.approx(10.0 * 83 / 130)
 
 
 def test_decode_marks_negative_and_non_finite_disparity_invalid() -> None:
@@ -240,7 +221,7 @@ def test_decode_marks_negative_and_non_finite_disparity_invalid() -> None:
     disparity[0, 0, 2, 2] = np.inf
     disparity[0, 0, 3, 3] = np.nan
     confidence = np.full((1, 1, *MODEL_HW), 0.8, np.float32)
-    (result,) = decode_network_outputs(disparity, confidence, batch)
+    result = decode_network_outputs(disparity, confidence, batch)
     for y, x in ((1, 1), (2, 2), (3, 3)):
         assert np.isnan(result.disparity_px[y, x]) and result.confidence[y, x] == 0.0
     assert result.disparity_px[10, 10] == 3.0
@@ -253,3 +234,26 @@ def test_decode_rejects_outputs_of_the_wrong_shape() -> None:
     half = np.zeros((1, 1, 32, 48), np.float32)
     with pytest.raises(ModelError, match=r"\(1, 1, 32, 48\)"):
         decode_network_outputs(half, half, batch)
+
+
+def test_decode_checked_rejects_where_the_right_view_disagrees_by_more_than_the_tolerance_in_input_px() -> None:
+    """Input 130 px wide, resized to 83: 1 input px is 0.64 model px."""
+    batch = prepare_network_batch(_ramp_rgb(*INPUT_HW), _ramp_rgb(*INPUT_HW), model_hw=MODEL_HW)
+    left = np.full((1, 1, *MODEL_HW), 4.0, np.float32)
+    right = np.full((1, 1, *MODEL_HW), 4.0, np.float32)
+    right[0, 0, :, 20:30] = 4.5      # 0.5 model px = 0.78 input px off: kept at 1 input px
+    right[0, 0, :, 40:50] = 4.8      # 0.8 model px = 1.25 input px off: rejected
+    confidence = np.full((1, 1, *MODEL_HW), 0.9, np.float32)
+    result, rejected = decode_checked_outputs(left, confidence, right, batch, max_diff_px=1.0)
+    kept_model = np.ones(83, bool)
+    kept_model[:4] = False                        # x - 4 < 0: no right pixel
+    kept_model[44:54] = False                     # x_r = x - 4 in 40..49
+    assert rejected == pytest.approx(1.0 - kept_model.mean())
+    column_scale = 130 / 83
+    for x_model in (10, 25, 60, 47):
+        x_input = int((x_model + 0.5) * column_scale)
+        assert np.isfinite(result.disparity_px[50, x_input]) == kept_model[x_model], x_model
+    assert np.nanmax(np.abs(result.disparity_px - 4.0 * column_scale)) < 1e-4
+    assert np.all(result.confidence[np.isnan(result.disparity_px)] == 0.0)
+    loose, _ = decode_checked_outputs(left, confidence, right, batch, max_diff_px=2.0)
+    assert np.isfinite(loose.disparity_px[50, int((47 + 0.5) * column_scale)])

@@ -64,6 +64,19 @@ def test_invalid_pixels_are_nan_with_zero_confidence(
     assert result.disparity_px.dtype == np.float32 and result.confidence.dtype == np.float32
 
 
+def test_match_checked_keeps_the_consistent_plane_and_counts_what_it_rejects(
+        slanted_pair: tuple[np.ndarray, np.ndarray]) -> None:
+    backend = SgbmBackend(SgbmParams(num_disparities=32, pad_left_border=False))
+    plain = backend.match(*slanted_pair)
+    checked = backend.match_checked(*slanted_pair, max_diff_px=1.0)
+    kept = np.isfinite(checked.result.disparity_px)
+    np.testing.assert_array_equal(checked.result.disparity_px[kept], plain.disparity_px[kept])
+    assert kept[8:-8, 40:-48].mean() > 0.99   # consistent (the right view has no estimate in its last 32 px)
+    rejected = np.isfinite(plain.disparity_px) & ~kept
+    assert checked.rejected_fraction == pytest.approx(rejected.mean())
+    assert (checked.result.confidence[~kept] == 0).all()
+
+
 def test_right_view_invalid_border_is_on_the_right(
         slanted_pair: tuple[np.ndarray, np.ndarray]) -> None:
     backend = SgbmBackend(SgbmParams(num_disparities=32, pad_left_border=False))

@@ -19,11 +19,14 @@ from stereo_depth_ros.core import (
     CalibrationError,
     CalibrationShapeError,
     CameraCalibration,
+    DistortionError,
     FocalLengthError,
     ImageShapeError,
     ImageSizeMismatchError,
     NonFiniteCalibrationError,
+    PrincipalPointError,
     ProjectionMismatchError,
+    RotationError,
     StereoCameraModel,
     UnsupportedDistortionModelError,
     disparity_to_depth,
@@ -317,12 +320,30 @@ _VALID_P_LEFT, _VALID_P_RIGHT = _pair()[0]["P"], _pair()[1]["P"]
     ({"right_P": _with(_VALID_P_RIGHT, (1, 2), 131.0)}, ProjectionMismatchError, "cy"),
     ({"right_P": _with(_VALID_P_RIGHT, (1, 3), -12.0)}, ProjectionMismatchError, r"P_right\[1,3\] is -12.0"),
     ({"left_P": _with(_VALID_P_LEFT, (0, 3), 40.0)}, ProjectionMismatchError, r"P_left\[0,3\]"),
+    ({"left_R": _with(np.eye(3), (0, 1), 0.1)}, RotationError,
+     r"not orthonormal .*largest \|R R\^T - I\| entry is 0.1"),
+    ({"right_R": np.diag([1.0, 1.0, -1.0])}, RotationError, r"reflection.*det\(R\) = -1"),
+    ({"left_D": [0.1, 0.0, 0.0, 0.0, -2.5e6]}, DistortionError, r"D\[4\] = -2500000.0 exceeds \+-1000"),
+    ({"left_K": _with(_VALID_P_LEFT[:, :3], (0, 2), 1520.0)}, PrincipalPointError,
+     rf"K\[0,2\] \(cx\) = 1520.0 px is outside \[0, {WIDTH}\] for the {WIDTH}x{HEIGHT} px image"),
+    ({"right_K": _with(_VALID_P_RIGHT[:, :3], (1, 2), -4.0)}, PrincipalPointError, r"K\[1,2\] \(cy\) = -4.0"),
+    ({"left_P": _with(_VALID_P_LEFT, (0, 2), 3 * WIDTH)}, PrincipalPointError,
+     rf"P\[0,2\] \(cx\) = {3.0 * WIDTH} px is outside \[-{WIDTH}, {2 * WIDTH}\]"),
 ])
 def test_bad_calibration_raises_its_documented_error(changes: dict[str, object], error: type[CalibrationError],
                                                       message: str) -> None:
     left, right = _pair(**changes)
     with pytest.raises(error, match=message):
         StereoCameraModel.from_calibrations(CameraCalibration(**left), CameraCalibration(**right))
+
+
+def test_a_near_rotation_and_a_principal_point_off_the_rectified_image_are_accepted() -> None:
+    # R from a file with 6 decimals; a verged rectification puts the right principal point off the image.
+    rounded = np.round(cv2.Rodrigues(np.array([0.01, -0.06, 0.008]))[0], 6)
+    left, right = _pair(left_R=rounded, right_R=rounded, right_P=_with(_VALID_P_RIGHT, (0, 2), WIDTH + 40.0),
+                        right_K=_with(_VALID_P_RIGHT[:, :3], (0, 2), WIDTH - 1.0))
+    model = StereoCameraModel.from_calibrations(CameraCalibration(**left), CameraCalibration(**right))
+    assert model.cx_right == WIDTH + 40.0
 
 
 def test_valid_pair_fixture_builds() -> None:

@@ -15,10 +15,9 @@ from stereo_depth_ros.core import (
     CameraCalibration,
     ImageShapeError,
     StereoCameraModel,
-    depth_to_disparity,
     depth_to_uint16_mm,
     disparity_to_depth,
-    point_cloud_from_disparity,
+    points_from_depth,
 )
 
 WIDTH, HEIGHT = 96, 64
@@ -75,21 +74,12 @@ def test_disparity_at_or_below_the_cx_offset_or_not_finite_is_nan() -> None:
 def test_depth_range_marks_points_outside_it_nan() -> None:
     model = make_model()
     depth_m = np.array([0.5, 1.0, 3.0, 9.0], dtype=np.float32)
-    disparity_px = depth_to_disparity(depth_m, model)
+    disparity_px = FX * BASELINE_M / depth_m + np.float32(CX_LEFT - CX_RIGHT)   # d of a point at Z
 
     filtered = disparity_to_depth(disparity_px, model, min_depth_m=0.9, max_depth_m=5.0)
     np.testing.assert_allclose(filtered, [np.nan, 1.0, 3.0, np.nan], rtol=1e-6)
     with pytest.raises(ValueError, match="5.0 and 1.0"):
         disparity_to_depth(disparity_px, model, min_depth_m=5.0, max_depth_m=1.0)
-
-
-def test_depth_to_disparity_inverts_disparity_to_depth_and_marks_invalid_nan() -> None:
-    model = make_model()
-    depth_m = np.array([[0.4, 2.0, 30.0], [np.nan, 0.0, np.inf]])
-
-    disparity_px = depth_to_disparity(depth_m, model)
-    assert np.isnan(disparity_px[1]).all()
-    np.testing.assert_allclose(disparity_to_depth(disparity_px[0], model), depth_m[0], rtol=1e-6)
 
 
 def test_uint16_depth_is_rounded_millimetres_with_zero_for_invalid_and_too_far() -> None:
@@ -105,12 +95,12 @@ def test_point_cloud_of_a_slanted_plane_reprojects_to_its_pixels_in_both_views()
     plane_m = slanted_plane_m(model)
     disparity_px = true_disparity_px(model, plane_m).astype(np.float32)
 
-    cloud = point_cloud_from_disparity(disparity_px, model)
-    assert cloud.xyz_m.shape == (HEIGHT, WIDTH, 3) and cloud.xyz_m.dtype == np.float32
-    np.testing.assert_allclose(cloud.xyz_m, plane_m, rtol=2e-6, atol=1e-6)
+    xyz_m = points_from_depth(disparity_to_depth(disparity_px, model), model)
+    assert xyz_m.shape == (HEIGHT, WIDTH, 3) and xyz_m.dtype == np.float32
+    np.testing.assert_allclose(xyz_m, plane_m, rtol=2e-6, atol=1e-6)
     u, v = np.meshgrid(np.arange(WIDTH), np.arange(HEIGHT))
-    np.testing.assert_allclose(project_px(model.left.P, cloud.xyz_m), np.stack([u, v], -1), atol=1e-3)
-    np.testing.assert_allclose(project_px(model.right.P, cloud.xyz_m)[..., 0], u - disparity_px, atol=1e-3)
+    np.testing.assert_allclose(project_px(model.left.P, xyz_m), np.stack([u, v], -1), atol=1e-3)
+    np.testing.assert_allclose(project_px(model.right.P, xyz_m)[..., 0], u - disparity_px, atol=1e-3)
 
 
 def test_point_cloud_agrees_with_opencv_reproject_image_to_3d_through_q() -> None:
@@ -118,32 +108,25 @@ def test_point_cloud_agrees_with_opencv_reproject_image_to_3d_through_q() -> Non
     disparity_px = true_disparity_px(model, slanted_plane_m(model)).astype(np.float32)
 
     reprojected = cv2.reprojectImageTo3D(disparity_px, model.Q.astype(np.float32))
-    cloud = point_cloud_from_disparity(disparity_px, model)
-    np.testing.assert_allclose(cloud.xyz_m, reprojected, rtol=1e-5, atol=1e-5)
+    xyz_m = points_from_depth(disparity_to_depth(disparity_px, model), model)
+    np.testing.assert_allclose(xyz_m, reprojected, rtol=1e-5, atol=1e-5)
 
 
-def test_point_cloud_marks_invalid_and_out_of_range_points_nan_and_keeps_rgb() -> None:
+def test_points_are_nan_exactly_where_the_depth_is_invalid_or_out_of_range() -> None:
     model = make_model()
     disparity_px = true_disparity_px(model, slanted_plane_m(model)).astype(np.float32)
     disparity_px[3, 7] = np.nan
     disparity_px[5, 9] = CX_LEFT - CX_RIGHT  # infinitely far
-    rgb = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
 
-    cloud = point_cloud_from_disparity(disparity_px, model, rgb, max_depth_m=2.5)
-    assert cloud.rgb is rgb
-    invalid = np.isnan(cloud.xyz_m)
+    xyz_m = points_from_depth(disparity_to_depth(disparity_px, model, max_depth_m=2.5), model)
+    invalid = np.isnan(xyz_m)
     assert np.array_equal(invalid[..., 0], invalid[..., 2]) and np.array_equal(invalid[..., 1], invalid[..., 2])
     expected_invalid = np.isnan(disparity_to_depth(disparity_px, model, max_depth_m=2.5))
     assert invalid[3, 7, 2] and invalid[5, 9, 2] and invalid[..., 2].sum() > 2
     assert np.array_equal(invalid[..., 2], expected_invalid)
 
 
-@pytest.mark.parametrize(("disparity_shape", "rgb_shape", "message"), [
-    ((WIDTH, HEIGHT), None, rf"disparity_px must be \({HEIGHT}, {WIDTH}\), got \({WIDTH}, {HEIGHT}\)"),
-    ((HEIGHT, WIDTH), (HEIGHT, WIDTH), rf"rgb must be \({HEIGHT}, {WIDTH}, 3\) uint8, got \({HEIGHT}, {WIDTH}\)"),
-])
-def test_point_cloud_rejects_arrays_that_do_not_fit_the_model(
-        disparity_shape: tuple[int, int], rgb_shape: tuple[int, int] | None, message: str) -> None:
-    rgb = None if rgb_shape is None else np.zeros(rgb_shape, np.uint8)
-    with pytest.raises(ImageShapeError, match=message):
-        point_cloud_from_disparity(np.zeros(disparity_shape, np.float32), make_model(), rgb)
+def test_points_reject_a_depth_image_that_does_not_fit_the_model() -> None:
+    expected = rf"depth_m must be \({HEIGHT}, {WIDTH}\), got \({WIDTH}, {HEIGHT}\)"
+    with pytest.raises(ImageShapeError, match=expected):
+        points_from_depth(np.zeros((WIDTH, HEIGHT), np.float32), make_model())

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from stereo_depth_ros.core.errors import ImageShapeError, StereoDepthError
-from stereo_depth_ros.core.metrics import StereoMetrics, evaluate_disparity
+from stereo_depth_ros.core.metrics import combine, evaluate_disparity
 
 INF, NAN = np.inf, np.nan
 # 2x3, non-square. Ground truth known at 1, 2, 4, 10 (inf and NaN = unknown).
@@ -70,7 +70,6 @@ def test_as_dict_and_lookup_of_thresholds() -> None:
     assert set(table) >= {"epe_px", "density_percent", "num_gt_px", "num_kept_px"}
     with pytest.raises(StereoDepthError, match="threshold 3"):
         metrics.bad(3)
-    assert isinstance(metrics, StereoMetrics)
 
 
 def test_bad_arguments_name_the_problem() -> None:
@@ -82,3 +81,26 @@ def test_bad_arguments_name_the_problem() -> None:
         evaluate_disparity(PRED, GT, mask=np.ones((2, 3), np.uint8))
     with pytest.raises(StereoDepthError, match="thresholds_px"):
         evaluate_disparity(PRED, GT, thresholds_px=(0.0,))
+
+
+def test_combine_pools_the_frames_pixels_not_their_means() -> None:
+    # frame a: 4 pixels with ground truth, 1 bad (error 3), EPE (0 + 0 + 0 + 3) / 4; all kept.
+    a = evaluate_disparity(np.array([[1.0, 2.0], [3.0, 7.0]]), np.array([[1.0, 2.0], [3.0, 4.0]]),
+                           thresholds_px=(2.0,))
+    # frame b: 2 pixels with ground truth, one without a prediction (bad, not kept), one exact.
+    b = evaluate_disparity(np.array([[NAN, 5.0]]), np.array([[1.0, 5.0]]), thresholds_px=(2.0,))
+    pooled = combine([a, b])
+    assert (pooled.num_gt_px, pooled.num_kept_px) == (6, 5)
+    assert pooled.bad(2.0) == pytest.approx(100.0 * 2 / 6)          # 1 + 1 bad of 6, not mean(25, 50)
+    assert pooled.bad(2.0, kept=True) == pytest.approx(100.0 * 1 / 5)
+    assert pooled.epe_px == pytest.approx(3.0 / 5)
+    assert pooled.density_percent == pytest.approx(100.0 * 5 / 6)
+
+
+def test_combine_refuses_mixed_thresholds_and_nothing() -> None:
+    a = evaluate_disparity(np.ones((2, 2)), np.ones((2, 2)), thresholds_px=(1.0,))
+    b = evaluate_disparity(np.ones((2, 2)), np.ones((2, 2)), thresholds_px=(2.0,))
+    with pytest.raises(ValueError, match="same thresholds"):
+        combine([a, b])
+    with pytest.raises(ValueError, match="nothing to combine"):
+        combine([])

@@ -26,9 +26,6 @@ from stereo_depth_ros.ros.bag_io import (
     message_class,
     message_type_name,
     normalize_topic,
-    pair_by_stamp,
-    stamp_ns,
-    time_from_ns,
 )
 from stereo_depth_ros.ros.errors import (
     BagNotFoundError,
@@ -40,6 +37,7 @@ from stereo_depth_ros.ros.errors import (
 )
 from stereo_depth_ros.ros.image_conversion import image_to_numpy, numpy_to_image
 from stereo_depth_ros.ros.messages import calibration_from_camera_info
+from stereo_depth_ros.ros.stamps import stamp_ns, time_from_ns
 
 WIDTH, HEIGHT = 11, 7  # non-square, odd
 T0_NS = 1_700_000_000_123_456_789
@@ -348,20 +346,6 @@ def test_stereo_frames_pair_within_the_approximate_tolerance(tmp_path: Path) -> 
         assert list(StereoFrameReader(reader)) == []
         frames = list(StereoFrameReader(reader, approximate=True, tolerance_ns=5_000))
     assert len(frames) == 1 and frames[0].stamp_ns == 1_000_000
-
-
-def test_pair_by_stamp_groups_messages_of_equal_header_stamps(tmp_path: Path) -> None:
-    bag = tmp_path / "bag"
-    write_messages(bag, [
-        ("disparity", disparity_message(100), 1),
-        ("ground_truth/disparity", disparity_message(200), 2),
-        ("ground_truth/disparity", disparity_message(100), 3),
-        ("disparity", disparity_message(300), 4),
-    ])
-    with BagReader(bag) as reader:
-        groups = list(pair_by_stamp(reader.messages(), ["disparity", "/ground_truth/disparity"]))
-    assert [stamp for stamp, _ in groups] == [100]
-    assert set(groups[0][1]) == {"/disparity", "/ground_truth/disparity"}
 
 
 def test_storage_files_of_both_formats_open_directly(tmp_path: Path) -> None:

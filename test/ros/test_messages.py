@@ -17,7 +17,6 @@ from stereo_depth_ros.core import (
     CameraCalibration,
     ImageShapeError,
     StereoCameraModel,
-    depth_to_disparity,
     disparity_to_depth,
 )
 from stereo_depth_ros.ros.errors import ImageConversionError, UnsupportedCameraInfoError
@@ -114,7 +113,7 @@ def test_disparity_image_follows_stereo_msgs_conventions(cx_left: float, cx_righ
     offset_px = cx_left - cx_right
     depth_m = np.full((HEIGHT, WIDTH), np.nan)
     depth_m[2:6, 3:10] = np.linspace(1.0, 8.0, 28).reshape(4, 7)
-    disparity_px = depth_to_disparity(depth_m, model)
+    disparity_px = (FX * BASELINE_M / depth_m + offset_px).astype(np.float32)  # d of a point at Z; NaN stays
     disparity_px[3, 4] = offset_px  # at infinity: invalid
 
     msg = disparity_image_message(disparity_px, model, stamp=STAMP, min_disparity_px=0.0, max_disparity_px=64.0,

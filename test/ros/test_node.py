@@ -8,10 +8,12 @@ disparity; the rig is asymmetric (fx != fy, cx_left != cx_right, 448x320).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import signal
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,11 +33,16 @@ from stereo_node_harness import (
     node_and_peer_fixtures,
     scene,
     stamp_ns,
+    to_time,
     unpack_rgb,
     wait_for,
 )
 
+from stereo_depth_ros.ros.bag_io import BagReader, BagWriter
 from stereo_depth_ros.ros.image_conversion import image_to_numpy
+from stereo_depth_ros.ros.parameters import settings_from_values
+from stereo_depth_ros.ros.sync import SIDES
+from stereo_depth_ros.tools.bag_process import BagProcessor
 
 RIG = Rig()
 PARAMETERS = {"backend": "sgbm", "rectify": False, "max_disparity_px": 64}
@@ -163,6 +170,39 @@ def test_camera_info_at_a_lower_rate_is_reused_and_a_new_one_rebuilds_the_rig(ru
     assert out["depth"].header.frame_id == RIG.frame_id
 
 
+def test_the_node_and_bag_process_agree_on_a_bad_camera_info_mid_stream(running: RosPeer, tmp_path: Path) -> None:
+    left, right = rgb_messages(2)
+    good = RIG.rectified_infos()
+    plan = [good, good, (_nan_k(good[0]), good[1]), good]   # frame 2: a NaN in the left K
+    sent = []
+    for infos in plan:
+        stamp, out = running.exchange(left, right, infos=infos, topics=("disparity", "depth"))
+        sent.append((stamp, infos, out))
+        if infos is not good:
+            running.wait_for_diagnostics(lambda d: "NonFiniteCalibrationError" in d["calibration"].message,
+                                         "the rejected camera_info on /diagnostics")
+    bag = tmp_path / "stream"
+    with BagWriter(bag) as writer:
+        for stamp, infos, _ in sent:
+            for topic, message in (("left/camera_info", infos[0]), ("right/camera_info", infos[1]),
+                                   ("left/image_raw", left), ("right/image_raw", right)):
+                message = copy.deepcopy(message)
+                message.header.stamp = to_time(stamp)
+                writer.write(topic, message, stamp)
+    processor = BagProcessor(settings_from_values(PARAMETERS))
+    summary = processor.run(bag, tmp_path / "offline", progress=False)
+    assert summary.frames == 4 and summary.calibration_rejected == {"NonFiniteCalibrationError": 1}
+    with BagReader(tmp_path / "offline") as reader:
+        offline = {stamp_ns(m.header.stamp): m for m in (item.deserialize() for item in reader.messages(["disparity"]))}
+    for stamp, _, out in sent:   # every frame, the bad one included: the same calibration, the same disparity
+        live = out["disparity"]
+        assert (live.f, live.t) == (offline[stamp].f, offline[stamp].t) == pytest.approx((RIG.fx, RIG.baseline_m))
+        np.testing.assert_array_equal(image_to_numpy(live.image), image_to_numpy(offline[stamp].image))
+    shown = running.diagnostics()["calibration"].values
+    assert shown["calibration_id"] == processor.calibration.in_use.calibration_id   # named alike live and offline
+    assert int(shown["pairs_with_rejected_camera_info_total"]) >= 1
+
+
 def _with(info: CameraInfo, **changes: object) -> CameraInfo:
     copy = CameraInfo(header=info.header, width=info.width, height=info.height,
                       distortion_model=info.distortion_model, d=list(info.d), k=list(info.k), r=list(info.r),
@@ -249,8 +289,21 @@ BAD_INPUTS: dict[str, tuple[BadInput, str, str, bool]] = {
     "zero fx in the left camera_info": (_left_info(_zero_fx), "calibration", "FocalLengthError", True),
     "NaN in the left camera_info": (_left_info(_nan_k), "calibration", "NonFiniteCalibrationError", True),
     "wrong-sign Tx in the right camera_info": (
-        _right_info(_wrong_sign_tx), "calibration", "BaselineSignError", False),
+        _right_info(_wrong_sign_tx), "calibration", "BaselineSignError", True),
 }
+
+
+def _send_infos_before_images(running: RosPeer, infos: tuple[CameraInfo, CameraInfo], stamp: int) -> None:
+    """Send both CameraInfos and wait until the node has counted them, so that the images sent next use them.
+
+    The node pairs images with each side's latest CameraInfo; with a pair sent back to back after its infos, an
+    info can land just after its image and apply only to the next pair.
+    """
+    before = running.wait_for_diagnostics(lambda d: "input" in d, "the input status")["input"].values
+    counted = {side: int(before[f"{side}_camera_info_total"]) for side in SIDES}
+    running.send_infos(infos, stamp)
+    running.wait_for_diagnostics(lambda d: all(int(d["input"].values[f"{side}_camera_info_total"]) > counted[side]
+                                               for side in SIDES), "both camera_infos counted")
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
@@ -259,18 +312,28 @@ def test_bad_input_is_reported_and_output_resumes_with_good_input(running: RosPe
     make, part, text, output_continues = BAD_INPUTS[case]
     left, right = rgb_messages(0)
     bad_left, bad_right, bad_infos = make(left, right, RIG.rectified_infos())
-    bad_stamp = running.send_pair(bad_left, bad_right, infos=bad_infos)
+    bad_stamp = running.next_stamp()
+    _send_infos_before_images(running, bad_infos, bad_stamp)
+    running.send_pair(bad_left, bad_right, stamp=bad_stamp)
     shown = running.wait_for_diagnostics(lambda d: text in d[part].message, f"{part}: {text!r}")
     assert shown[part].level >= 1
-    if output_continues:  # a rejected camera_info: the previous calibration is kept
-        assert running.outputs(bad_stamp, ("disparity",), timeout_s=30.0)
+    if output_continues:  # a rejected camera_info: the last good calibration (RIG's) is kept
+        out = running.outputs(bad_stamp, ("disparity", "depth"), timeout_s=30.0)
+        assert (out["disparity"].f, out["disparity"].t) == pytest.approx((RIG.fx, RIG.baseline_m))
+        assert out["depth"].header.frame_id == RIG.frame_id
+        disparity = disparity_from_message(out["disparity"], RIG.cx_offset_px)
+        valid = np.isfinite(disparity)
+        assert valid.mean() > 0.5
+        np.testing.assert_allclose(image_to_numpy(out["depth"])[valid], RIG.depth_m(disparity[valid]), rtol=1e-5)
+        assert "the last good calibration" in shown[part].message
     else:
         time.sleep(0.5)
         assert running.output("disparity", bad_stamp) is None
     assert node.alive()
     wait_for(lambda: text in node.log(), 30.0, f"a log line with {text!r}")
 
-    running.exchange(left, right, infos=RIG.rectified_infos(), topics=ALL_OUTPUTS)
+    _send_infos_before_images(running, RIG.rectified_infos(), running.next_stamp())
+    running.exchange(left, right, infos=None, topics=ALL_OUTPUTS)
     recovered = running.wait_for_diagnostics(lambda d: d[part].level == 0, f"{part} OK again")
     assert text not in recovered[part].message
 
@@ -366,7 +429,9 @@ def test_a_burst_keeps_memory_bounded_drops_stale_pairs_and_processes_the_newest
     assert node.alive()
     growth_mb = (node.rss_bytes() - rss_before) / 2**20
     assert growth_mb < 150, f"node memory grew by {growth_mb:.0f} MiB during the burst"
-    assert diagnostics["output"].values["latency_ms_max"] is not None
+    dropped = int(diagnostics["output"].values["frames_dropped_total"])
+    assert dropped <= int(diagnostics["input"].values["pairs_total"]) - int(
+        diagnostics["output"].values["frames_published_total"])   # a dropped pair is never also published
 
 
 def test_diagnostics_report_rates_latency_backend_and_calibration(running: RosPeer) -> None:
@@ -383,13 +448,19 @@ def test_diagnostics_report_rates_latency_backend_and_calibration(running: RosPe
                 return current
         return None
     shown = wait_for(window_with_output, 120.0, "a diagnostics window with a published frame")
-    assert float(shown["output"].values["latency_ms_mean"]) > 0.0
+    latency_mean, latency_max = (float(shown["output"].values[key]) for key in ("latency_ms_mean", "latency_ms_max"))
+    assert 0.0 < latency_mean <= latency_max
+    processing_max = float(shown["output"].values["processing_ms_max"])
+    assert 0.0 < processing_max <= latency_max   # processing is part of the stamp-to-publish latency
     assert float(shown["output"].values["output_rate_hz"]) > 0.0
     assert float(shown["input"].values["left_image_rate_hz"]) > 0.0
     assert shown["backend"].values["backend"] == "sgbm"
     assert shown["calibration"].values["baseline_m"] == f"{RIG.baseline_m:.5f}"
     assert shown["calibration"].values["size"] == f"{RIG.width}x{RIG.height}"
     assert shown["calibration"].values["frame_id"] == RIG.frame_id
+    assert shown["calibration"].values["fx_px"] == f"{RIG.fx:.3f}" and shown["calibration"].values["fy_px"] == (
+        f"{RIG.fy:.3f}")
+    assert len(shown["calibration"].values["calibration_id"]) == 8
     for key in ("left_image_rate_hz", "right_image_rate_hz", "unmatched_images_total", "time_jumps_total"):
         assert key in shown["input"].values
     for key in ("output_rate_hz", "latency_ms_mean", "frames_dropped_total", "last_error"):

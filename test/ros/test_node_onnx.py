@@ -31,8 +31,9 @@ from stereo_node_harness import (
 from stereo_depth_ros.backends.errors import BackendUnavailableError
 from stereo_depth_ros.ros.dds import shipped_profile_path
 from stereo_depth_ros.ros.image_conversion import image_to_numpy
+from stereo_depth_ros.ros.model_files import bundled_model_path
 from stereo_depth_ros.ros.node import backend_from_settings
-from stereo_depth_ros.ros.parameters import bundled_model_path, settings_from_values
+from stereo_depth_ros.ros.parameters import settings_from_values
 
 RIG = Rig()
 PARAMETERS = {"backend": "onnx", "execution_providers": ["cpu"]}  # everything else: the schema defaults

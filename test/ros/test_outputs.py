@@ -13,8 +13,9 @@ from stereo_depth_ros.backends import create_backend
 from stereo_depth_ros.core.geometry import OrganizedPointCloud, disparity_to_depth, points_from_depth
 from stereo_depth_ros.pipeline.stereo_pipeline import StereoOutput
 from stereo_depth_ros.ros.image_conversion import image_to_numpy
+from stereo_depth_ros.ros.model_files import bundled_model_path
 from stereo_depth_ros.ros.outputs import OPENCV_DISPARITY_STEP_PX, OUTPUT_TOPICS, disparity_range_px, output_messages
-from stereo_depth_ros.ros.parameters import bundled_model_path, settings_from_values
+from stereo_depth_ros.ros.parameters import settings_from_values
 
 STAMP = Time(sec=1_700_000_001, nanosec=5)
 

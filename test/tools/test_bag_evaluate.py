@@ -10,9 +10,10 @@ import pytest
 from tool_helpers import START_TIME_NS, SYNTHETIC_HEIGHT, SYNTHETIC_WIDTH
 
 from stereo_depth_ros.core.metrics import evaluate_disparity
-from stereo_depth_ros.ros.bag_io import BagReader, BagWriter, disparity_px_from_message, time_from_ns
+from stereo_depth_ros.ros.bag_io import BagReader, BagWriter, disparity_px_from_message
 from stereo_depth_ros.ros.messages import disparity_image_message
-from stereo_depth_ros.tools.bag_evaluate import combine, evaluate_bags, main
+from stereo_depth_ros.ros.stamps import time_from_ns
+from stereo_depth_ros.tools.bag_evaluate import evaluate_bags, main
 from stereo_depth_ros.tools.bag_from_dataset import synthetic_rig
 from stereo_depth_ros.tools.errors import EXIT_CODES
 
@@ -74,13 +75,6 @@ def test_perfect_prediction_scores_zero_error_and_full_density(synthetic_bag: Pa
     assert overall is not None
     assert overall.bad_percent == (0.0, 0.0, 0.0)
     assert overall.epe_px < 1e-4 and overall.density_percent == 100.0
-
-
-def test_combine_refuses_mixed_thresholds() -> None:
-    a = evaluate_disparity(np.ones((2, 2)), np.ones((2, 2)), thresholds_px=(1.0,))
-    b = evaluate_disparity(np.ones((2, 2)), np.ones((2, 2)), thresholds_px=(2.0,))
-    with pytest.raises(ValueError, match="same thresholds"):
-        combine([a, b])
 
 
 def test_command_line_prints_a_table_and_writes_csv_and_json(synthetic_bag: Path, tmp_path: Path,

@@ -8,14 +8,13 @@ import cv2
 import numpy as np
 import pytest
 import skimage.data
-from tool_helpers import START_TIME_NS, run_tool
+from tool_helpers import START_TIME_NS, messages_by_stamp, run_tool
 
 from stereo_depth_ros.ros.bag_io import (
     STORAGE_FORMATS,
     BagReader,
     StereoFrameReader,
     disparity_px_from_message,
-    pair_by_stamp,
 )
 from stereo_depth_ros.ros.image_conversion import image_to_numpy
 from stereo_depth_ros.ros.messages import calibration_from_camera_info
@@ -29,8 +28,8 @@ START_S = "1700000000.25"
 def read_frames(bag: Path) -> tuple[list, dict[int, object]]:
     with BagReader(bag) as reader:
         frames = list(StereoFrameReader(reader))
-        truth = {stamp: group["/ground_truth/disparity"]
-                 for stamp, group in pair_by_stamp(reader.messages(), ["ground_truth/disparity"])}
+    truth = {stamp: group["/ground_truth/disparity"]
+             for stamp, group in messages_by_stamp(bag, ["ground_truth/disparity"]).items()}
     return frames, truth
 
 

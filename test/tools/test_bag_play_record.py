@@ -12,14 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-from builtin_interfaces.msg import Time
-from rclpy.serialization import serialize_message
-from sensor_msgs.msg import Image
-from std_msgs.msg import Header
 from tool_helpers import RATE_HZ, run_tool, start_tool, write_bag_with_unknown_type
 
-from stereo_depth_ros.ros.bag_io import BagReader, stamp_ns
-from stereo_depth_ros.tools.bag_play import header_stamp_ns
+from stereo_depth_ros.ros.bag_io import BagReader
+from stereo_depth_ros.ros.stamps import stamp_ns
 from stereo_depth_ros.tools.errors import EXIT_CODES
 
 INPUTS = ["left/image_raw", "right/image_raw", "left/camera_info", "right/camera_info"]
@@ -92,13 +88,6 @@ def test_player_waits_for_the_node_inputs_only_and_the_recorder_reports_what_it_
     assert f"fewer messages than expected arrived (no message for 3 s): {expected}; {recorded} is closed" in err
     with BagReader(recorded) as reader:
         assert reader.message_count == 16
-
-
-def test_header_stamps_are_read_from_the_cdr_bytes() -> None:
-    message = Image(header=Header(stamp=Time(sec=1_700_000_123, nanosec=456)), width=3)
-    assert header_stamp_ns(serialize_message(message)) == 1_700_000_123_000_000_456
-    with pytest.raises(ValueError, match="not a plain CDR message"):
-        header_stamp_ns(b"\x00\x01\x00")
 
 
 def test_recorder_gives_up_cleanly_when_nothing_arrives(tmp_path: Path, dds_env: dict[str, str]) -> None:

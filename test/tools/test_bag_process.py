@@ -11,9 +11,9 @@ import pytest
 import yaml
 from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import Header
-from tool_helpers import START_TIME_NS, SYNTHETIC_HEIGHT, SYNTHETIC_WIDTH
+from tool_helpers import START_TIME_NS, SYNTHETIC_HEIGHT, SYNTHETIC_WIDTH, messages_by_stamp
 
-from stereo_depth_ros.backends import create_backend
+from stereo_depth_ros.backends import MatchResult, SgbmBackend, SgbmParams, SparseHints, create_backend
 from stereo_depth_ros.pipeline.stereo_pipeline import PipelineConfig, StereoPipeline
 from stereo_depth_ros.ros.bag_io import (
     BagReader,
@@ -21,12 +21,11 @@ from stereo_depth_ros.ros.bag_io import (
     StereoFrameReader,
     camera_info_from_calibration,
     disparity_px_from_message,
-    pair_by_stamp,
-    time_from_ns,
 )
 from stereo_depth_ros.ros.image_conversion import image_to_numpy, matching_image, numpy_to_image
 from stereo_depth_ros.ros.messages import calibration_from_camera_info
 from stereo_depth_ros.ros.parameters import settings_from_values
+from stereo_depth_ros.ros.stamps import time_from_ns
 from stereo_depth_ros.tools.bag_evaluate import evaluate_bags
 from stereo_depth_ros.tools.bag_from_dataset import synthetic_rig
 from stereo_depth_ros.tools.bag_process import BagProcessor, main
@@ -50,7 +49,7 @@ def test_output_bag_holds_every_node_output_per_frame_and_the_inputs(sgbm_output
         assert OUTPUTS <= set(reader.topics)
         assert all(reader.topics[t].message_count == 4 for t in OUTPUTS | {"/ground_truth/disparity"})
         assert reader.custom_data["stereo_depth_ros.backend"] == "sgbm"
-        groups = dict(pair_by_stamp(reader.messages(), sorted(OUTPUTS)))
+    groups = messages_by_stamp(sgbm_output, sorted(OUTPUTS))
     assert sorted(groups) == [START_TIME_NS + i * 100_000_000 for i in range(4)]
     group = groups[START_TIME_NS]
     disparity = group["/disparity"]
@@ -231,22 +230,62 @@ def test_frames_that_never_pair_give_an_empty_readable_output(tmp_path: Path,
         assert reader.message_count == 0
 
 
-def test_uncalibrated_camera_info_names_the_problem_and_keep_going_skips(synthetic_bag: Path, tmp_path: Path,
-                                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    bag = tmp_path / "uncalibrated"
-    with BagReader(synthetic_bag) as reader, BagWriter(bag) as writer:
+def _with_bad_camera_infos(source: Path, bag: Path, side: str, frames: set[int]) -> None:
+    """``source`` with ``side``'s camera_info of the given frames uncalibrated (K all zero)."""
+    with BagReader(source) as reader, BagWriter(bag) as writer:
         for message in reader.messages():
-            if message.topic == "/right/camera_info" and message.log_time_ns == START_TIME_NS + 100_000_000:
+            frame = (message.log_time_ns - START_TIME_NS) // 100_000_000
+            if message.topic == f"/{side}/camera_info" and frame in frames:
                 info = message.deserialize()
                 info.k = [0.0] * 9  # an uncalibrated camera for one frame
                 writer.write(message.topic, info, message.log_time_ns)
             else:
                 writer.write_raw(message.topic, message.msgtype, message.data, message.log_time_ns)
-    assert main([str(bag), str(tmp_path / "out"), *SGBM]) == EXIT_CODES["bad_input"]
+
+
+def test_a_bad_camera_info_mid_bag_is_rejected_and_the_last_good_calibration_kept(
+        synthetic_bag: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bag = tmp_path / "uncalibrated"
+    _with_bad_camera_infos(synthetic_bag, bag, "right", {1})
+    assert main([str(bag), str(tmp_path / "out"), *SGBM]) == EXIT_CODES["ok"]
+    captured = capsys.readouterr()
+    assert ("frame at 1700000000.350 s: camera_info rejected (FocalLengthError: right/camera_info: K[0,0] (fx) "
+            "must be > 0 px, got 0.0") in captured.err and "the last good calibration" in captured.err
+    assert "frames: 4 processed, 0 failed" in captured.out
+    assert "1 frame(s) with rejected camera_info, 1 FocalLengthError" in captured.out
+    rig = synthetic_rig(SYNTHETIC_WIDTH, SYNTHETIC_HEIGHT)
+    with BagReader(tmp_path / "out") as reader:
+        disparities = [m.deserialize() for m in reader.messages(["disparity"])]
+        depths = [m.deserialize() for m in reader.messages(["depth"])]
+    assert len(disparities) == 4
+    bad = disparities[1]          # the frame with the bad camera_info: the kept calibration's f, T and depth
+    assert (bad.f, bad.t) == pytest.approx((rig.fx, rig.baseline_m))
+    ours = disparity_px_from_message(bad, cx_offset_px=rig.cx_offset_px)
+    valid = np.isfinite(ours)
+    assert valid.mean() > 0.5
+    depth = image_to_numpy(depths[1])
+    np.testing.assert_allclose(depth[valid], rig.fx * rig.baseline_m / (ours[valid] - rig.cx_offset_px), rtol=1e-5)
+
+
+def test_frames_before_a_valid_calibration_are_skipped_and_none_at_all_is_bad_input(
+        synthetic_bag: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _with_bad_camera_infos(synthetic_bag, tmp_path / "first", "left", {0})
+    assert main([str(tmp_path / "first"), str(tmp_path / "out"), *SGBM]) == EXIT_CODES["ok"]
+    captured = capsys.readouterr()
+    assert "no valid calibration yet: frame skipped" in captured.err
+    assert "frames: 3 processed" in captured.out and "1 skipped before a valid one" in captured.out
+
+    _with_bad_camera_infos(synthetic_bag, tmp_path / "all", "left", {0, 1, 2, 3})
+    assert main([str(tmp_path / "all"), str(tmp_path / "out2"), *SGBM]) == EXIT_CODES["bad_input"]
     error = capsys.readouterr().err
-    assert "frame at 1700000000.350 s: K[0,0] (fx) must be > 0 px" in error and "1 frame(s) written" in error
-    assert main([str(bag), str(tmp_path / "out2"), *SGBM, "--keep-going"]) == 0
-    assert "frames: 3 processed, 1 failed" in capsys.readouterr().out
+    assert "none of the 4 stereo frame(s) had a valid calibration" in error and "K[0,0] (fx)" in error
+
+
+def test_a_bag_with_a_constant_calibration_builds_its_rig_once(synthetic_bag: Path, tmp_path: Path) -> None:
+    processor = BagProcessor(settings_from_values({"backend": "sgbm", "max_disparity_px": 64}))
+    summary = processor.run(synthetic_bag, tmp_path / "out", progress=False)
+    assert summary.frames == 4 and processor.calibration.rigs_built == 1
+    assert summary.calibrations == [processor.calibration.in_use.calibration_id]
 
 
 def test_existing_output_is_not_overwritten(synthetic_bag: Path, tmp_path: Path,
@@ -280,25 +319,18 @@ def test_include_inputs_copies_topics_of_unknown_types_with_their_definition(syn
         assert next(reader.messages(["thing"])).data.endswith(b"\x07\x00\x00\x00")
 
 
-class _InterruptedOnSecondFrame:
+class _InterruptedOnSecondFrame(SgbmBackend):
     """SGBM that behaves as if Ctrl-C arrived during the second frame."""
 
     def __init__(self) -> None:
-        self._inner = create_backend("sgbm", num_disparities=64)
-        self.name, self.max_disparity_px, self.params = "sgbm", self._inner.max_disparity_px, self._inner.params
+        super().__init__(SgbmParams(num_disparities=64))
         self.calls = 0
 
-    def match(self, left: np.ndarray, right: np.ndarray, *, hints: object = None) -> object:
+    def match(self, left: np.ndarray, right: np.ndarray, *, hints: SparseHints | None = None) -> MatchResult:
         self.calls += 1
         if self.calls == 2:
             raise KeyboardInterrupt
-        return self._inner.match(left, right, hints=hints)
-
-    def match_right(self, left: np.ndarray, right: np.ndarray) -> object:
-        return self._inner.match_right(left, right)
-
-    def describe(self) -> dict[str, str]:
-        return self._inner.describe()
+        return super().match(left, right, hints=hints)
 
 
 def test_interrupt_keeps_the_frames_done_in_a_closed_bag(synthetic_bag: Path, tmp_path: Path) -> None:

@@ -30,17 +30,12 @@ from tool_helpers import (
 
 from stereo_depth_ros.core.frames import transform_from_pose
 from stereo_depth_ros.core.hints import lidar_hints
-from stereo_depth_ros.ros.bag_io import (
-    BagReader,
-    BagWriter,
-    StereoFrameReader,
-    disparity_px_from_message,
-    time_from_ns,
-)
+from stereo_depth_ros.ros.bag_io import BagReader, BagWriter, StereoFrameReader, disparity_px_from_message
 from stereo_depth_ros.ros.image_conversion import matching_image
 from stereo_depth_ros.ros.lidar_bag import BagClouds
 from stereo_depth_ros.ros.messages import point_cloud2_message
 from stereo_depth_ros.ros.parameters import settings_from_values
+from stereo_depth_ros.ros.stamps import time_from_ns
 from stereo_depth_ros.ros.static_transforms import TF_MESSAGE_TYPE
 from stereo_depth_ros.tools.bag_from_dataset import synthetic_dataset, synthetic_rig
 from stereo_depth_ros.tools.bag_process import BagProcessor, main

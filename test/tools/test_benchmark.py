@@ -28,12 +28,11 @@ from stereo_depth_ros.tools.benchmark_metrics import (
     depth_error_by_range,
     parse_size,
     simulated_lidar_hints,
-    stamp_ns_from_cdr,
     summarize_ms,
     sustained_rate_hz,
 )
 from stereo_depth_ros.tools.benchmark_report import json_safe, render_markdown, targets
-from stereo_depth_ros.tools.benchmark_speed import CPU_BACKENDS, PIPELINE_STAGES
+from stereo_depth_ros.tools.benchmark_speed import CPU_BACKENDS, NETWORK_SPLIT_PARTS, PIPELINE_STAGES
 from stereo_depth_ros.tools.errors import EXIT_CODES, UsageError
 
 NAN, INF = np.nan, np.inf
@@ -141,32 +140,19 @@ def test_parse_size_reads_width_x_height() -> None:
             parse_size(bad)
 
 
-def test_stamp_is_read_from_serialized_header_without_deserializing() -> None:
-    serialization = pytest.importorskip("rclpy.serialization")
-    from builtin_interfaces.msg import Time
-    from sensor_msgs.msg import PointCloud2
-    from std_msgs.msg import Header
-
-    message = PointCloud2(header=Header(stamp=Time(sec=1_700_000_123, nanosec=456_789_012), frame_id="left"),
-                          height=2, width=3)
-    assert stamp_ns_from_cdr(serialization.serialize_message(message)) == 1_700_000_123_456_789_012
-    with pytest.raises(ValueError):
-        stamp_ns_from_cdr(b"\x00\x01\x00\x00")
-
-
 def test_targets_compare_the_network_as_the_node_runs_it_with_the_issue_bars() -> None:
     results = {
         "speed": {"resolutions": [{"size": "640x480", "backends": [
             {"backend": "sgbm", "total": {"median_ms": 150.0}},
             {"backend": "onnx", "total": {"median_ms": 130.0},
-             "network_split": {"network_batch1": {"median_ms": 55.0}}}]}]},
+             "network_split": {"network": {"median_ms": 55.0}}}]}]},
         "node": {"runs": [{"backend": "onnx", "peak_rss_mb": 640.0, "disparity": {"sustained_rate_hz": 12.5}}]},
         "accuracy": {"motorcycle": {"methods": [
             {"key": "sgbm_sip", "lr_off": {"bad2": 28.0}},
             {"key": "onnx", "lr_off": {"bad2": 13.0}, "lr_on": {"bad2_kept": 5.0, "density_percent": 90.0}}]}},
     }
     status = {t.name: (t.status, t.measured) for t in targets(results)}
-    assert status["network alone, median at 640x480 (batch 1)"] == ("pass", "55.0 ms")
+    assert status["network alone, median at 640x480 (one pass, both views)"] == ("pass", "55.0 ms")
     assert status["whole pipeline, median at 640x480 (rectify .. serialize, LR check on)"] == ("short", "130.0 ms")
     assert status["sustained output rate through the node (disparity)"] == ("pass", "12.50 Hz")
     assert status["node peak RSS (VmHWM)"] == ("short", "640 MB")
@@ -188,6 +174,7 @@ def test_json_safe_writes_strict_json() -> None:
 # ------------------------------------------------------------------ the tool, end to end, tiny
 
 TINY = ["--synthetic-scenes", "1", "--synthetic-size", "256x160", "--synthetic-max-disparity-px", "40",
+        "--synthetic-kinds", "corridor,poles_wires", "--synthetic-kind-scenes", "1",
         "--sizes", "320x240", "--max-disparity-px", "64", "--warmup", "1", "--frames", "2"]
 
 
@@ -245,6 +232,20 @@ def test_tiny_run_reports_accuracy_of_every_method_before_and_after_the_lr_check
                 assert entry["median_rel_error_percent"] >= 0.0 and entry["median_abs_error_m"] >= 0.0
 
 
+def test_tiny_run_reports_each_held_out_robot_like_kind_as_its_own_rows(tiny_run) -> None:
+    out_dir, stdout = tiny_run
+    kinds = _strict_json(out_dir / "benchmark.json")["accuracy"]["synthetic_kinds"]
+    assert list(kinds) == ["corridor", "poles_wires"]
+    for kind, dataset in kinds.items():
+        assert dataset["image_size"] == "256x160" and dataset["scenes"] == [f"{kind} 0 (seed 20261124)"]
+        assert [m["key"] for m in dataset["methods"]] == list(METHOD_KEYS)
+        for method in dataset["methods"]:
+            _check_metrics(method["lr_off"])
+            _check_metrics(method["lr_on"])
+    assert "### Held-out robot-like kinds: 1 scenes each at 256x160" in stdout
+    assert stdout.count("| poles_wires |") == len(METHOD_KEYS)
+
+
 def test_tiny_run_times_every_stage_of_every_backend(tiny_run) -> None:
     out_dir, _ = tiny_run
     speed = _strict_json(out_dir / "benchmark.json")["speed"]
@@ -261,7 +262,7 @@ def test_tiny_run_times_every_stage_of_every_backend(tiny_run) -> None:
         assert row["ratio_to_sgbm"]["total"] > 0.0
     assert rows["sgbm"]["ratio_to_sgbm"] == {"total": 1.0, "match": 1.0}
     split = rows["onnx"]["network_split"]
-    assert set(split) == {f"{part}_batch{n}" for part in ("pre", "network", "post") for n in (1, 2)}
+    assert set(split) == set(NETWORK_SPLIT_PARTS)
     assert all(stats["n"] == 2 for stats in split.values())
 
 
@@ -279,7 +280,7 @@ def test_tiny_run_reports_model_gpu_node_and_targets_honestly(tiny_run) -> None:
     statuses = {t["name"]: t["status"] for t in results["targets"]}
     assert set(statuses.values()) <= {"pass", "short", "n/a"}
     # 640x480 and the node were not run: those targets are not measured, never passed
-    assert statuses["network alone, median at 640x480 (batch 1)"] == "n/a"
+    assert statuses["network alone, median at 640x480 (one pass, both views)"] == "n/a"
     assert statuses["node peak RSS (VmHWM)"] == "n/a"
     assert statuses["Motorcycle dense bad-2"] in ("pass", "short")
     assert stdout.startswith("# stereo_depth_ros benchmark") and "## Targets" in stdout
@@ -299,6 +300,8 @@ def test_bad_arguments_exit_with_the_usage_code(tmp_path: Path, capsys: pytest.C
     assert "search range" in capsys.readouterr().err
     assert benchmark.main(["--out-dir", str(tmp_path), "--classical-hint-scale", "0"]) == EXIT_CODES["usage"]
     assert "--classical-hint-scale" in capsys.readouterr().err
+    assert benchmark.main(["--out-dir", str(tmp_path), "--synthetic-kinds", "ground,forest"]) == EXIT_CODES["usage"]
+    assert "forest" in capsys.readouterr().err
 
 
 def test_classical_hint_scale_reaches_the_accuracy_rows(tmp_path: Path) -> None:

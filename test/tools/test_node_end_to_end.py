@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 from tool_helpers import run_tool, start_tool
 
-from stereo_depth_ros.ros.bag_io import BagReader, disparity_px_from_message, stamp_ns
+from stereo_depth_ros.ros.bag_io import BagReader, disparity_px_from_message
 from stereo_depth_ros.ros.image_conversion import image_to_numpy
+from stereo_depth_ros.ros.stamps import stamp_ns
 from stereo_depth_ros.tools.bag_evaluate import evaluate_bags
 from stereo_depth_ros.tools.bag_process import main as process_main
 

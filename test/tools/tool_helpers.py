@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 #: Small synthetic scenes: non-square, width > SGBM's 64-px search, fast to process.
 SYNTHETIC_WIDTH, SYNTHETIC_HEIGHT, SYNTHETIC_MAX_DISPARITY_PX = 320, 224, 40.0
@@ -50,3 +51,16 @@ def write_bag_with_unknown_type(path: Path) -> None:
         chatter = writer.add_connection("/chatter", "std_msgs/msg/String", typestore=get_typestore(Stores.ROS2_JAZZY))
         writer.write(thing, 10, b"\x00\x01\x00\x00" + (7).to_bytes(4, "little"))
         writer.write(chatter, 20, serialize_message(String(data="hello")))
+
+
+def messages_by_stamp(bag: Path, topics: Sequence[str]) -> dict[int, dict[str, Any]]:
+    """{header stamp, ns: {fully qualified topic: deserialised message}} of the bag's messages on ``topics``."""
+    from stereo_depth_ros.ros.bag_io import BagReader, normalize_topic
+    from stereo_depth_ros.ros.stamps import stamp_ns
+
+    groups: dict[int, dict[str, Any]] = {}
+    with BagReader(bag) as reader:
+        for item in reader.messages([normalize_topic(topic) for topic in topics]):
+            message = item.deserialize()
+            groups.setdefault(stamp_ns(message.header.stamp), {})[item.topic] = message
+    return groups

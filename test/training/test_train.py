@@ -99,8 +99,12 @@ def test_training_to_the_end_writes_checkpoint_and_log(tmp_path):
     assert all(np.isfinite(line["total"]) for line in lines)
 
 
-def test_export_follows_the_contract_and_matches_pytorch(tmp_path):
-    path = train(TINY, tmp_path / "run", num_workers=0, eval_every=0, cache_root=tmp_path)
+@pytest.mark.parametrize("model", [TINY.model, StereoNetConfig(max_disparity=32, hint_pooling="max",
+                                                                local_cost_offsets=1, final_upsample="convex")],
+                         ids=["v1", "local-cost-convex"])
+def test_export_follows_the_contract_and_matches_pytorch(tmp_path, model):
+    config = TrainConfig(**{**TINY.__dict__, "model": model})
+    path = train(config, tmp_path / "run", num_workers=0, eval_every=0, cache_root=tmp_path)
     net, _ = load_checkpoint(path)
     onnx_path = tmp_path / "net.onnx"
     report = export_onnx(net, 128, 96, onnx_path, "test")
@@ -111,7 +115,11 @@ def test_export_follows_the_contract_and_matches_pytorch(tmp_path):
     session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     zeros = np.zeros((2, 1, 96, 128), np.float32)
     images = np.random.default_rng(0).random((2, 3, 96, 128), dtype=np.float32)
-    disparity, confidence = session.run(None, {"left": images, "right": images[::-1].copy(),
-                                               "hint_disparity": zeros, "hint_mask": zeros})
-    assert disparity.shape == (2, 1, 96, 128) and confidence.shape == (2, 1, 96, 128)
-    assert np.all(disparity >= 0) and np.all((confidence >= 0) & (confidence <= 1))
+    feeds = {"left": images, "right": images[::-1].copy(), "hint_disparity": zeros, "hint_mask": zeros}
+    disparity, confidence, disparity_right = session.run(["disparity", "confidence", "disparity_right"], feeds)
+    assert disparity.shape == confidence.shape == disparity_right.shape == (2, 1, 96, 128)
+    assert np.all(disparity >= 0) and np.all(disparity_right >= 0) and np.all((confidence >= 0) & (confidence <= 1))
+    with torch.no_grad():
+        torch_right = net(*(torch.from_numpy(feeds[name]) for name in ("left", "right", "hint_disparity",
+                                                                          "hint_mask")), with_right=True)
+    np.testing.assert_allclose(disparity_right, torch_right["disparity_right"].numpy(), atol=1e-3)

@@ -1,67 +1,29 @@
-"""Procedural stereo scenes with exact ground truth (numpy + OpenCV, no torch).
+"""The layered recipe (kind "layered"): textured planar layers composited with a z-buffer.
 
-A scene is a stack of textured planar layers seen by a rectified stereo rig.
 Each layer is a plane, so its disparity is affine in the left image,
 ``d(x, y) = a + b*x + c*y`` (pixels, d = x_left - x_right), and its right view
 is found by inverting ``x_right = x_left - d(x_left, y)`` in closed form. Both
 views are composited per pixel with a z-buffer on disparity (larger = nearer),
 so occlusions are exact. A surface point carries the same colour in both views
-(Lambertian); photometric differences come from augmentation, not here.
+(Lambertian, unlit); photometric differences come from the camera effects.
 
 Layers: a slanted background, slanted shapes (ellipses, polygons, rectangles),
 thin bars, textureless patches and repeated textures. Textures are cut from
 scikit-image's bundled photographs or drawn procedurally.
+
+This is the original generator of the project, kept bit-identical: the
+held-out split's layered scenes must not change (a test pins their checksums).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import cv2
 import numpy as np
 
-_PHOTO_NAMES = ("astronaut", "brick", "camera", "cat", "coffee", "coins", "grass",
-                "gravel", "hubble_deep_field", "immunohistochemistry", "moon", "page",
-                "retina", "rocket", "text", "clock", "horse", "colorwheel")
-
-
-@dataclass(frozen=True)
-class SceneConfig:
-    """Size and content of generated scenes.
-
-    Attributes:
-        height, width: image size in pixels.
-        max_disparity_px: largest disparity any layer may reach, pixels.
-        min_layers, max_layers: number of foreground layers (the background is extra).
-        thin_structure_probability: chance that a foreground layer is a thin bar.
-        textureless_probability: chance that a layer is a flat colour.
-    """
-
-    height: int = 352
-    width: int = 640
-    max_disparity_px: float = 160.0
-    min_layers: int = 6
-    max_layers: int = 16
-    thin_structure_probability: float = 0.15
-    textureless_probability: float = 0.1
-
-
-@dataclass(frozen=True)
-class StereoScene:
-    """One rendered rectified stereo pair with ground truth.
-
-    Attributes:
-        left, right: (H, W, 3) uint8 RGB.
-        disparity_px: (H, W) float32 left-view disparity, pixels; every pixel is valid.
-        occluded: (H, W) bool, True where the left pixel is not visible in the right
-            view (hidden by a nearer surface or outside the right image).
-    """
-
-    left: np.ndarray
-    right: np.ndarray
-    disparity_px: np.ndarray
-    occluded: np.ndarray
+from stereo_depth_ros.core.synthetic.config import SceneConfig, StereoScene
+from stereo_depth_ros.core.synthetic.textures import random_texture, to_uint8
 
 
 @dataclass(frozen=True)
@@ -70,56 +32,6 @@ class _Layer:
     mask: np.ndarray                        # (H, W + margin) bool in left-image coordinates
     texture: np.ndarray                     # (h, w, 3) float32 in [0, 1]
     texture_from_image: np.ndarray          # (2, 3) affine: (u, v) = A @ (x, y, 1)
-
-
-@lru_cache(maxsize=1)
-def _photographs() -> tuple[np.ndarray, ...]:
-    """scikit-image's bundled photographs as float32 RGB in [0, 1]."""
-    import skimage.data
-
-    photos = []
-    for name in _PHOTO_NAMES:
-        image = np.asarray(getattr(skimage.data, name)())
-        if image.dtype == bool:
-            image = image.astype(np.uint8) * 255
-        if image.ndim == 2:
-            image = np.repeat(image[..., None], 3, axis=2)
-        photos.append(image[..., :3].astype(np.float32) / 255.0)
-    return tuple(photos)
-
-
-def _procedural_texture(rng: np.random.Generator, size: int = 256) -> np.ndarray:
-    """Noise, stripes, checkers or blobs, (size, size, 3) float32 in [0, 1]."""
-    kind = rng.integers(4)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-    if kind == 0:  # multi-scale noise
-        texture = np.zeros((size, size), np.float32)
-        for octave in range(1, 6):
-            noise = rng.random((size // 2 ** (5 - octave) + 2,) * 2).astype(np.float32)
-            texture += cv2.resize(noise, (size, size), interpolation=cv2.INTER_CUBIC) / octave
-    elif kind == 1:  # repeated stripes
-        period = rng.uniform(3, 24)
-        angle = rng.uniform(0, np.pi)
-        texture = np.sin((np.cos(angle) * xx + np.sin(angle) * yy) * 2 * np.pi / period)
-    elif kind == 2:  # checkerboard
-        period = int(rng.integers(3, 20))
-        texture = (((xx // period) + (yy // period)) % 2).astype(np.float32)
-    else:  # blobs
-        texture = cv2.GaussianBlur(rng.random((size, size)).astype(np.float32), (0, 0),
-                                   rng.uniform(1, 6))
-    texture = (texture - texture.min()) / max(float(np.ptp(texture)), 1e-6)
-    colour_a, colour_b = rng.random(3), rng.random(3)
-    return (colour_a + texture[..., None] * (colour_b - colour_a)).astype(np.float32)
-
-
-def _texture(rng: np.random.Generator, *, textureless: bool) -> np.ndarray:
-    if textureless:
-        flat = np.ones((16, 16, 3), np.float32) * rng.random(3).astype(np.float32)
-        return flat
-    if rng.random() < 0.6:
-        photos = _photographs()
-        return photos[int(rng.integers(len(photos)))]
-    return _procedural_texture(rng)
 
 
 def _texture_mapping(rng: np.random.Generator, texture_shape: tuple[int, ...],
@@ -208,12 +120,12 @@ def _render_view(layers: list[_Layer], source_x: list[np.ndarray], y: np.ndarray
     return colour, zbuffer, index
 
 
-def generate_scene(rng: np.random.Generator, config: SceneConfig = SceneConfig()) -> StereoScene:
-    """Render one random scene with exact left disparity and occlusion mask."""
+def layered_scene(rng: np.random.Generator, config: SceneConfig) -> StereoScene:
+    """Render one random layered scene with exact disparities (both views) and occlusion mask."""
     height, width = config.height, config.width
     max_d = config.max_disparity_px
     canvas_width = width + int(np.ceil(max_d)) + 2
-    background_texture = _texture(rng, textureless=False)
+    background_texture = random_texture(rng, textureless=False)
     background_plane = _random_plane(rng, width, height, 0.5, 0.25 * max_d, 0.06)
     layers = [_Layer(plane=background_plane,
                      mask=np.ones((height, canvas_width), bool),
@@ -226,7 +138,7 @@ def generate_scene(rng: np.random.Generator, config: SceneConfig = SceneConfig()
         # In front of the background; favour small and mid disparities, a few come close.
         low = background_centre + 1.0
         high = low + (max_d - low) * rng.uniform(0.05, 1.0) ** 1.5
-        texture = _texture(rng, textureless=textureless)
+        texture = random_texture(rng, textureless=textureless)
         layers.append(_Layer(plane=_random_plane(rng, width, height, low, max(high, low + 1.0), 0.25),
                              mask=_shape_mask(rng, height, width, canvas_width, thin=thin),
                              texture=texture,
@@ -237,10 +149,17 @@ def generate_scene(rng: np.random.Generator, config: SceneConfig = SceneConfig()
     # Invert x_r = x_l - (a + b*x_l + c*y) for each plane: x_l = (x_r + a + c*y) / (1 - b).
     right_x = [(xx + layer.plane[0] + layer.plane[2] * yy) / (1.0 - layer.plane[1]) for layer in layers]
     left, left_disparity, left_index = _render_view(layers, left_x, yy, height, width)
-    right, _, right_index = _render_view(layers, right_x, yy, height, width)
-    occluded = _occlusion_mask(left_disparity, left_index, right_index)
-    return StereoScene(left=_to_uint8(left), right=_to_uint8(right),
-                       disparity_px=left_disparity.astype(np.float32), occluded=occluded)
+    right, right_disparity, right_index = _render_view(layers, right_x, yy, height, width)
+    occluded = _occlusion_mask(left_disparity, left_index, right_index, toward_right=True)
+    hidden_in_left = _occlusion_mask(right_disparity, right_index, left_index, toward_right=False)
+    left_column = np.arange(width)[None, :] + right_disparity
+    with np.errstate(invalid="ignore"):
+        outside = ~((left_column > -0.5) & (left_column < width - 0.5))  # the pixel footprint convention
+    right_disparity = np.where(hidden_in_left | outside, np.nan, right_disparity)
+    return StereoScene(left=to_uint8(left), right=to_uint8(right),
+                       disparity_px=left_disparity.astype(np.float32), occluded=occluded,
+                       disparity_right_px=right_disparity.astype(np.float32),
+                       specular=np.zeros((height, width), bool), kind="layered")
 
 
 def _clip_plane(layer: _Layer, max_d: float) -> _Layer:
@@ -258,30 +177,23 @@ def _clip_plane(layer: _Layer, max_d: float) -> _Layer:
     return _Layer((a + shift, b, c), layer.mask, layer.texture, layer.texture_from_image)
 
 
-def _occlusion_mask(left_disparity: np.ndarray, left_index: np.ndarray,
-                    right_index: np.ndarray) -> np.ndarray:
-    """Left pixels whose surface is not the visible one at x - d in the right view."""
-    height, width = left_disparity.shape
-    x_right = np.arange(width)[None, :] - left_disparity
+def _occlusion_mask(disparity: np.ndarray, own_index: np.ndarray, other_index: np.ndarray, *,
+                    toward_right: bool) -> np.ndarray:
+    """Pixels of one view whose surface is not the visible one at the matching column of the other view.
+
+    ``toward_right``: the view is the left one and its match is at x - d; else the right one, match at x + d.
+    """
+    height, width = disparity.shape
+    with np.errstate(invalid="ignore"):
+        x_other = (np.arange(width)[None, :] - disparity if toward_right
+                   else np.arange(width)[None, :] + disparity)
+    x_other = np.where(np.isfinite(x_other), x_other, -1.0)
     occluded = np.ones((height, width), bool)
     rows = np.broadcast_to(np.arange(height)[:, None], (height, width))
-    for column in (np.floor(x_right), np.ceil(x_right)):
+    for column in (np.floor(x_other), np.ceil(x_other)):
         column = column.astype(np.int32)
         inside = (column >= 0) & (column < width)
         same = np.zeros((height, width), bool)
-        same[inside] = right_index[rows[inside], column[inside]] == left_index[inside]
+        same[inside] = other_index[rows[inside], column[inside]] == own_index[inside]
         occluded &= ~same
     return occluded
-
-
-def _to_uint8(image: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
-
-
-def scene_for_index(index: int, *, seed: int, config: SceneConfig = SceneConfig()) -> StereoScene:
-    """The deterministic scene number ``index`` of the stream started by ``seed``."""
-    return generate_scene(np.random.default_rng([seed, index]), config)
-
-
-HELD_OUT_SEED = 20261124
-"""Seed of the held-out split; training uses other seeds and never this one."""

@@ -1,0 +1,161 @@
+"""StereoNet's pieces: the one-pass right view, hint pooling, the gather warp, warm starts."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from stereo_depth_ros.core.consistency import left_right_check
+from stereo_depth_ros.training.model import (
+    StereoNet,
+    StereoNetConfig,
+    downsample_hints,
+    hints_in_right_view,
+    load_weights,
+    right_view_logits,
+    warp_right_to_left,
+)
+
+BUNDLED_CHECKPOINT = Path(__file__).resolve().parents[2] / "models" / "checkpoints" / "stereo_net.pt"
+V2 = StereoNetConfig(max_disparity=64, hint_pooling="max", local_cost_offsets=1, final_upsample="convex")
+
+
+def _perturbed(config: StereoNetConfig, seed: int = 0) -> StereoNet:
+    """An untrained net with non-trivial batch-norm statistics and upsampling masks (eval mode)."""
+    torch.manual_seed(seed)
+    net = StereoNet(config)
+    for module in net.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.normal_(0.0, 0.1)
+            module.running_var.uniform_(0.5, 1.5)
+    if net.final_upsample_mask is not None:
+        torch.nn.init.normal_(net.final_upsample_mask.weight, std=0.3)
+    return net.eval()
+
+
+def _mirror(x: torch.Tensor) -> torch.Tensor:
+    return torch.flip(x, dims=[3])
+
+
+def test_right_view_logits_read_the_left_volume_at_x_plus_k() -> None:
+    logits = torch.randn(1, 5, 2, 9)
+    right = right_view_logits(logits, fill=-99.0)
+    for k in range(5):
+        for x in range(9):
+            expected = logits[0, k, :, x + k] if x + k < 9 else torch.full((2,), -99.0)
+            assert torch.equal(right[0, k, :, x], expected), (k, x)
+
+
+@pytest.mark.parametrize("config", [StereoNetConfig(max_disparity=64), V2], ids=["v1", "v2"])
+def test_the_right_view_equals_the_left_view_refinement_of_the_mirrored_pair(config: StereoNetConfig) -> None:
+    """No tensor is flipped at run time: flipped kernels and x + d sampling do the mirror's work."""
+    net = _perturbed(config)
+    left = torch.rand(1, 3, 64, 96)
+    right = torch.roll(left, -5, dims=3)
+    zeros = torch.zeros(1, 1, 64, 96)
+    with torch.no_grad():
+        out = net(left, right, zeros, zeros, with_right=True)
+        from stereo_depth_ros.training import model as network
+
+        detail, _, _ = net.tower((torch.cat([left, right]) - net.rgb_mean) / net.rgb_std)
+        disparity4, confidence4 = network.window_soft_argmin(right_view_logits(out["logits4"]), net.bin_values,
+                                                             config.window_radius_bins)
+        no_hint = torch.zeros(1, 1, 32, 48)
+        refined, features = net.refinement(_mirror(2.0 * network._upsample2(disparity4)), _mirror(detail[1:]),
+                                           _mirror(detail[:1]), no_hint, no_hint,
+                                           _mirror(network._upsample2(confidence4)))
+        mirrored_reference = _mirror(net._full_resolution(refined, features))
+    np.testing.assert_allclose(out["disparity_right"].numpy(), mirrored_reference.numpy(), atol=1e-4)
+
+
+def test_one_pass_right_view_agrees_with_a_two_pass_right_view_on_a_constructed_scene() -> None:
+    """The bundled weights on a textured fronto-parallel plane at 12 px: the right view read from the
+    volume agrees with the mirrored second pass it replaces, and both find the plane."""
+    state = torch.load(BUNDLED_CHECKPOINT, map_location="cpu", weights_only=False)
+    net = StereoNet(StereoNetConfig(**state["config"]["model"]))
+    net.load_state_dict(state["model"])
+    net.eval()
+    rng = np.random.default_rng(1)
+    texture = torch.from_numpy(cv2.GaussianBlur(rng.random((96, 300, 3), dtype=np.float32), (0, 0), 1.0))
+    texture = texture.permute(2, 0, 1)[None]
+    left, right = texture[..., :256], texture[..., 12:268]          # right(x) = left(x + 12): d = 12
+    zeros = torch.zeros(1, 1, 96, 256)
+    with torch.no_grad():
+        one_pass = net(left, right, zeros, zeros, with_right=True)["disparity_right"][0, 0].numpy()
+        two_pass = _mirror(net(_mirror(right), _mirror(left), zeros, zeros)["disparity"])[0, 0].numpy()
+    inside = np.s_[8:-8, 8:-40]
+    assert np.median(np.abs(one_pass[inside] - 12.0)) < 0.3
+    assert np.median(np.abs(one_pass[inside] - two_pass[inside])) < 0.3
+    assert np.mean(np.abs(one_pass[inside] - two_pass[inside]) < 1.0) > 0.95
+
+
+def test_max_hint_pooling_keeps_a_foreground_background_edge_apart() -> None:
+    """A cell with hints 40 (foreground) and 10 (background): max pooling keeps 40, mean would give 25."""
+    hint = torch.zeros(1, 1, 4, 8)
+    mask = torch.zeros(1, 1, 4, 8)
+    hint[0, 0, :, :3], mask[0, 0, :, :3] = 40.0, 1.0     # foreground columns 0..2
+    hint[0, 0, :, 3:6], mask[0, 0, :, 3:6] = 10.0, 1.0   # background columns 3..5; 6, 7 have none
+    pooled, pooled_mask = downsample_hints(hint, mask, 2, pooling="max")
+    assert pooled_mask[0, 0].tolist() == [[1, 1, 1, 0], [1, 1, 1, 0]]
+    assert pooled[0, 0, 0].tolist() == [20.0, 20.0, 5.0, 0.0]        # values / 2, never a blend
+    values = set((pooled * 2)[pooled_mask > 0].tolist())
+    assert values <= {40.0, 10.0}
+    blended, _ = downsample_hints(hint, mask, 2, pooling="mean")
+    assert blended[0, 0, 0, 1].item() == pytest.approx(12.5)         # (40 + 10) / 2 / 2: the blend it avoids
+
+
+def test_hints_move_to_the_right_view_at_x_minus_d_and_the_nearest_wins() -> None:
+    hint = torch.zeros(1, 1, 4, 12)
+    mask = torch.zeros(1, 1, 4, 12)
+    for row, column, value in ((1, 9, 3.0), (2, 8, 2.0), (2, 10, 4.0), (3, 1, 5.0)):
+        hint[0, 0, row, column], mask[0, 0, row, column] = value, 1.0
+    # (1, 9) -> right column 6; (2, 8) -> 6 and (2, 10) -> 6: the nearer 4 hides the 2; (3, 1) -> -4: dropped
+    right, right_mask = hints_in_right_view(hint, mask)
+    assert right[0, 0, 1, 6] == 3.0 and right[0, 0, 2, 6] == 4.0
+    assert right_mask.sum() == 2 and torch.all(right[right_mask == 0] == 0)
+
+
+def test_gather_warp_matches_grid_sample_with_zero_padding() -> None:
+    features = torch.rand(2, 5, 6, 20)
+    disparity = torch.rand(2, 1, 6, 20) * 25 - 3                       # some samples fall outside
+    n, _, h, w = features.shape
+    xs = torch.arange(w, dtype=torch.float32).view(1, 1, w)
+    ys = torch.arange(h, dtype=torch.float32).view(1, h, 1)
+    grid = torch.stack([(xs - disparity[:, 0]) * (2.0 / (w - 1)) - 1.0,
+                        (ys * (2.0 / (h - 1)) - 1.0).expand(n, h, w)], dim=-1)
+    reference = F.grid_sample(features, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    (warped,) = warp_right_to_left(features, disparity)
+    np.testing.assert_allclose(warped.numpy(), reference.numpy(), atol=1e-5)
+    minus, zero, plus = warp_right_to_left(features, disparity, (-1, 0, 1))
+    np.testing.assert_allclose(plus.numpy(), warp_right_to_left(features, disparity + 1)[0].numpy(), atol=1e-5)
+    np.testing.assert_allclose(minus.numpy(), warp_right_to_left(features, disparity - 1)[0].numpy(), atol=1e-5)
+    np.testing.assert_allclose(zero.numpy(), warped.numpy())
+
+
+def test_a_warm_started_v2_net_computes_what_its_v1_source_computes() -> None:
+    v1 = _perturbed(StereoNetConfig(max_disparity=64))
+    v2 = StereoNet(StereoNetConfig(max_disparity=64, local_cost_offsets=1, final_upsample="convex"))
+    new = load_weights(v2, v1.state_dict())
+    assert set(new) == {"refinement.body.0.weight", "final_upsample_mask.weight", "final_upsample_mask.bias"}
+    v2.eval()
+    left = torch.rand(1, 3, 64, 96)
+    right = torch.roll(left, -4, dims=3)
+    zeros = torch.zeros(1, 1, 64, 96)
+    with torch.no_grad():
+        a, b = v1(left, right, zeros, zeros)["disparity"], v2(left, right, zeros, zeros)["disparity"]
+    np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-4)
+
+
+def test_the_network_right_view_survives_the_check_on_a_consistent_scene() -> None:
+    """The LR check of the one pass keeps most of a plane when both views agree (constructed, trained-free)."""
+    net = _perturbed(StereoNetConfig(max_disparity=64))
+    texture = torch.rand(1, 3, 64, 160)
+    left, right = texture[..., :128], texture[..., 12:140]
+    zeros = torch.zeros(1, 1, 64, 128)
+    with torch.no_grad():
+        out = net(left, right, zeros, zeros, with_right=True)
+    check = left_right_check(out["disparity"][0, 0].numpy(), out["disparity_right"][0, 0].numpy(), max_diff_px=64.0)
+    assert check.keep_mask[8:-8, 40:-8].all()     # a generous tolerance keeps every pixel with a right match
