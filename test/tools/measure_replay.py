@@ -6,7 +6,8 @@ Run from the repository root (the README's live example, repeated; about 2 min p
 
 Writes a synthetic 640x480 bag (``--rate`` frames per second of stamps), then per run starts the node with
 its default parameters, a recorder of its outputs (reliable, as the README's), a best-effort recorder of
-``disparity`` (as rviz subscribes) and one of /diagnostics, and plays the bag with ``--wait-for-subscribers``
+``disparity`` (as rviz subscribes) and one of /diagnostics, and once they have connected to the node (as a
+recorder started well before the player would be) plays the bag with ``--wait-for-subscribers``
 and, as the README does, ``--wait-for disparity`` (in step with the node); ``--paced`` plays by the bag's stamps
 alone, so a node slower than the bag drops pairs (counted).
 Nothing sets Fast DDS variables: the tools choose the package's profile themselves (``ros.dds``), unless
@@ -27,6 +28,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -40,6 +42,42 @@ OUTPUT_TOTALS = ("frames_published_total", "frames_dropped_total", "frames_faile
 def _tool(name: str, *args: object, env: dict[str, str], **kwargs: object) -> subprocess.Popen[str]:
     return subprocess.Popen([str(Path(sys.executable).parent / name), *map(str, args)], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kwargs)  # type: ignore[call-overload]
+
+
+class _Output:
+    """The lines a tool prints, collected by a thread as they come (so they can be waited for)."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self.ended = False
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._read, args=(process,), daemon=True)
+        self._thread.start()
+
+    def _read(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self.ended = True
+            self._changed.notify_all()
+
+    def wait_for(self, texts: list[str], timeout_s: float) -> bool:
+        """Until a line contains each of ``texts`` (True), the tool ends or ``timeout_s`` passes (False)."""
+        deadline = time.monotonic() + timeout_s
+        with self._changed:
+            while not all(any(text in line for line in self.lines) for text in texts):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self.ended:
+                    return False
+                self._changed.wait(min(remaining, 0.5))
+            return True
+
+    def text(self) -> str:
+        self._thread.join(timeout=60)
+        return "\n".join(self.lines).strip()
 
 
 def _last_totals(diagnostics_bag: Path) -> dict[str, int]:
@@ -61,7 +99,8 @@ def _count(bag: Path, topic: str) -> int:
 
 def run_once(bag: Path, frames: int, out: Path, env: dict[str, str], *, play_options: tuple[str, ...] = (),
              idle_timeout_s: float = 10.0) -> dict[str, object]:
-    """One play -> node -> record run (``stereo_bag_play BAG --wait-for-subscribers 120 *play_options``); the counts.
+    """One play -> node -> record run (``stereo_bag_play BAG --wait-for-subscribers 120 *play_options``, started once
+    the recorders have matched the node's outputs); the counts.
 
     Returns:
         {frames, player_exit, recorder_exit, node: the node's last /diagnostics totals (INPUT_TOTALS,
@@ -75,12 +114,19 @@ def run_once(bag: Path, frames: int, out: Path, env: dict[str, str], *, play_opt
                         "--messages-per-topic", frames, "--wait-timeout", 300, "--idle-timeout", idle_timeout_s,
                         env=env)
     diagnostics = _tool("stereo_bag_record", out / "diagnostics", "/diagnostics", env=env)
+    logs = {"recorder": _Output(recorder), "best_effort": _Output(best_effort), "diagnostics": _Output(diagnostics)}
+    _Output(node)  # read, so that the node never blocks on a full pipe
     try:
+        # Play once every recorder is connected to the node: the player waits for the node's inputs only, and a
+        # recorder that matches the node's outputs later misses the frames published before (volatile outputs).
+        # One still unconnected after 120 s shows in its counts.
+        for name, topics in (("recorder", OUTPUTS), ("best_effort", ("disparity",)), ("diagnostics", ("diagnostics",))):
+            logs[name].wait_for([f"matched /{topic} " for topic in topics], timeout_s=120.0)
         player = subprocess.run([str(Path(sys.executable).parent / "stereo_bag_play"), str(bag),
                                  "--wait-for-subscribers", "120", *play_options], env=env, capture_output=True,
                                 text=True, check=False)
-        recorder_log = recorder.communicate(timeout=600)[0]
-        best_effort.communicate(timeout=600)
+        recorder.wait(timeout=600)
+        best_effort.wait(timeout=600)
         time.sleep(2.5)  # the node's next /diagnostics (every 1 s) then counts the last frame too
     finally:
         for process in (diagnostics, node, recorder, best_effort):
@@ -88,10 +134,11 @@ def run_once(bag: Path, frames: int, out: Path, env: dict[str, str], *, play_opt
                 process.send_signal(signal.SIGINT)
         for process in (diagnostics, node, recorder, best_effort):
             try:
-                process.communicate(timeout=60)
+                process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 process.kill()
-                process.communicate()
+                process.wait()
+    recorder_log = logs["recorder"].text()
     return {"frames": frames, "player_exit": player.returncode, "player_says": player.stderr.strip()[-500:],
             "recorder_exit": recorder.returncode,
             "node": _last_totals(out / "diagnostics"),
