@@ -10,9 +10,10 @@ STAMP := $(VENV)/.stereo_depth_ros-installed
 ROS_WHEELS := ros-jazzy-rclpy ros-jazzy-sensor-msgs ros-jazzy-stereo-msgs ros-jazzy-std-msgs \
 	ros-jazzy-diagnostic-msgs ros-jazzy-geometry-msgs ros-jazzy-rmw-fastrtps-cpp ros-jazzy-rosgraph-msgs
 
-# Fast DDS loses images of 640x480 and more on best-effort topics over its default
-# shared-memory transport; LARGE_DATA carries them.
-export FASTDDS_BUILTIN_TRANSPORTS := LARGE_DATA
+# Fast DDS's default 512 KB shared-memory segment is smaller than one 640x480 image, and images
+# are lost between processes; the package's profile gives each process a 32 MB segment
+# (README, "Fast DDS and large images"). FASTDDS_BUILTIN_TRANSPORTS is ignored under it.
+export FASTRTPS_DEFAULT_PROFILES_FILE := $(CURDIR)/config/fastdds_large_images.xml
 export RMW_IMPLEMENTATION := rmw_fastrtps_cpp
 
 .PHONY: demo test install

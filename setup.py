@@ -13,6 +13,12 @@ def _share(subdir: str, pattern: str) -> tuple[str, list[str]]:
     return (f"share/{PACKAGE}/{subdir}".rstrip("/"), sorted(p for p in glob(pattern) if isfile(p)))
 
 
+def _share_tree(subdir: str) -> list[tuple[str, list[str]]]:
+    """data_files entries installing every file below ``subdir`` (sub-folders too) into share/<package>/<subdir>."""
+    folders = [subdir, *sorted(d for d in glob(f"{subdir}/**/", recursive=True) if d.rstrip("/") != subdir)]
+    return [_share(folder.rstrip("/"), f"{folder.rstrip('/')}/*") for folder in folders]
+
+
 setup(
     name=PACKAGE,
     version="0.1.0",
@@ -24,8 +30,8 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         _share("", "package.xml"),
         _share("launch", "launch/*.py"),
-        _share("config", "config/*"),
-        _share("models", "models/*"),
+        *_share_tree("config"),
+        *_share_tree("models"),  # with models/checkpoints/ (the export and adaptation start from it)
     ],
     install_requires=[
         "numpy",

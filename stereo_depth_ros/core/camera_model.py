@@ -44,6 +44,8 @@ from stereo_depth_ros.core.errors import (
     UnsupportedDistortionModelError,
 )
 
+#: Optical frame ids of the left and right camera when none is given (the bag tools write them; RViz's fixed frame).
+DEFAULT_FRAME_IDS: Final = ("stereo_left_optical_frame", "stereo_right_optical_frame")
 #: Accepted ``distortion_model`` values and the lengths of D each allows (0 = no distortion).
 DISTORTION_MODELS: Final[dict[str, tuple[int, ...]]] = {
     "plumb_bob": (0, 5),

@@ -19,14 +19,22 @@ Conventions:
   how many messages were read first); a writer used as a context manager is
   closed, with its metadata, even when the block raises, so partial output is
   a readable bag.
+* MCAP chunks are written with their CRC-32 (rosbags writes 0, "not computed"),
+  and a chunk whose CRC does not match is reported as damaged
+  (:class:`CorruptBagError`), never read. sqlite3 bags have no checksums.
+* An MCAP file that was cut off (a recording killed before it closed the file:
+  no footer) is read up to its last complete record; ``BagReader.note`` says
+  so. Messages of a chunk that was still being written are lost.
 """
 
 from __future__ import annotations
 
 import importlib
+import io
 import os
 import shutil
 import struct
+from binascii import crc32
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -40,6 +48,8 @@ from builtin_interfaces.msg import Time
 from rclpy.serialization import deserialize_message, serialize_message
 from rosbags.interfaces import MessageDefinitionFormat
 from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer, WriterError
+from rosbags.rosbag2.reader import DirectoryReader
+from rosbags.rosbag2.storage_mcap import McapReader, McapWriter
 from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
@@ -112,6 +122,126 @@ def _foreign_storage_errors() -> tuple[type[BaseException], ...]:
 
 
 _STORAGE_ERRORS: Final = _foreign_storage_errors()
+
+_MCAP_MAGIC: Final = b"\x89MCAP0\r\n"
+_MCAP_DATA_END_OP: Final = 0x0F
+#: A footer without a summary (summary start 0): readers then scan the data section.
+_MCAP_EMPTY_FOOTER: Final = b"\x02" + struct.pack("<QQQI", 20, 0, 0, 0) + _MCAP_MAGIC
+#: Where a chunk record's uncompressed-data CRC is: op (1) + record length (8) + start, end, size (3 x 8).
+_MCAP_CHUNK_CRC_OFFSET: Final = 1 + 8 + 24
+
+
+class _CrcMcapWriter(McapWriter):
+    """rosbags' MCAP writer, with each chunk's CRC-32 of its uncompressed records filled in."""
+
+    def close_chunk(self) -> None:
+        crc = crc32(self.chunk.bio.getbuffer())
+        chunk_start = self.bio.tell()
+        super().close_chunk()
+        end = self.bio.tell()
+        self.bio.seek(chunk_start + _MCAP_CHUNK_CRC_OFFSET)
+        self.bio.write(struct.pack("<I", crc))
+        self.bio.seek(end)
+
+
+class _CrcWriter(Writer):
+    STORAGE_PLUGINS = {**Writer.STORAGE_PLUGINS, StoragePlugin.MCAP: _CrcMcapWriter}
+
+
+def _complete_mcap_records_end(handle: io.BufferedReader, size: int) -> int:
+    """Offset just past the last complete record of a cut-off MCAP data section (or its DataEnd record)."""
+    position = len(_MCAP_MAGIC)
+    while position + 9 <= size:
+        handle.seek(position)
+        opcode, length = struct.unpack("<BQ", handle.read(9))
+        if opcode == _MCAP_DATA_END_OP or position + 9 + length > size:
+            break
+        position += 9 + length
+    return position
+
+
+class _CutOffMcapFile(io.RawIOBase):
+    """An MCAP file's first ``end`` bytes followed by a footer without a summary (read-only, seekable)."""
+
+    def __init__(self, handle: io.BufferedReader, end: int) -> None:
+        super().__init__()
+        self._handle = handle
+        self._end = end
+        self._size = end + len(_MCAP_EMPTY_FOOTER)
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        wanted = min(len(view), max(0, self._size - self._position))
+        done = 0
+        if self._position < self._end and wanted:
+            self._handle.seek(self._position)
+            done = self._handle.readinto(view[:min(wanted, self._end - self._position)]) or 0
+        if done < wanted and self._position + done >= self._end:
+            start = self._position + done - self._end
+            tail = _MCAP_EMPTY_FOOTER[start:start + wanted - done]
+            view[done:done + len(tail)] = tail
+            done += len(tail)
+        self._position += done
+        return done
+
+    def close(self) -> None:
+        self._handle.close()
+        super().close()
+
+
+class _CutOffTolerantMcapReader(McapReader):
+    """rosbags' MCAP reader that reads a file without a footer (cut off) up to its last complete record.
+
+    Attributes:
+        cut_off_note: what was done, or "" for a complete file.
+    """
+
+    cut_off_note = ""
+
+    def open(self) -> None:
+        try:
+            handle = self.path.open("rb")
+        except OSError as err:
+            raise ReaderError(f"Could not open file {str(self.path)!r}: {err.strerror}.") from err
+        size = self.path.stat().st_size
+        if size > 2 * len(_MCAP_MAGIC) and handle.read(len(_MCAP_MAGIC)) == _MCAP_MAGIC:
+            handle.seek(size - len(_MCAP_MAGIC))
+            if handle.read() != _MCAP_MAGIC:
+                end = _complete_mcap_records_end(handle, size)
+                self.cut_off_note = (f"{self.path.name} was cut off (no MCAP footer): reading its complete records, "
+                                     f"{end} of {size} bytes; messages of an unfinished chunk are lost")
+                self.bio = io.BufferedReader(_CutOffMcapFile(handle, end))
+        handle.seek(0)
+        if self.bio is None:
+            self.bio = handle
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+
+
+class _DirectoryReader(DirectoryReader):
+    STORAGE_PLUGINS = {**DirectoryReader.STORAGE_PLUGINS, "mcap": _CutOffTolerantMcapReader}
+
+
+class _Reader(Reader):
+    STORAGE_PLUGINS = {**Reader.STORAGE_PLUGINS, "dir": _DirectoryReader, ".mcap": _CutOffTolerantMcapReader}
 
 
 def normalize_topic(topic: str) -> str:
@@ -296,10 +426,13 @@ class BagReader:
         self.path = Path(path)
         target, self.note = _locate_storage(self.path)
         try:
-            self._reader = Reader(target)
+            self._reader = _Reader(target)
             self._reader.open()
         except _STORAGE_ERRORS as err:
             raise CorruptBagError(f"{self.path}: cannot be opened, it is truncated or damaged: {err}") from err
+        storages = getattr(self._reader.storage, "storages", None) or [self._reader.storage]
+        notes = [self.note, *(getattr(storage, "cut_off_note", "") for storage in storages)]
+        self.note = "; ".join(note for note in notes if note)
         self.storage = "mcap" if any(p.suffix == ".mcap" for p in self._storage_files()) else "sqlite3"
         self.topics: dict[str, BagTopic] = {}
         for name, info in self._reader.topics.items():
@@ -410,7 +543,8 @@ class BagReader:
                 return
             except _STORAGE_ERRORS as err:
                 raise CorruptBagError(
-                    f"{self.path}: damaged after {count} readable messages: {type(err).__name__}: {err}") from err
+                    f"{self.path}: truncated or damaged after {count} readable messages: {type(err).__name__}: {err}"
+                ) from err
             count += 1
             yield BagMessage(topic=normalize_topic(connection.topic), msgtype=connection.msgtype,
                              log_time_ns=int(log_time_ns), data=bytes(data))
@@ -458,7 +592,8 @@ class BagWriter:
                 raise BagWriteError(f"{self.path} exists; choose another output or overwrite it")
             _remove_existing_bag(self.path)
         try:
-            self._writer = Writer(self.path, version=Writer.VERSION_LATEST, storage_plugin=_STORAGE_PLUGINS[storage])
+            self._writer = _CrcWriter(self.path, version=Writer.VERSION_LATEST,
+                                      storage_plugin=_STORAGE_PLUGINS[storage])
             for key, value in (custom_data or {}).items():
                 self._writer.set_custom_data(key, str(value))
             self._writer.open()

@@ -31,7 +31,8 @@ __all__ = [
 
 #: The default model: the one the node runs without model_path or inference size.
 BUNDLED_MODEL_NAME: Final = "stereo_net_640x480.onnx"
-#: The training checkpoint of the bundled model, relative to the repository (for exporting more sizes).
+#: The training checkpoint of the bundled model, relative to the repository or the installed share directory
+#: (setup.py installs models/ with its sub-folders), for exporting more sizes.
 CHECKPOINT_PATH: Final = "models/checkpoints/stereo_net.pt"
 PACKAGE: Final = "stereo_depth_ros"
 
@@ -114,7 +115,8 @@ def choose_model_file(*, model_path: str, input_hw: tuple[int, int] | None, bund
     raise ConfigurationError(
         f"no bundled model for inference size {width}x{height} px (inference_width_px x inference_height_px) "
         f"in {bundled_default.parent}; bundled sizes (WxH): {sizes}. Export one with "
-        f"`stereo_depth_export {CHECKPOINT_PATH} --sizes {width}x{height} --out-dir DIR` "
+        f"`stereo_depth_export {bundled_default.parent.parent / CHECKPOINT_PATH} --sizes {width}x{height} "
+        "--out-dir DIR` (needs the training extra) "
         f"and start with model_path:=DIR/{name}, or set inference_width_px and inference_height_px to a "
         "bundled size (or 0 for the default)")
 

@@ -44,6 +44,11 @@ good one there is no output, with an error on /diagnostics). The rig (with its
 rectification maps) is built once per calibration; /diagnostics names the
 calibration in use.
 
+An endpoint that can never connect (a publisher or subscriber with an
+incompatible QoS) and samples Fast DDS reports lost are logged (throttled) and
+counted on /diagnostics (``ros.qos_events``). ``main`` selects the package's
+Fast DDS profile for large images before rclpy starts (``ros.dds``).
+
 The backends run the left-right check themselves (``StereoPipeline`` calls
 ``match_checked``; the network reads the right view from the same pass); the
 node only switches the check on and off.
@@ -61,6 +66,7 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, Final
 
 import numpy as np
@@ -83,13 +89,14 @@ from stereo_msgs.msg import DisparityImage
 
 from stereo_depth_ros.backends import FittedBackend, create_backend
 from stereo_depth_ros.backends.base import StereoBackend
-from stereo_depth_ros.backends.errors import BackendError, ConfigurationError
+from stereo_depth_ros.backends.errors import BackendError, BackendUnavailableError, ConfigurationError
 from stereo_depth_ros.core.camera_model import StereoCameraModel
 from stereo_depth_ros.core.errors import ImageShapeError, StereoDepthError
 from stereo_depth_ros.core.frames import StaticTransforms
 from stereo_depth_ros.core.stamps import seconds_to_ns
 from stereo_depth_ros.pipeline.stereo_pipeline import StereoOutput, StereoPipeline
 from stereo_depth_ros.ros.calibration import CalibrationCache, calibration_diagnostics
+from stereo_depth_ros.ros.dds import select_large_image_profile
 from stereo_depth_ros.ros.diagnostics import Level, NodeStatistics, diagnostic_array
 from stereo_depth_ros.ros.errors import (
     ImageConversionError,
@@ -107,6 +114,7 @@ from stereo_depth_ros.ros.lidar_input import (
 )
 from stereo_depth_ros.ros.model_files import inference_hw, resolve_model_path
 from stereo_depth_ros.ros.node_diagnostics import NodeState, node_reports
+from stereo_depth_ros.ros.node_help import help_requested, node_help
 from stereo_depth_ros.ros.outputs import OUTPUT_TOPICS, disparity_range_px, output_messages
 from stereo_depth_ros.ros.parameters import (
     DEPTH_RANGES,
@@ -118,9 +126,10 @@ from stereo_depth_ros.ros.parameters import (
     problems,
     settings_from_values,
 )
+from stereo_depth_ros.ros.qos_events import QosEventMonitor
 from stereo_depth_ros.ros.stamps import stamp_ns
 from stereo_depth_ros.ros.static_transforms import TF_STATIC_QOS, TF_STATIC_TOPIC, add_transforms, tf_message_class
-from stereo_depth_ros.ros.sync import Side, StereoPair, StereoSynchronizer
+from stereo_depth_ros.ros.sync import SIDES, Side, StereoPair, StereoSynchronizer
 
 try:  # Galactic and newer
     from rclpy.executors import ExternalShutdownException
@@ -166,7 +175,10 @@ def backend_from_settings(settings: NodeSettings) -> StereoBackend:
         auto = tuple(settings.execution_providers) == ("auto",)
         options.update(providers=None if auto else list(settings.execution_providers),
                        intra_op_threads=settings.intra_op_threads)
-    backend = create_backend(settings.backend, **options)
+    try:
+        backend = create_backend(settings.backend, **options)
+    except BackendUnavailableError as err:
+        raise BackendUnavailableError(_unavailable_provider_advice(err, settings)) from err
     model_hw = getattr(backend, "model_hw", None)
     if size is not None and model_hw is not None and tuple(model_hw) != size:
         raise ConfigurationError(
@@ -174,6 +186,14 @@ def backend_from_settings(settings: NodeSettings) -> StereoBackend:
             f"{size[1]}x{size[0]} px (inference_width_px x inference_height_px); set both to 0 to use the "
             "model's own size, or export the model at that size")
     return backend
+
+
+def _unavailable_provider_advice(err: BackendUnavailableError, settings: NodeSettings) -> str:
+    """``err``'s message with the parameters to change instead of the backend's Python-level advice."""
+    detail = str(err).split(" Use providers=", 1)[0].rstrip(".")
+    return (f"{detail}. Set execution_providers to [auto] (the best available) or [cpu] (node: "
+            "-p execution_providers:=\"['cpu']\"; stereo_bag_process: --execution_providers cpu), or backend to "
+            f"sgbm; execution_providers is {list(settings.execution_providers)}")
 
 
 def _describe_image(msg: Image) -> str:
@@ -219,13 +239,16 @@ class StereoDepthNode(Node):
         self._settings = self._declare_parameters()
         self._stats = NodeStatistics()
         self._throttle = _Throttle(LOG_THROTTLE_S)
+        self._qos_events = QosEventMonitor(lambda category, kind, message: self._problem(category, kind, message,
+                                                                                         level=Level.WARN))
 
         self._backend = backend_from_settings(self._settings)
         self._backend_facts = {key: str(value) for key, value in self._backend.describe().items()}
         self._pipeline = StereoPipeline(self._backend, pipeline_config(self._settings))
+        model = self._backend_facts.get("model")
         self.get_logger().info(
-            f"backend {self._backend.name} ready ({self._backend_facts.get('provider', 'n/a')}); "
-            f"rectify={self._settings.rectify}, "
+            f"backend {self._backend.name} ready ({self._backend_facts.get('provider', 'n/a')})"
+            + (f", model {model}" if model else "") + f"; rectify={self._settings.rectify}, "
             f"{'approximate' if self._settings.approximate_sync else 'exact'} sync")
 
         settings = self._settings
@@ -255,19 +278,18 @@ class StereoDepthNode(Node):
                          else ReliabilityPolicy.BEST_EFFORT))
         output_types: dict[str, type] = {"disparity": DisparityImage, "depth": Image, "depth_info": CameraInfo,
                                          "confidence": Image, "points": PointCloud2, "rectified": Image}
-        self._output_pubs = {OUTPUT_TOPICS[role]: self.create_publisher(msg_type, OUTPUT_TOPICS[role], output_qos)
-                             for role, msg_type in output_types.items()}
+        self._output_pubs = {
+            OUTPUT_TOPICS[role]: self.create_publisher(
+                msg_type, OUTPUT_TOPICS[role], output_qos,
+                event_callbacks=self._qos_events.publisher_callbacks(self.resolve_topic_name(OUTPUT_TOPICS[role])))
+            for role, msg_type in output_types.items()}
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
 
         input_qos = self._input_qos(settings)
-        self._subscriptions_kept = [
-            self.create_subscription(Image, "left/image_raw", lambda msg: self._on_image("left", msg), input_qos),
-            self.create_subscription(Image, "right/image_raw", lambda msg: self._on_image("right", msg), input_qos),
-            self.create_subscription(CameraInfo, "left/camera_info",
-                                     lambda msg: self._on_camera_info("left", msg), input_qos),
-            self.create_subscription(CameraInfo, "right/camera_info",
-                                     lambda msg: self._on_camera_info("right", msg), input_qos),
-        ]
+        self._subscriptions_kept = [self._input_subscription(msg_type, f"{side}/{name}", callback, input_qos)
+                                    for side in SIDES for msg_type, name, callback in (
+                                        (Image, "image_raw", partial(self._on_image, side)),
+                                        (CameraInfo, "camera_info", partial(self._on_camera_info, side)))]
         self._subscribe_lidar_if_used(settings.hints)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._diagnostics_timer = self.create_timer(settings.diagnostics_period_seconds, self._publish_diagnostics)
@@ -327,6 +349,12 @@ class StereoDepthNode(Node):
             return
         self._tf_static_subscription = self.create_subscription(tf_message, TF_STATIC_TOPIC, self._on_tf_static,
                                                                 TF_STATIC_QOS)
+
+    def _input_subscription(self, msg_type: type, topic: str, callback: Any, qos: QoSProfile) -> Subscription:
+        """A subscription of an input topic whose QoS events (incompatible publisher, lost samples) are reported."""
+        resolved = self.resolve_topic_name(topic)
+        return self.create_subscription(msg_type, topic, callback, qos,
+                                        event_callbacks=self._qos_events.subscription_callbacks(resolved))
 
     @staticmethod
     def _input_qos(settings: NodeSettings) -> QoSProfile:
@@ -539,7 +567,7 @@ class StereoDepthNode(Node):
             tf_static_transforms=len(self._static_transforms) if self._tf_static_subscription is not None else None,
             backend_name=self._backend.name, backend_facts=self._backend_facts,
             calibration=calibration_diagnostics(self._calibration),
-            calibration_in_use=self._calibration.in_use is not None)
+            calibration_in_use=self._calibration.in_use is not None, qos_counts=self._qos_events.counts())
         reports = node_reports(self._stats.take_window(), state)
         self._diagnostics_pub.publish(diagnostic_array(reports, stamp=self.get_clock().now().to_msg()))
 
@@ -566,12 +594,18 @@ class StereoDepthNode(Node):
 
 
 def main(args: Sequence[str] | None = None) -> int:
-    """Console entry point: ``stereo_depth_node [--ros-args ...]``; returns the exit status."""
+    """Console entry point: ``stereo_depth_node [--help] [--ros-args ...]``; returns the exit status."""
+    argv = sys.argv[1:] if args is None else list(args)
+    if help_requested(argv):
+        sys.stdout.write(node_help())
+        return 0
+    profile = select_large_image_profile()  # before rclpy.init: Fast DDS reads it with the first participant
     rclpy.init(args=None if args is None else list(args))
     node = None
     status = 0
     try:
         node = StereoDepthNode()
+        node.get_logger().info(f"Fast DDS profiles file: {profile or 'none (Fast DDS defaults)'}")
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass

@@ -12,17 +12,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 
 from stereo_depth_ros.ros.diagnostics import Level, StatisticsWindow, StatusReport
 from stereo_depth_ros.ros.sync import SyncCounters
 
-__all__ = ["NodeState", "node_reports"]
+__all__ = ["INPUT_QOS_CATEGORY", "OUTPUT_QOS_CATEGORY", "NodeState", "node_reports"]
 
+#: Problem categories of QoS events (``ros.qos_events``): the node's subscriptions and its publishers.
+INPUT_QOS_CATEGORY: Final = "input_qos"
+OUTPUT_QOS_CATEGORY: Final = "output_qos"
 #: The problem categories each status shows.
-INPUT_CATEGORIES = ("input", "sync", "lidar")
-OUTPUT_CATEGORIES = ("processing",)
+INPUT_CATEGORIES = ("input", "sync", "lidar", INPUT_QOS_CATEGORY)
+OUTPUT_CATEGORIES = ("processing", OUTPUT_QOS_CATEGORY)
 CALIBRATION_CATEGORIES = ("calibration",)
 
 
@@ -43,6 +47,9 @@ class NodeState:
         backend_facts: what the backend describes of itself (provider, model, ...).
         calibration: ``ros.calibration.calibration_diagnostics`` of the node's cache.
         calibration_in_use: a good calibration has been seen.
+        qos_counts: ``ros.qos_events.QosEventMonitor.counts()``: endpoints with an incompatible QoS
+            (``incompatible_qos_inputs``: publishers of the inputs, ``incompatible_qos_outputs``: subscribers of
+            the outputs) and ``messages_lost`` (input samples DDS lost), totals since start-up.
     """
 
     name: str
@@ -56,6 +63,7 @@ class NodeState:
     backend_facts: Mapping[str, str]
     calibration: Mapping[str, str]
     calibration_in_use: bool
+    qos_counts: Mapping[str, int]
 
 
 def _worst(window: StatisticsWindow, categories: Sequence[str]) -> tuple[Level, str]:
@@ -91,6 +99,8 @@ def _input_values(window: StatisticsWindow, state: NodeState) -> dict[str, str]:
         "pairs_without_camera_info_total": str(sync.without_info),
         "time_jumps_total": str(sync.time_jumps),
         "input_errors_total": str(totals.get("input_errors", 0)),
+        "incompatible_qos_publishers_total": str(state.qos_counts["incompatible_qos_inputs"]),
+        "messages_lost_in_dds_total": str(state.qos_counts["messages_lost"]),
         "sync": state.sync_description,
         "lidar_hints": "on" if state.lidar_hints else "off",
         "lidar_cloud_rate_hz": f"{window.rate_hz('lidar_clouds'):.2f}",
@@ -114,6 +124,7 @@ def _output_values(window: StatisticsWindow, state: NodeState) -> dict[str, str]
         "frames_published_total": str(totals.get("frames_published", 0)),
         "frames_dropped_total": str(totals.get("frames_dropped", 0)),
         "frames_failed_total": str(totals.get("frames_failed", 0)),
+        "incompatible_qos_subscribers_total": str(state.qos_counts["incompatible_qos_outputs"]),
         "last_error": window.last_error.message if window.last_error is not None else "",
         "hint_pixels_percent_last": ("n/a" if state.hint_fraction_last is None
                                      else f"{100.0 * state.hint_fraction_last:.1f}"),

@@ -19,6 +19,7 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from stereo_msgs.msg import DisparityImage
 
 from stereo_depth_ros.backends.base import StereoBackend
+from stereo_depth_ros.backends.sgbm_backend import OpenCvStereoBackend
 from stereo_depth_ros.core.camera_model import StereoCameraModel
 from stereo_depth_ros.pipeline.stereo_pipeline import StereoOutput
 from stereo_depth_ros.ros.image_conversion import numpy_to_image
@@ -46,17 +47,20 @@ OutputMessage: TypeAlias = DisparityImage | Image | CameraInfo | PointCloud2
 def disparity_range_px(backend: StereoBackend, rig: StereoCameraModel) -> tuple[float, float, float]:
     """(min, max, step) of the disparities ``backend`` reports on ``rig``'s images, px (d = x_left - x_right).
 
-    The OpenCV matchers: their search range [min_disparity, min_disparity + num_disparities]
-    in 1/16 px steps. A regression network: [0, its largest disparity at this image size],
-    continuous (step 0).
+    The OpenCV matchers (``OpenCvStereoBackend``, its ``params``): their search range
+    [min_disparity, min_disparity + num_disparities] in 1/16 px steps. Any other backend (a
+    regression network; a ``FittedBackend``, whose result is resized): [0,
+    ``max_disparity_px_for`` this image size]; its output is continuous, so the step is the
+    finest one float32 resolves over the whole range of the DisparityImage's values
+    (d - (cx_left - cx_right)): ``np.spacing`` at the largest magnitude, e.g. 1.5e-5 px at
+    192 px. (0 would read as "unknown" to consumers.)
     """
-    params = getattr(backend, "params", None)
-    if params is not None and hasattr(params, "min_disparity"):  # OpenCV matchers
-        low = float(params.min_disparity)
-        return low, low + float(params.num_disparities), OPENCV_DISPARITY_STEP_PX
-    scaled = getattr(backend, "max_disparity_px_for", None)
-    high = float(scaled((rig.height, rig.width))) if scaled is not None else float(backend.max_disparity_px)
-    return 0.0, high, 0.0
+    if isinstance(backend, OpenCvStereoBackend):
+        low = float(backend.params.min_disparity)
+        return low, low + float(backend.params.num_disparities), OPENCV_DISPARITY_STEP_PX
+    high = float(backend.max_disparity_px_for((rig.height, rig.width)))
+    largest = max(abs(0.0 - rig.cx_offset_px), abs(high - rig.cx_offset_px))
+    return 0.0, high, float(np.spacing(np.float32(largest)))
 
 
 def output_messages(output: StereoOutput, *, stamp: Time, settings: NodeSettings,

@@ -6,12 +6,17 @@ it (its type is taken from the graph), with a QoS that matches the publishers
 and every message is written as received (CDR bytes, no decoding) with its
 receive time as log time. Recording stops after ``--max-messages`` in total,
 once each topic has ``--messages-per-topic``, after ``--duration`` seconds,
-after ``--idle-timeout`` seconds without a message, or on Ctrl-C / SIGTERM;
-the bag is always closed with its metadata, so it is readable.
+after ``--idle-timeout`` seconds without a message (by default
+``DEFAULT_IDLE_TIMEOUT_S`` once a count is expected, so lost messages never
+keep it waiting), or on Ctrl-C / SIGTERM; the bag is always closed with its
+metadata, so it is readable. The last line says how many messages each topic
+got, and of how many expected; when an expected count was not reached the
+exit code is 8.
 
 If nothing at all arrives within ``--wait-timeout`` seconds, the (empty) bag is
-closed and the exit code is 8. Set ``FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA``
-for images of 640x480 and more.
+closed and the exit code is 8. Unless ``FASTRTPS_DEFAULT_PROFILES_FILE`` is
+set, the recorder uses the package's Fast DDS profile for large images
+(``ros.dds``).
 """
 
 from __future__ import annotations
@@ -31,14 +36,17 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from rclpy.signals import SignalHandlerOptions
 
 from stereo_depth_ros.ros.bag_io import STORAGE_FORMATS, BagWriter, message_class, normalize_topic
+from stereo_depth_ros.ros.dds import select_large_image_profile
 from stereo_depth_ros.ros.errors import UnknownMessageTypeError
 from stereo_depth_ros.tools.errors import EXIT_CODES, RosCommunicationError, UsageError, run_tool
 
-__all__ = ["Recorder", "build_parser", "main", "subscription_qos"]
+__all__ = ["DEFAULT_IDLE_TIMEOUT_S", "Recorder", "build_parser", "main", "subscription_qos"]
 
 #: Topics ``--all`` leaves out (every node has them).
 _HIDDEN_BY_ALL: Final = frozenset({"/rosout", "/parameter_events"})
 _DISCOVERY_PERIOD_S: Final = 0.1
+#: ``--idle-timeout`` when --messages-per-topic or --max-messages is given and it is not, s.
+DEFAULT_IDLE_TIMEOUT_S: Final = 10.0
 
 
 def subscription_qos(offered: Sequence[QoSProfile], *, mode: str = "auto", depth: int = 100) -> QoSProfile:
@@ -154,9 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stereo_bag_record",
         description="Record topics from DDS into a rosbag2 bag until a limit or Ctrl-C; the bag is always "
-                    "closed cleanly (set FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA for large images).",
+                    "closed cleanly (Fast DDS: the package's large-image profile unless "
+                    "FASTRTPS_DEFAULT_PROFILES_FILE is set).",
         epilog="Exit codes: 0 ok (also when stopped with Ctrl-C), 2 usage, 7 output not writable, "
-               "8 nothing arrived within --wait-timeout.")
+               "8 nothing arrived within --wait-timeout, or fewer messages than --messages-per-topic / "
+               "--max-messages arrived before the idle timeout (the bag holds what did).")
     parser.add_argument("output", help="bag directory to create")
     parser.add_argument("topics", nargs="*", help="topics to record (relative names are taken as /name)")
     parser.add_argument("--all", action="store_true", help="record every topic (but /rosout, /parameter_events)")
@@ -168,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--duration", type=float, default=None, metavar="SEC",
                         help="stop SEC seconds after the start")
     parser.add_argument("--idle-timeout", type=float, default=None, metavar="SEC",
-                        help="stop when nothing arrived for SEC seconds after the first message")
+                        help="stop when nothing arrived for SEC seconds after the first message (default: "
+                             f"{DEFAULT_IDLE_TIMEOUT_S:g} with --messages-per-topic or --max-messages, else none)")
     parser.add_argument("--wait-timeout", type=float, default=None, metavar="SEC",
                         help="give up (exit 8) if no message at all arrives within SEC seconds")
     parser.add_argument("--qos", choices=("auto", "reliable", "best_effort"), default="auto",
@@ -191,7 +202,22 @@ def _limits(args: argparse.Namespace) -> _Limits:
         raise UsageError("give the topics to record, or --all (not both)")
     if args.messages_per_topic is not None and args.all:
         raise UsageError("--messages-per-topic needs an explicit list of topics")
-    return _Limits(args.max_messages, args.messages_per_topic, args.duration, args.idle_timeout, args.wait_timeout)
+    idle_timeout = args.idle_timeout
+    if idle_timeout is None and (args.max_messages is not None or args.messages_per_topic is not None):
+        idle_timeout = DEFAULT_IDLE_TIMEOUT_S
+    return _Limits(args.max_messages, args.messages_per_topic, args.duration, idle_timeout, args.wait_timeout)
+
+
+def _shortfall(counts: dict[str, int], topics: Sequence[str], limits: _Limits) -> list[str]:
+    """``topic got of expected`` for each expectation that ``counts`` falls short of (empty when none does)."""
+    short = []
+    if limits.messages_per_topic is not None:
+        short += [f"{topic} {counts.get(topic, 0)} of {limits.messages_per_topic}" for topic in sorted(topics)
+                  if counts.get(topic, 0) < limits.messages_per_topic]
+    total = sum(counts.values())
+    if limits.max_messages is not None and total < limits.max_messages:
+        short.append(f"{total} of {limits.max_messages} messages in all")
+    return short
 
 
 def _run(argv: Sequence[str] | None) -> int:
@@ -209,6 +235,7 @@ def _run(argv: Sequence[str] | None) -> int:
         if not args.quiet:
             print(text, flush=True)
 
+    select_large_image_profile()
     rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)  # the command line is ours, not rcl's
     node = rclpy.create_node(args.node_name)
     reason = "stopped"
@@ -217,6 +244,8 @@ def _run(argv: Sequence[str] | None) -> int:
                        custom_data={"stereo_depth_ros.tool": "stereo_bag_record"}) as writer:
             recorder = Recorder(node, writer, None if args.all else args.topics, qos_mode=args.qos,
                                 messages_per_topic=limits.messages_per_topic, log=log)
+            log(f"recording into {args.output}: waiting for "
+                + (", ".join(recorder.topics) if recorder.topics is not None else "every topic"))
             started = time.monotonic()
             next_discovery = started
             while not stop.is_set():
@@ -246,15 +275,22 @@ def _run(argv: Sequence[str] | None) -> int:
                     raise RosCommunicationError(
                         f"nothing arrived within {limits.wait_timeout_s:g} s"
                         + (f"; no publisher for {', '.join(missing)}" if missing else "")
-                        + " (same ROS_DOMAIN_ID and RMW? FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA for large images?); "
+                        + " (is the publisher running, in the same ROS_DOMAIN_ID and RMW?); "
                         f"{args.output} is closed and empty")
             counts = dict(writer.counts)
+            wanted = [] if args.all else [t for t in recorder.topics or [] if t not in recorder.skipped]
     finally:
         node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
+    of = f" of {limits.messages_per_topic}" if limits.messages_per_topic is not None else ""
+    listed = sorted(set(counts) | set(wanted))
     log(f"recorded {sum(counts.values())} message(s) to {args.output} ({reason}): "
-        + (", ".join(f"{topic} {count}" for topic, count in sorted(counts.items())) or "nothing"))
+        + (", ".join(f"{topic} {counts.get(topic, 0)}{of}" for topic in listed) or "nothing"))
+    short = [] if stop.is_set() else _shortfall(counts, wanted, limits)
+    if short:
+        raise RosCommunicationError(f"fewer messages than expected arrived ({reason}): {', '.join(short)}; "
+                                    f"{args.output} is closed and holds what did")
     return EXIT_CODES["ok"]
 
 

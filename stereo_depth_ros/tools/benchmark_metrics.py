@@ -9,20 +9,18 @@ milliseconds, stamps in nanoseconds. Empty sets give NaN, never 0.
 from __future__ import annotations
 
 import math
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Literal
+from typing import Literal
 
 import numpy as np
 
 from stereo_depth_ros.core.sizes import parse_wxh
-from stereo_depth_ros.core.stamps import NS_PER_S, ns_from_sec_nanosec
+from stereo_depth_ros.core.stamps import NS_PER_S
 from stereo_depth_ros.tools.errors import UsageError
 
 __all__ = [
-    "CDR_LITTLE_ENDIAN",
     "DepthRangeError",
     "ModelFile",
     "TargetResult",
@@ -32,15 +30,9 @@ __all__ = [
     "depth_error_by_range",
     "parse_size",
     "simulated_lidar_hints",
-    "stamp_ns_from_cdr",
     "summarize_ms",
     "sustained_rate_hz",
 ]
-
-#: CDR encapsulation identifiers of a serialized ROS 2 message (first two bytes).
-CDR_LITTLE_ENDIAN: Final = b"\x00\x01"
-_CDR_BIG_ENDIAN: Final = b"\x00\x00"
-
 
 def parse_size(text: str) -> tuple[int, int]:
     """``"640x480"`` (width x height, px) -> (height, width).
@@ -112,30 +104,6 @@ def sustained_rate_hz(arrival_ns: Sequence[int]) -> float:
         return float("nan")
     span_ns = max(arrival_ns) - min(arrival_ns)
     return (len(arrival_ns) - 1) * NS_PER_S / span_ns if span_ns > 0 else float("nan")
-
-
-def stamp_ns_from_cdr(serialized: bytes) -> int:
-    """``header.stamp`` of a serialized ROS 2 message whose first field is a std_msgs/Header.
-
-    The stamp (int32 sec, uint32 nanosec) follows the 4-byte CDR encapsulation
-    header, so a subscriber can read it without deserializing a large message.
-
-    Args:
-        serialized: the CDR bytes as a raw subscription delivers them.
-
-    Returns:
-        sec * 1e9 + nanosec, ns.
-
-    Raises:
-        ValueError: shorter than 12 bytes or an unknown encapsulation.
-    """
-    if len(serialized) < 12:
-        raise ValueError(f"a serialized message with a header has >= 12 bytes, got {len(serialized)}")
-    kind = bytes(serialized[:2])
-    if kind not in (CDR_LITTLE_ENDIAN, _CDR_BIG_ENDIAN):
-        raise ValueError(f"unknown CDR encapsulation {kind!r}")
-    sec, nanosec = struct.unpack("<iI" if kind == CDR_LITTLE_ENDIAN else ">iI", bytes(serialized[4:12]))
-    return ns_from_sec_nanosec(sec, nanosec)
 
 
 @dataclass(frozen=True)

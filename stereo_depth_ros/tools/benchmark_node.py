@@ -41,7 +41,9 @@ from typing import Any, Final
 import yaml
 
 from stereo_depth_ros.core.stamps import sec_nanosec_from_ns
-from stereo_depth_ros.tools.benchmark_metrics import ModelFile, stamp_ns_from_cdr, summarize_ms, sustained_rate_hz
+from stereo_depth_ros.ros.dds import PROFILES_FILE_VARIABLE
+from stereo_depth_ros.ros.dds import dds_environment as large_image_dds_environment
+from stereo_depth_ros.tools.benchmark_metrics import ModelFile, summarize_ms, sustained_rate_hz
 from stereo_depth_ros.tools.benchmark_scenes import RawStereoInput
 from stereo_depth_ros.tools.errors import UsageError
 
@@ -95,16 +97,16 @@ def find_node_executable(executable: str | None) -> Path | None:
 
 
 def dds_environment(ros_domain_id: int | None) -> dict[str, str]:
-    """Variables set for both processes: the domain (if given), Fast DDS's LARGE_DATA transport and
-    localhost discovery, each only where the environment does not set it already (the domain always)."""
-    values = {}
+    """Variables set for both processes: the domain (if given), the package's Fast DDS profile for large
+    images (``ros.dds``) and localhost discovery, each only where the environment does not set it already
+    (the domain always)."""
+    values = large_image_dds_environment()
     if ros_domain_id is not None:
         if not 0 <= ros_domain_id <= 232:
             raise UsageError(f"--ros-domain-id must be in 0..232, got {ros_domain_id}")
         values["ROS_DOMAIN_ID"] = str(ros_domain_id)
-    for name, value in (("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA"), ("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")):
-        if name not in os.environ:
-            values[name] = value
+    if "ROS_AUTOMATIC_DISCOVERY_RANGE" not in os.environ:
+        values["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     return values
 
 
@@ -195,6 +197,8 @@ class _Peer:
                 return
 
     def _recorder(self, topic: str) -> Callable[[bytes], None]:
+        from stereo_depth_ros.ros.stamps import stamp_ns_from_cdr  # ROS message types: only where rclpy is
+
         def record(serialized: bytes) -> None:
             arrival_ns = time.time_ns()
             with self.lock:
@@ -357,6 +361,6 @@ def node_section(raw: RawStereoInput, settings: NodeRunSettings, model: ModelFil
     return {"executable": str(executable), "size": f"{width}x{height}", "rate_hz": settings.rate_hz,
             "seconds": settings.seconds, "warmup_s": settings.warmup_s,
             "environment": {name: os.environ.get(name) for name in
-                            ("ROS_DOMAIN_ID", "RMW_IMPLEMENTATION", "FASTDDS_BUILTIN_TRANSPORTS",
-                             "ROS_AUTOMATIC_DISCOVERY_RANGE")},
+                            ("ROS_DOMAIN_ID", "RMW_IMPLEMENTATION", PROFILES_FILE_VARIABLE,
+                             "FASTDDS_BUILTIN_TRANSPORTS", "ROS_AUTOMATIC_DISCOVERY_RANGE")},
             "runs": runs}

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 import yaml
 
-from stereo_depth_ros.core.camera_model import CameraCalibration, StereoCameraModel
+from stereo_depth_ros.core.camera_model import DEFAULT_FRAME_IDS, CameraCalibration, StereoCameraModel
 from stereo_depth_ros.tools.errors import CalibrationFileError
 
 __all__ = [
@@ -40,9 +40,6 @@ __all__ = [
     "rectified_stereo",
     "write_camera_info_yaml",
 ]
-
-#: Optical frame ids of the left and right camera when none is given.
-DEFAULT_FRAME_IDS: Final = ("stereo_left_optical_frame", "stereo_right_optical_frame")
 
 # Aliases of each matrix in OpenCV calibration files (stereo_calib.cpp writes M1/M2, others K1/K2).
 _OPENCV_KEYS: Final[dict[str, tuple[str, ...]]] = {

@@ -280,10 +280,10 @@ class RosPeer:
         self._spinner = threading.Thread(target=self._spin, daemon=True)
         self._spinner.start()
         self._next_stamp_ns = 1_700_000_000 * 1_000_000_000
-        # Fast DDS's shared-memory transport drops a best-effort sample when two large ones
-        # are written back to back (its segment holds about one 448x320 RGB image), so a
-        # pair is sent with a short gap unless a test wants a burst.
-        self.pair_gap_s = 0.05
+        # Seconds between the left and right image of a pair. With the package's Fast DDS profile
+        # (ros_environment) a pair can go back to back, as camera drivers send it; Fast DDS's default
+        # 512 KB shared-memory segment used to drop one of two such images.
+        self.pair_gap_s = 0.0
 
     def _spin(self) -> None:
         while self.context.ok():
@@ -369,9 +369,9 @@ class RosPeer:
                  right_offset_ns: int = 0) -> tuple[int, dict[str, Any]]:
         """Send a pair and wait for its outputs; returns (left stamp, {topic: message}).
 
-        Best-effort transport may lose a pair (typically the first ones, while Fast DDS
-        still sets up its large-data connection), so the pair is sent again with a new
-        stamp every ``resend_s`` until the outputs of one of the stamps sent are complete.
+        Best-effort transport may lose a pair (the node's sensor-data subscriptions drop what
+        arrives before they matched this peer), so the pair is sent again with a new stamp
+        every ``resend_s`` until the outputs of one of the stamps sent are complete.
         ``right_offset_ns`` shifts the right image's stamp (approximate sync).
         """
         topics = tuple(topics)

@@ -159,8 +159,8 @@ def test_reader_raises_on_truncated_bag(tmp_path: Path, storage: str) -> None:
 @pytest.mark.parametrize("offset", [8, 100])
 @pytest.mark.parametrize("storage", STORAGE_FORMATS)
 def test_reader_raises_corrupt_bag_error_on_damaged_structure(tmp_path: Path, storage: str, offset: int) -> None:
-    # Damaged pixels cannot be detected (no checksums are read); damaged headers, schemas and
-    # channels are: on opening, or as fewer messages than the metadata lists.
+    # Damaged headers, schemas and channels are found on opening, or as fewer messages than the metadata
+    # lists; damaged MCAP payloads by their chunk's CRC (test below).
     bag = tmp_path / "bag"
     write_stereo_bag(bag, storage, frames=4)
     data_file = storage_file(bag)
@@ -180,6 +180,43 @@ def test_reader_reads_an_interrupted_recording_without_metadata(tmp_path: Path, 
     with BagReader(bag) as reader:
         assert "no metadata.yaml" in reader.note
         assert len(list(reader.messages(["left/image_raw"]))) == 2
+
+
+def write_large_messages(path: Path, count: int) -> list[bytes]:
+    """``count`` String messages of about 600 KB each (rosbags closes an MCAP chunk past 1 MiB: two per chunk)."""
+    payloads = [serialize_message(String(data=chr(ord("a") + i) * 600_000)) for i in range(count)]
+    with BagWriter(path, storage="mcap") as writer:
+        for i, payload in enumerate(payloads):
+            writer.write_raw("chatter", "std_msgs/msg/String", payload, T0_NS + i)
+    return payloads
+
+
+def test_mcap_chunks_carry_crcs_so_a_damaged_payload_is_reported_not_read(tmp_path: Path) -> None:
+    payloads = write_large_messages(tmp_path / "bag", 5)
+    data_file = storage_file(tmp_path / "bag")
+    content = bytearray(data_file.read_bytes())
+    position = content.index(b"c" * 1000)  # inside the third message, in the second chunk
+    content[position] = ord("x")
+    data_file.write_bytes(bytes(content))
+    read = []
+    with pytest.raises(CorruptBagError, match="damaged after 2 readable messages: ReaderError: Chunk checksum"), \
+            BagReader(tmp_path / "bag") as reader:
+        read.extend(message.data for message in reader.messages())
+    assert read == payloads[:2]  # the first chunk, intact; nothing of the damaged one
+
+
+def test_reader_reads_a_cut_off_mcap_up_to_its_last_complete_chunk(tmp_path: Path) -> None:
+    bag = tmp_path / "bag"
+    payloads = write_large_messages(bag, 5)
+    (bag / "metadata.yaml").unlink()  # as a recorder killed before closing leaves it
+    data_file = storage_file(bag)
+    content = data_file.read_bytes()
+    data_file.write_bytes(content[:content.index(b"d" * 1000)])  # cut inside the second chunk
+    with BagReader(bag) as reader:
+        assert "no metadata.yaml" in reader.note and "bag.mcap was cut off (no MCAP footer)" in reader.note
+        assert reader.message_count == 2 and reader.topics["/chatter"].msgtype == "std_msgs/msg/String"
+        assert [message.data for message in reader.messages()] == payloads[:2]
+        assert reader.start_time_ns == T0_NS
 
 
 def test_require_topics_names_the_missing_topics_and_lists_what_is_there(tmp_path: Path) -> None:

@@ -55,7 +55,8 @@ def test_a_missing_bundled_size_names_the_bundled_sizes_and_the_export_command()
     message = str(info.value)
     assert "no bundled model for inference size 320x240 px" in message
     assert "bundled sizes (WxH): 512x384, 640x480, 768x512" in message
-    assert "stereo_depth_export models/checkpoints/stereo_net.pt --sizes 320x240 --out-dir DIR" in message
+    # The checkpoint where the models are (installed with them), not a path relative to a checkout.
+    assert "stereo_depth_export /share/models/checkpoints/stereo_net.pt --sizes 320x240 --out-dir DIR" in message
     assert "model_path:=DIR/stereo_net_320x240.onnx" in message
 
 

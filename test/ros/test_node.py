@@ -41,6 +41,7 @@ from stereo_node_harness import (
 from stereo_depth_ros.ros.bag_io import BagReader, BagWriter
 from stereo_depth_ros.ros.image_conversion import image_to_numpy
 from stereo_depth_ros.ros.parameters import settings_from_values
+from stereo_depth_ros.ros.sync import SIDES
 from stereo_depth_ros.tools.bag_process import BagProcessor
 
 RIG = Rig()
@@ -292,13 +293,28 @@ BAD_INPUTS: dict[str, tuple[BadInput, str, str, bool]] = {
 }
 
 
+def _send_infos_before_images(running: RosPeer, infos: tuple[CameraInfo, CameraInfo], stamp: int) -> None:
+    """Send both CameraInfos and wait until the node has counted them, so that the images sent next use them.
+
+    The node pairs images with each side's latest CameraInfo; with a pair sent back to back after its infos, an
+    info can land just after its image and apply only to the next pair.
+    """
+    before = running.wait_for_diagnostics(lambda d: "input" in d, "the input status")["input"].values
+    counted = {side: int(before[f"{side}_camera_info_total"]) for side in SIDES}
+    running.send_infos(infos, stamp)
+    running.wait_for_diagnostics(lambda d: all(int(d["input"].values[f"{side}_camera_info_total"]) > counted[side]
+                                               for side in SIDES), "both camera_infos counted")
+
+
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_bad_input_is_reported_and_output_resumes_with_good_input(running: RosPeer, node: NodeProcess,
                                                                   case: str) -> None:
     make, part, text, output_continues = BAD_INPUTS[case]
     left, right = rgb_messages(0)
     bad_left, bad_right, bad_infos = make(left, right, RIG.rectified_infos())
-    bad_stamp = running.send_pair(bad_left, bad_right, infos=bad_infos)
+    bad_stamp = running.next_stamp()
+    _send_infos_before_images(running, bad_infos, bad_stamp)
+    running.send_pair(bad_left, bad_right, stamp=bad_stamp)
     shown = running.wait_for_diagnostics(lambda d: text in d[part].message, f"{part}: {text!r}")
     assert shown[part].level >= 1
     if output_continues:  # a rejected camera_info: the last good calibration (RIG's) is kept
@@ -316,7 +332,8 @@ def test_bad_input_is_reported_and_output_resumes_with_good_input(running: RosPe
     assert node.alive()
     wait_for(lambda: text in node.log(), 30.0, f"a log line with {text!r}")
 
-    running.exchange(left, right, infos=RIG.rectified_infos(), topics=ALL_OUTPUTS)
+    _send_infos_before_images(running, RIG.rectified_infos(), running.next_stamp())
+    running.exchange(left, right, infos=None, topics=ALL_OUTPUTS)
     recovered = running.wait_for_diagnostics(lambda d: d[part].level == 0, f"{part} OK again")
     assert text not in recovered[part].message
 
@@ -395,12 +412,12 @@ def test_a_burst_keeps_memory_bounded_drops_stale_pairs_and_processes_the_newest
     running.exchange(left, right, infos=RIG.rectified_infos(), topics=ALL_OUTPUTS)
     rss_before = node.rss_bytes()
     published_before = running.output_counts["disparity"]
-    running.pair_gap_s = 0.002
+    saved_gap_s, running.pair_gap_s = running.pair_gap_s, 0.002
     try:
         for _ in range(200):
             running.send_pair(left, right)
     finally:
-        running.pair_gap_s = 0.05
+        running.pair_gap_s = saved_gap_s
     time.sleep(0.5)
     last = running.send_pair(left, right, infos=RIG.rectified_infos())
     assert running.outputs(last, ALL_OUTPUTS, timeout_s=90.0)

@@ -11,6 +11,7 @@ import signal
 import time
 
 import numpy as np
+import onnxruntime
 import pytest
 from stereo_node_harness import (
     OUTPUT_TYPES,
@@ -27,7 +28,12 @@ from stereo_node_harness import (
     unpack_rgb,
 )
 
+from stereo_depth_ros.backends.errors import BackendUnavailableError
+from stereo_depth_ros.ros.dds import shipped_profile_path
 from stereo_depth_ros.ros.image_conversion import image_to_numpy
+from stereo_depth_ros.ros.model_files import bundled_model_path
+from stereo_depth_ros.ros.node import backend_from_settings
+from stereo_depth_ros.ros.parameters import settings_from_values
 
 RIG = Rig()
 PARAMETERS = {"backend": "onnx", "execution_providers": ["cpu"]}  # everything else: the schema defaults
@@ -55,6 +61,13 @@ def test_the_learned_backend_publishes_every_output_consistently(node: NodeProce
     assert disparity_msg.max_disparity > disparity_msg.min_disparity
     disparity = disparity_from_message(disparity_msg, RIG.cx_offset_px)
     valid = np.isfinite(disparity)
+
+    # A regression network's step: the finest float32 step over the message's range (ros.outputs), never 0.
+    largest = np.float32(max(abs(disparity_msg.min_disparity), abs(disparity_msg.max_disparity)))
+    assert disparity_msg.delta_d == pytest.approx(float(np.spacing(largest))) and disparity_msg.delta_d > 0.0
+    # The start-up log names the model file and the Fast DDS profile in use.
+    assert f"model {bundled_model_path()}" in node.log()
+    assert f"Fast DDS profiles file: {shipped_profile_path()}" in node.log()
 
     depth = image_to_numpy(out["depth"])
     assert out["depth"].encoding == "32FC1" and depth.shape == (RIG.height, RIG.width)
@@ -110,6 +123,19 @@ def test_a_missing_model_stops_the_node_at_start_up_with_a_clear_message(
         process.close()
     assert status == 1
     assert "model file not found: /nonexistent/model.onnx" in process.log()
+
+
+def test_an_unavailable_execution_provider_names_the_parameters_to_change() -> None:
+    settings = settings_from_values({"backend": "onnx", "execution_providers": ["cuda"]})
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("CUDA is available here")
+    with pytest.raises(BackendUnavailableError) as raised:
+        backend_from_settings(settings)
+    message = str(raised.value)
+    assert "execution provider(s) ['CUDAExecutionProvider'] requested but not available" in message
+    assert "Set execution_providers to [auto] (the best available) or [cpu]" in message
+    assert "-p execution_providers:=\"['cpu']\"" in message and "--execution_providers cpu" in message
+    assert "providers='auto'" not in message and "allow_provider_fallback" not in message  # Python-level advice
 
 
 def test_an_invalid_parameter_file_stops_the_node_with_the_offending_value(

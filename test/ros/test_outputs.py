@@ -13,6 +13,7 @@ from stereo_depth_ros.backends import create_backend
 from stereo_depth_ros.core.geometry import OrganizedPointCloud, disparity_to_depth, points_from_depth
 from stereo_depth_ros.pipeline.stereo_pipeline import StereoOutput
 from stereo_depth_ros.ros.image_conversion import image_to_numpy
+from stereo_depth_ros.ros.model_files import bundled_model_path
 from stereo_depth_ros.ros.outputs import OPENCV_DISPARITY_STEP_PX, OUTPUT_TOPICS, disparity_range_px, output_messages
 from stereo_depth_ros.ros.parameters import settings_from_values
 
@@ -56,3 +57,15 @@ def test_publish_flags_leave_out_their_topics_and_depth_encoding_is_applied() ->
 
 def test_disparity_range_of_opencv_matchers_is_their_search_range_in_sixteenth_pixels() -> None:
     assert disparity_range_px(create_backend("sgbm", num_disparities=48), make_model()) == (0.0, 48.0, 1.0 / 16.0)
+
+
+def test_disparity_step_of_the_network_is_the_finest_float32_step_over_its_range() -> None:
+    rig = make_model()
+    backend = create_backend("onnx", model_path=bundled_model_path())
+    low, high, step = disparity_range_px(backend, rig)
+    assert low == 0.0 and high == pytest.approx(backend.max_disparity_px_for((rig.height, rig.width)))
+    largest = np.float32(max(abs(low - rig.cx_offset_px), abs(high - rig.cx_offset_px)))
+    assert step > 0.0  # never 0 ("unknown") for a backend whose resolution is known
+    assert np.float32(largest + np.float32(step)) != largest  # resolvable at the top of the range ...
+    assert np.float32(largest + np.float32(step / 4)) == largest  # ... and nothing finer is
+    assert step == float(np.spacing(largest))

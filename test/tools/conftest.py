@@ -3,7 +3,8 @@
 DDS tests run tools as subprocesses in one ROS_DOMAIN_ID drawn at random from
 200-232 per test session (other engineers' DDS tests use other ranges; this
 team's range is 200-249, but Fast DDS cannot compute its ports for domains above
-232), with Fast DDS's LARGE_DATA transport so 640x480 images are not lost.
+232), with the package's Fast DDS profile for large images
+(config/fastdds_large_images.xml, as `make test` and the launch file use).
 """
 
 # ROS_DOMAIN_ID ranges of the test suites, disjoint so suites running at the same time never share a domain
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 from tool_helpers import RATE_HZ, START_TIME_NS, SYNTHETIC_HEIGHT, SYNTHETIC_MAX_DISPARITY_PX, SYNTHETIC_WIDTH
 
+from stereo_depth_ros.ros.dds import PROFILES_FILE_VARIABLE, shipped_profile_path
 from stereo_depth_ros.tools.bag_from_dataset import synthetic_dataset, write_dataset_bag
 
 
@@ -33,11 +35,14 @@ def ros_domain_id() -> str:
 
 @pytest.fixture(scope="session")
 def dds_env(ros_domain_id: str) -> dict[str, str]:
-    """Environment for tool subprocesses that talk DDS (private domain, large-data transport, this host only)."""
+    """Environment for tool subprocesses that talk DDS (private domain, the shipped profile, this host only)."""
+    profile = shipped_profile_path()
+    assert profile is not None, "config/fastdds_large_images.xml is missing"
     env = dict(os.environ)
-    env.update(ROS_DOMAIN_ID=ros_domain_id, FASTDDS_BUILTIN_TRANSPORTS="LARGE_DATA",
-               RMW_IMPLEMENTATION="rmw_fastrtps_cpp", ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-               PYTHONUNBUFFERED="1")
+    env.update({"ROS_DOMAIN_ID": ros_domain_id, PROFILES_FILE_VARIABLE: str(profile),
+                "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp", "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+                "PYTHONUNBUFFERED": "1"})
+    env.pop("FASTDDS_BUILTIN_TRANSPORTS", None)  # ignored under the profile
     env.pop("ROS_LOCALHOST_ONLY", None)
     env.pop("ROS_STATIC_PEERS", None)
     return env

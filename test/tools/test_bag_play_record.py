@@ -66,6 +66,30 @@ def test_played_bag_is_recorded_with_identical_messages_and_original_pacing(
         assert (arrivals[-1] - arrivals[0]) / 1e9 >= 0.8 * 3 / RATE_HZ / 0.5 - 0.1
 
 
+def test_player_waits_for_the_node_inputs_only_and_the_recorder_reports_what_it_got_of_what_it_expected(
+        synthetic_bag: Path, tmp_path: Path, dds_env: dict[str, str]) -> None:
+    # Nobody subscribes to ground_truth/disparity, which the bag also holds: the player must not wait for it.
+    recorded = tmp_path / "recorded"
+    recorder = start_tool("bag_record", [recorded, *INPUTS, "--messages-per-topic", "6", "--idle-timeout", "3",
+                                         "--wait-timeout", "60"], env=dds_env)
+    try:
+        player = run_tool("bag_play", [synthetic_bag, "--wait-for-subscribers", "60", "--wait-for-ack", "10"],
+                          env=dds_env, timeout=120)
+        assert player.returncode == 0, player.stderr
+        assert "published 20 message(s) on 5 topic(s)" in player.stdout
+        assert "not acknowledged" not in player.stdout  # every message reached the reliable recorder
+        code, out, err = finish(recorder)
+    finally:
+        if recorder.poll() is None:
+            recorder.kill()
+    assert code == EXIT_CODES["ros"], err  # short of what was expected: said, and the exit code says so
+    expected = ", ".join(f"/{topic} 4 of 6" for topic in sorted(INPUTS))
+    assert f"(no message for 3 s): {expected}" in out
+    assert f"fewer messages than expected arrived (no message for 3 s): {expected}; {recorded} is closed" in err
+    with BagReader(recorded) as reader:
+        assert reader.message_count == 16
+
+
 def test_recorder_gives_up_cleanly_when_nothing_arrives(tmp_path: Path, dds_env: dict[str, str]) -> None:
     result = run_tool("bag_record", [tmp_path / "bag", "no_such_topic_anywhere", "--wait-timeout", "1"],
                       env=dds_env, timeout=60)
@@ -78,7 +102,9 @@ def test_recorder_gives_up_cleanly_when_nothing_arrives(tmp_path: Path, dds_env:
 def test_recorder_stops_on_sigint_and_closes_the_bag(tmp_path: Path, dds_env: dict[str, str]) -> None:
     recorder = start_tool("bag_record", [tmp_path / "bag", "--all", "--storage", "mcap"], env=dds_env)
     try:
-        time.sleep(1.5)
+        assert recorder.stdout is not None
+        assert "waiting for every topic" in recorder.stdout.readline()  # running, past its imports
+        time.sleep(0.5)
         recorder.send_signal(signal.SIGINT)
         code, out, err = finish(recorder, timeout_s=30)
     finally:
@@ -101,6 +127,8 @@ def test_player_errors_have_documented_exit_codes(synthetic_bag: Path, tmp_path:
     assert result.returncode == EXIT_CODES["usage"] and "is not FROM:=TO" in result.stderr
     result = run_tool("bag_play", [synthetic_bag, "--topics", "nothing"], env=dds_env)
     assert result.returncode == EXIT_CODES["usage"] and "not in the bag" in result.stderr
+    result = run_tool("bag_play", [synthetic_bag, "--wait-topics", "clock"], env=dds_env)
+    assert result.returncode == EXIT_CODES["usage"] and "--wait-topics ['/clock'] are not played" in result.stderr
     assert "Traceback" not in result.stderr
 
 

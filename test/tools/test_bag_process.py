@@ -183,6 +183,23 @@ def test_damaged_message_mid_bag_keeps_the_frames_before_it(synthetic_bag: Path,
         assert reader.topics["/disparity"].message_count == 2
 
 
+def test_a_damaged_image_in_an_mcap_bag_is_reported_by_its_chunk_crc_not_processed(
+        synthetic_bag: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bag = tmp_path / "mcap"
+    with BagReader(synthetic_bag) as reader, BagWriter(bag, storage="mcap") as writer:
+        for message in reader.messages():
+            writer.write_raw(message.topic, message.msgtype, message.data, message.log_time_ns)
+    data_file = next(bag.glob("*.mcap"))
+    content = bytearray(data_file.read_bytes())
+    content[len(content) // 2] ^= 0x01  # one pixel bit, as a bad disk sector would flip it
+    data_file.write_bytes(bytes(content))
+    output = tmp_path / "out"
+    assert main([str(bag), str(output), *SGBM]) == EXIT_CODES["bag_unreadable"]
+    assert "Chunk checksum mismatch" in capsys.readouterr().err
+    with BagReader(output) as reader:  # the frames of intact chunks before it, if any; never the damaged one
+        assert reader.topics["/disparity"].message_count < 4
+
+
 def test_bag_missing_messages_its_metadata_lists_is_reported_after_the_readable_frames(
         synthetic_bag: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bag = tmp_path / "short"
