@@ -502,8 +502,12 @@ class StereoDepthNode(Node):
                           f"stereo pair at {pair.stamp_ns / 1e9:.3f} s rejected: {err}")
             return
         lidar_hints_px = self._lidar_hints(pair, rig, settings) if uses_lidar(settings.hints) else None
+        # Lazy outputs: nothing is built for a topic nobody subscribes to (the cloud above all).
+        wanted = {topic for topic, publisher in self._output_pubs.items() if publisher.get_subscription_count() > 0}
+        points_wanted = OUTPUT_TOPICS["points"] in wanted
         try:
-            output = self._pipeline.process(left, right, rig, lidar_hints_px=lidar_hints_px)
+            output = self._pipeline.process(left, right, rig, lidar_hints_px=lidar_hints_px,
+                                            points_wanted=points_wanted)
         except (BackendError, StereoDepthError, ValueError) as err:
             self._stats.count("frames_failed")
             self._problem("processing", f"processing_{type(err).__name__}",
@@ -514,7 +518,9 @@ class StereoDepthNode(Node):
         with self._publish_lock:
             if self._stopping or not self.context.ok():
                 return
-            self._publish(output, pair, settings)
+            self._publish(output, pair, settings, wanted)
+        if output.points is not None:
+            self._stats.count("point_clouds_built")
         processing_ms = (time.perf_counter() - started_s) * 1000.0
         latency_ms = (self.get_clock().now().nanoseconds - pair.stamp_ns) / 1e6
         self._stats.count("frames_published")
@@ -547,9 +553,9 @@ class StereoDepthNode(Node):
         self._resolved("lidar", f"LiDAR hints from {topic} used again")
         return hints_px
 
-    def _publish(self, output: StereoOutput, pair: Pair, settings: NodeSettings) -> None:
+    def _publish(self, output: StereoOutput, pair: Pair, settings: NodeSettings, wanted: set[str]) -> None:
         messages = output_messages(output, stamp=pair.left_image.header.stamp, settings=settings,
-                                   disparity_range=disparity_range_px(self._backend, output.camera))
+                                   disparity_range=disparity_range_px(self._backend, output.camera), wanted=wanted)
         for topic, message in messages.items():
             self._output_pubs[topic].publish(message)
 

@@ -124,6 +124,7 @@ def _output_values(window: StatisticsWindow, state: NodeState) -> dict[str, str]
         "frames_published_total": str(totals.get("frames_published", 0)),
         "frames_dropped_total": str(totals.get("frames_dropped", 0)),
         "frames_failed_total": str(totals.get("frames_failed", 0)),
+        "point_clouds_built_total": str(totals.get("point_clouds_built", 0)),
         "incompatible_qos_subscribers_total": str(state.qos_counts["incompatible_qos_outputs"]),
         "last_error": window.last_error.message if window.last_error is not None else "",
         "hint_pixels_percent_last": ("n/a" if state.hint_fraction_last is None

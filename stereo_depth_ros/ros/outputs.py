@@ -11,6 +11,7 @@ as DisparityImage reports it.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Final, TypeAlias
 
 import numpy as np
@@ -64,8 +65,9 @@ def disparity_range_px(backend: StereoBackend, rig: StereoCameraModel) -> tuple[
 
 
 def output_messages(output: StereoOutput, *, stamp: Time, settings: NodeSettings,
-                    disparity_range: tuple[float, float, float]) -> dict[str, OutputMessage]:
-    """Every message the node publishes for one processed frame, keyed by relative topic (``OUTPUT_TOPICS``).
+                    disparity_range: tuple[float, float, float],
+                    wanted: Collection[str] | None = None) -> dict[str, OutputMessage]:
+    """The messages the node publishes for one processed frame, keyed by relative topic (``OUTPUT_TOPICS``).
 
     Args:
         output: the pipeline's result; all messages are in its rig's left rectified frame.
@@ -73,27 +75,35 @@ def output_messages(output: StereoOutput, *, stamp: Time, settings: NodeSettings
         settings: depth encoding, point padding, and which outputs exist (``publish_*``;
             points2 also needs ``output.points``).
         disparity_range: (min, max, step) px, from ``disparity_range_px``.
+        wanted: build only these topics (the node passes those with a subscriber, as
+            image_transport's lazy publishers do); None builds every enabled one.
 
     Returns:
-        {topic: message} in publishing order: disparity always; depth and depth/camera_info,
+        {topic: message} in publishing order: disparity; depth and depth/camera_info,
         confidence (32FC1, 0 where invalid), points2, left/image_rect as enabled.
     """
+    def want(role: str) -> bool:
+        return wanted is None or OUTPUT_TOPICS[role] in wanted
+
     rig = output.camera
     header = left_rectified_header(rig, stamp)
     low, high, step = disparity_range
-    messages: dict[str, OutputMessage] = {OUTPUT_TOPICS["disparity"]: disparity_image_message(
-        output.disparity_px, rig, stamp=stamp, min_disparity_px=low, max_disparity_px=high, delta_d_px=step)}
-    if settings.publish_depth:
+    messages: dict[str, OutputMessage] = {}
+    if want("disparity"):
+        messages[OUTPUT_TOPICS["disparity"]] = disparity_image_message(
+            output.disparity_px, rig, stamp=stamp, min_disparity_px=low, max_disparity_px=high, delta_d_px=step)
+    if settings.publish_depth and want("depth"):
         messages[OUTPUT_TOPICS["depth"]] = depth_image_message(output.depth_m, header=header,
                                                                encoding=settings.depth_encoding)
+    if settings.publish_depth and want("depth_info"):
         messages[OUTPUT_TOPICS["depth_info"]] = camera_info_message(rig, stamp=stamp)
-    if settings.publish_confidence:
+    if settings.publish_confidence and want("confidence"):
         messages[OUTPUT_TOPICS["confidence"]] = numpy_to_image(output.confidence.astype(np.float32), "32FC1",
                                                                header=header)
-    if settings.publish_points and output.points is not None:
+    if settings.publish_points and output.points is not None and want("points"):
         messages[OUTPUT_TOPICS["points"]] = point_cloud2_message(
             output.points.xyz_m, output.points.rgb, header=header, avoid_padding=settings.avoid_point_cloud_padding)
-    if settings.publish_rectified:
+    if settings.publish_rectified and want("rectified"):
         encoding = "rgb8" if output.left_rect.ndim == 3 else "mono8"
         messages[OUTPUT_TOPICS["rectified"]] = numpy_to_image(np.ascontiguousarray(output.left_rect), encoding,
                                                               header=header)

@@ -271,8 +271,10 @@ class RosPeer:
                            for side in ("left", "right")}
         self.info_pubs = {side: self.node.create_publisher(CameraInfo, f"{side}/camera_info", reliable)
                           for side in ("left", "right")}
-        for topic, msg_type in OUTPUT_TYPES.items():
-            self.node.create_subscription(msg_type, topic, self._recorder(topic), reliable)
+        self._reliable = reliable
+        self._output_subscriptions = {topic: self.node.create_subscription(msg_type, topic, self._recorder(topic),
+                                                                           reliable)
+                                      for topic, msg_type in OUTPUT_TYPES.items()}
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
         self.parameter_client = self.node.create_client(SetParameters, f"/{NODE_NAME}/set_parameters")
         self.executor = SingleThreadedExecutor(context=self.context)
@@ -284,6 +286,16 @@ class RosPeer:
         # (ros_environment) a pair can go back to back, as camera drivers send it; Fast DDS's default
         # 512 KB shared-memory segment used to drop one of two such images.
         self.pair_gap_s = 0.0
+
+    def unsubscribe(self, topic: str) -> None:
+        """Stop listening to one of the node's outputs (the node then has no subscriber there)."""
+        self.node.destroy_subscription(self._output_subscriptions.pop(topic))
+
+    def subscribe(self, topic: str, timeout_s: float = 30.0) -> None:
+        """Listen to one of the node's outputs again, once the node's publisher has matched."""
+        subscription = self.node.create_subscription(OUTPUT_TYPES[topic], topic, self._recorder(topic), self._reliable)
+        self._output_subscriptions[topic] = subscription
+        wait_for(lambda: subscription.get_publisher_count() > 0, timeout_s, f"the node's {topic} publisher")
 
     def _spin(self) -> None:
         while self.context.ok():

@@ -406,6 +406,31 @@ def test_classical_hint_density_follows_its_parameters_and_shows_on_diagnostics(
     assert 5.0 < strict < loose <= 100.0
 
 
+def test_no_point_cloud_is_built_while_nobody_subscribes_to_points2_and_one_is_once_someone_does(
+        running: RosPeer) -> None:
+    left, right = rgb_messages(2)
+
+    def clouds_built_after_a_pair(topics: tuple[str, ...]) -> int:
+        before = int(running.wait_for_diagnostics(lambda d: "output" in d, "the output status")["output"]
+                     .values["frames_published_total"])
+        running.exchange(left, right, infos=RIG.rectified_infos(), topics=topics)
+        shown = running.wait_for_diagnostics(lambda d: int(d["output"].values["frames_published_total"]) > before,
+                                             "the pair published")
+        return int(shown["output"].values["point_clouds_built_total"])
+
+    running.unsubscribe("points2")
+    try:
+        counts = [clouds_built_after_a_pair(("disparity",))]
+        # the node notices the subscription is gone within a pair or two (DDS discovery)
+        wait_for(lambda: counts.append(clouds_built_after_a_pair(("disparity",))) or counts[-1] == counts[-2],
+                 60.0, "a pair without a point cloud")
+        idle = counts[-1]
+        assert clouds_built_after_a_pair(("disparity", "depth")) == idle      # still none built
+    finally:
+        running.subscribe("points2")
+    assert clouds_built_after_a_pair(("disparity", "points2")) > idle
+
+
 def test_a_burst_keeps_memory_bounded_drops_stale_pairs_and_processes_the_newest(running: RosPeer,
                                                                                   node: NodeProcess) -> None:
     left, right = rgb_messages(2)
