@@ -71,10 +71,13 @@ class StereoBackend(Protocol):
     Attributes:
         name: the backend's name (``"onnx"``, ``"sgbm"``, ...).
         model_hw: (H, W) px of a network's fixed input, or None where any size is matched as it is.
+        accepts_hints: the matcher uses ``hints`` (the classical matchers ignore them, so nobody
+            should compute them for one).
     """
 
     name: str
     model_hw: tuple[int, int] | None
+    accepts_hints: bool
 
     def max_disparity_px_for(self, input_hw: tuple[int, int]) -> float:
         """Largest disparity the backend can report on images of this (H, W), px of those images."""

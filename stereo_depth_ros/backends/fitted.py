@@ -70,9 +70,11 @@ class FittedBackend:
         name: the inner matcher's name (``"sgbm"``, ``"bm"``).
         max_disparity_px: search range at full input size, px (as asked for).
         model_hw: None: any input is shrunk to fit ``fit_hw`` but not padded to it.
+        accepts_hints: False: the inner classical matcher ignores hints.
     """
 
     model_hw: tuple[int, int] | None = None
+    accepts_hints: bool = False
 
     def __init__(self, inner_for_num_disparities: Callable[[int], StereoBackend],
                  fit_hw: tuple[int, int], *, max_disparity_px: float,

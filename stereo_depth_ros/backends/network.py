@@ -38,6 +38,7 @@ class NetworkBackend:
 
     metadata: ModelMetadata
     max_disparity_px: float
+    accepts_hints: bool = True
     _min_input_hw: tuple[int, int]
     _right_view_always: bool = False
 

@@ -136,6 +136,15 @@ class SgbmParams:
         p1, p2 = self.penalties(3 if self.use_color else 1)
         _check(p2 > p1, f"p2={p2} must be greater than p1={p1}")
 
+    @classmethod
+    def stereo_image_proc(cls, num_disparities: int) -> SgbmParams:
+        """StereoSGBM as ``stereo_image_proc``'s disparity node configures it by default, with this
+        search range, px (a positive multiple of 16): block 15, P1 200, P2 400, disp12MaxDiff 0,
+        uniqueness 15 %, speckle window 100 px / range 4, full SGBM on grey images, no border padding."""
+        return cls(num_disparities=num_disparities, block_size=15, p1=200, p2=400, disp12_max_diff=0,
+                   pre_filter_cap=31, uniqueness_ratio=15, speckle_window_size=100, speckle_range=4,
+                   mode="sgbm", use_color=False, pad_left_border=False)
+
     def penalties(self, channels: int) -> tuple[int, int]:
         """(P1, P2) for images with ``channels`` channels (defaults 8 / 32 * cn * bs^2)."""
         area = channels * self.block_size ** 2
@@ -175,6 +184,15 @@ class BmParams:
     disp12_max_diff: int = -1
     pad_left_border: bool = True
 
+    @classmethod
+    def stereo_image_proc(cls, num_disparities: int) -> BmParams:
+        """StereoBM as ``stereo_image_proc``'s disparity node configures it by default, with this
+        search range, px: block 15, prefilter 9 / cap 31, texture threshold 10, uniqueness 15 %,
+        speckle window 100 px / range 4, no border padding."""
+        return cls(num_disparities=num_disparities, block_size=15, pre_filter_size=9, pre_filter_cap=31,
+                   texture_threshold=10, uniqueness_ratio=15, speckle_window_size=100, speckle_range=4,
+                   pad_left_border=False)
+
     def __post_init__(self) -> None:
         _check_common(self.min_disparity, self.num_disparities, self.uniqueness_ratio,
                       self.speckle_window_size, self.speckle_range)
@@ -195,11 +213,13 @@ class OpenCvStereoBackend:
     Attributes:
         max_disparity_px: min_disparity + num_disparities, px (any image size).
         model_hw: None: images are matched at their own size.
+        accepts_hints: False: hints are ignored.
     """
 
     name: str
     max_disparity_px: float
     model_hw: tuple[int, int] | None = None
+    accepts_hints: bool = False
 
     def __init__(self, params: SgbmParams | BmParams, *,
                  min_input_hw: tuple[int, int] = MIN_INPUT_HW) -> None:

@@ -145,7 +145,7 @@ class StereoPipeline:
     def _hints(self, left_rect: np.ndarray, right_rect: np.ndarray,
                lidar_hints_px: np.ndarray | None) -> SparseHints | None:
         source = self.config.hints
-        if source == "none":
+        if source == "none" or not self.backend.accepts_hints:   # a classical backend ignores hints
             return None
         hints = np.full(left_rect.shape[:2], np.nan, np.float32)
         if source in ("classical", "both"):

@@ -61,20 +61,6 @@ THRESHOLDS_PX: Final = (1.0, 2.0, 3.0)
 METHOD_KEYS: Final = ("onnx", "onnx_classical", "onnx_lidar", "sgbm_sip", "sgbm_padded", "bm_sip")
 
 
-def stereo_image_proc_sgbm(num_disparities: int) -> SgbmParams:
-    """StereoSGBM with ``stereo_image_proc``'s disparity-node defaults and the given search range, px."""
-    return SgbmParams(num_disparities=num_disparities, block_size=15, p1=200, p2=400, disp12_max_diff=0,
-                      pre_filter_cap=31, uniqueness_ratio=15, speckle_window_size=100, speckle_range=4,
-                      mode="sgbm", use_color=False, pad_left_border=False)
-
-
-def stereo_image_proc_bm(num_disparities: int) -> BmParams:
-    """StereoBM with ``stereo_image_proc``'s disparity-node defaults and the given search range, px."""
-    return BmParams(num_disparities=num_disparities, block_size=15, pre_filter_size=9, pre_filter_cap=31,
-                    texture_threshold=10, uniqueness_ratio=15, speckle_window_size=100, speckle_range=4,
-                    pad_left_border=False)
-
-
 @dataclass(frozen=True)
 class MethodSpec:
     """One row of the accuracy tables.
@@ -135,8 +121,8 @@ def accuracy_methods(settings: AccuracySettings, *, num_disparities: int,
                                                intra_op_threads=settings.onnx_threads))
         return onnx_backend[0]
 
-    sgbm_sip, bm_sip, sgbm_ours = (stereo_image_proc_sgbm(num_disparities), stereo_image_proc_bm(num_disparities),
-                                   SgbmParams(num_disparities=num_disparities))
+    sgbm_sip, bm_sip = SgbmParams.stereo_image_proc(num_disparities), BmParams.stereo_image_proc(num_disparities)
+    sgbm_ours = SgbmParams(num_disparities=num_disparities)
     specs = []
     if model is not None:
         facts = {"model": model.path.name}

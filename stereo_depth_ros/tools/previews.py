@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
@@ -17,6 +18,7 @@ import numpy as np
 
 __all__ = [
     "colorize",
+    "comparison_preview",
     "depth_preview",
     "disparity_preview",
     "robust_range",
@@ -25,6 +27,7 @@ __all__ = [
 ]
 
 _BAR_WIDTH_PX: Final = 18
+_STRIP_HEIGHT_PX: Final = 28
 _LABEL_WIDTH_PX: Final = 64
 _TICKS: Final = 5
 
@@ -106,6 +109,33 @@ def depth_preview(depth_m: np.ndarray, *, depth_range_m: tuple[float, float] | N
     low, high = depth_range_m if depth_range_m is not None else robust_range(depth_m)
     return with_color_bar(colorize(depth_m, vmin=low, vmax=high, reverse=True), vmin=low, vmax=high,
                           label="depth [m], black = invalid", reverse=True)
+
+
+def comparison_preview(image: np.ndarray, disparities: Sequence[tuple[str, np.ndarray]], *,
+                       max_disparity_px: float) -> np.ndarray:
+    """The image and labelled disparity maps side by side, on one colour scale, with its colour bar.
+
+    Args:
+        image: (H, W) or (H, W, 3) uint8 left rectified image.
+        disparities: (label, (H, W) float32 px, NaN invalid) per panel, left to right.
+        max_disparity_px: top of the shared scale (0 .. max), px.
+    Returns:
+        (H + label strip, width, 3) uint8 RGB.
+    """
+    height, width = image.shape[:2]
+    panels = [("left image", image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2))]
+    high = max(float(max_disparity_px), 1.0)
+    panels += [(label, colorize(disparity, vmin=0.0, vmax=high)) for label, disparity in disparities]
+    labelled = []
+    for label, panel in panels:
+        if panel.shape[:2] != (height, width):
+            raise ValueError(f"panel {label!r} is {panel.shape[:2]}, the image {(height, width)}")
+        strip = np.full((_STRIP_HEIGHT_PX, width, 3), 255, np.uint8)
+        cv2.putText(strip, label, (6, _STRIP_HEIGHT_PX - 9), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+        labelled.append(np.vstack([strip, panel]))
+    row = np.hstack(labelled)
+    return with_color_bar(row, vmin=0.0, vmax=high, label="disparity [px], black = invalid")
 
 
 def write_png(path: str | os.PathLike[str], rgb: np.ndarray) -> Path:

@@ -17,6 +17,9 @@ MODELS = Path(__file__).resolve().parents[2] / "models"
 WIDTH, HEIGHT = 352, 224
 
 
+BUNDLED_640X480 = Path(__file__).resolve().parents[2] / "models" / "stereo_net_640x480.onnx"
+
+
 @pytest.fixture(scope="module")
 def scene():
     return scene_for_index(3, seed=77, config=SceneConfig(height=HEIGHT, width=WIDTH, max_disparity_px=48))
@@ -101,26 +104,30 @@ def test_every_stage_is_timed(scene, camera, pipeline):
     assert set(out.timings_ms) == {"rectify", "hints", "match", "depth", "points"}
 
 
-def test_classical_hint_settings_trade_hint_density_for_hint_accuracy(scene, camera, pipeline):
+def test_classical_hint_settings_trade_hint_density_for_hint_accuracy(scene, camera):
+    from stereo_depth_ros.backends import create_backend
+
+    network = create_backend("onnx", model_path=BUNDLED_640X480, providers=["cpu"])   # a backend that uses hints
+    search_px = int(np.ceil(network.max_disparity_px_for(scene.left.shape[:2])))
+    pipeline = StereoPipeline(network, PipelineConfig(hints="none", lr_check=False, compute_points=False))
+
     def hint_density_and_error(uniqueness_ratio: int, lr_max_diff_px: int) -> tuple[float, float]:
         hint_config = ClassicalHintConfig(uniqueness_ratio=uniqueness_ratio, lr_max_diff_px=lr_max_diff_px)
         pipeline.config = PipelineConfig(hints="classical", lr_check=False, compute_points=False,
                                          classical_hints=hint_config)
         out = pipeline.process(scene.left, scene.right, camera)
-        hints = classical_hints(scene.left, scene.right, replace(hint_config, max_disparity_px=64))
+        hints = classical_hints(scene.left, scene.right, replace(hint_config, max_disparity_px=search_px))
         assert out.hint_fraction == np.isfinite(hints).mean()  # the pipeline's hints, searched as its backend
         wrong = np.abs(hints - scene.disparity_px) > 1.0
         return out.hint_fraction, float(wrong[np.isfinite(hints)].mean())
 
-    try:
-        loose, default, strict = (hint_density_and_error(ratio, 1) for ratio in (0, 15, 50))
-        tolerant = hint_density_and_error(15, 8)
-    finally:
-        pipeline.config = PipelineConfig()
+    loose, default, strict = (hint_density_and_error(ratio, 1) for ratio in (0, 15, 50))
+    tolerant = hint_density_and_error(15, 8)
     assert loose[0] > default[0] > strict[0] > 0.05  # fewer hints the stricter the uniqueness test
     assert strict[1] < default[1] < loose[1]          # ... and fewer of them wrong by more than 1 px
     assert tolerant[0] > default[0] and tolerant[1] > default[1]  # a looser left-right check: more, worse
-    assert pipeline.process(scene.left, scene.right, camera).hint_fraction == 0.0  # hints none
+    pipeline.config = PipelineConfig(hints="none", compute_points=False)
+    assert pipeline.process(scene.left, scene.right, camera).hint_fraction == 0.0
 
 
 def test_pipeline_config_rejects_nonsense():
@@ -132,3 +139,15 @@ def test_pipeline_config_rejects_nonsense():
 
 def replace_config(pipeline: StereoPipeline, **changes) -> StereoPipeline:
     return StereoPipeline(pipeline.backend, replace(pipeline.config, **changes))
+
+
+def test_no_hints_are_computed_for_a_backend_that_ignores_them(scene, camera):
+    """SGBM ignores hints: asking for classical hints must not run a second SGBM for nothing."""
+    from stereo_depth_ros.backends import create_backend
+
+    backend = create_backend("sgbm", num_disparities=64)
+    assert backend.accepts_hints is False
+    out = StereoPipeline(backend, PipelineConfig(hints="classical")).process(scene.left, scene.right, camera)
+    assert out.hint_fraction == 0.0
+    plain = StereoPipeline(backend, PipelineConfig(hints="none")).process(scene.left, scene.right, camera)
+    np.testing.assert_array_equal(np.isnan(out.disparity_px), np.isnan(plain.disparity_px))

@@ -103,6 +103,28 @@ def test_the_trained_network_recovers_the_scene_disparity(peer: RosPeer) -> None
     assert np.median(relative_error) < 0.05
 
 
+def test_classical_hint_density_follows_its_parameters_and_shows_on_diagnostics(peer: RosPeer) -> None:
+    """The defaults guide the network with classical hints; their density follows the uniqueness ratio."""
+    left, right = messages(1)
+
+    def hint_percent_after_a_pair(**values: object) -> float:
+        assert all(result.successful for result in peer.set_parameters(**values))
+        published = peer.wait_for_diagnostics(lambda d: "output" in d, "the output status")
+        published_before = int(published["output"].values["frames_published_total"])
+        peer.exchange(left, right, infos=RIG.rectified_infos(), topics=("disparity",), timeout_s=180.0)
+        shown = peer.wait_for_diagnostics(
+            lambda d: int(d["output"].values["frames_published_total"]) > published_before,
+            "the pair's hint density")
+        return float(shown["output"].values["hint_pixels_percent_last"])
+
+    try:
+        loose = hint_percent_after_a_pair(classical_hint_uniqueness_ratio=0)
+        strict = hint_percent_after_a_pair(classical_hint_uniqueness_ratio=60)
+    finally:
+        peer.set_parameters(classical_hint_uniqueness_ratio=15)
+    assert 5.0 < strict < loose <= 100.0
+
+
 def test_sigint_during_inference_stops_the_node_within_two_seconds(node: NodeProcess, peer: RosPeer) -> None:
     peer.exchange(*messages(1), infos=RIG.rectified_infos(), topics=("disparity",), timeout_s=180.0)
     peer.send_pair(*messages(0), infos=RIG.rectified_infos())

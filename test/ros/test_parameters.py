@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from rcl_interfaces.msg import ParameterType
 
+from stereo_depth_ros.pipeline.classical_hints import ClassicalHintConfig
 from stereo_depth_ros.pipeline.stereo_pipeline import PipelineConfig
 from stereo_depth_ros.ros.errors import RosLayerError
 from stereo_depth_ros.ros.parameters import (
@@ -85,8 +86,10 @@ def test_lidar_transform_is_a_tuple_of_seven_floats() -> None:
 def test_defaults_convert_to_the_pipeline_config() -> None:
     settings = settings_from_values({})
     config = pipeline_config(settings)
-    assert (config.lr_check, config.lr_max_diff_px, config.confidence_threshold) == (True, 1.0, 0.0)
-    assert (config.min_depth_m, config.max_depth_m, config.hints) == (0.0, 100.0, "none")
+    # The defaults the benchmark chose (README "Defaults"): classical hints matched at half size, no LR check.
+    assert (config.lr_check, config.lr_max_diff_px, config.confidence_threshold) == (False, 1.0, 0.0)
+    assert (config.min_depth_m, config.max_depth_m, config.hints) == (0.0, 100.0, "classical")
+    assert config.classical_hints.scale == 0.5
     assert (config.compute_points, config.point_cloud_decimation, config.use_color) == (True, 1, True)
     assert settings.execution_providers == ("auto",)
 
@@ -98,7 +101,8 @@ def test_values_reach_the_pipeline_config() -> None:
     config = pipeline_config(settings)
     assert config == PipelineConfig(lr_check=False, lr_max_diff_px=2.0, confidence_threshold=0.25, min_depth_m=0.5,
                                     max_depth_m=8.0, hints="classical", compute_points=False,
-                                    point_cloud_decimation=4, use_color=False)
+                                    point_cloud_decimation=4, use_color=False,
+                                    classical_hints=ClassicalHintConfig(scale=0.5))
     assert isinstance(settings.lr_max_diff_px, float)
 
 

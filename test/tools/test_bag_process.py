@@ -31,7 +31,8 @@ from stereo_depth_ros.tools.bag_from_dataset import synthetic_rig
 from stereo_depth_ros.tools.bag_process import BagProcessor, main
 from stereo_depth_ros.tools.errors import EXIT_CODES
 
-SGBM = ["--backend", "sgbm", "--max_disparity_px", "64", "--quiet"]
+# The figures below are with the left-right check (not the node's default).
+SGBM = ["--backend", "sgbm", "--max_disparity_px", "64", "--lr_check", "true", "--quiet"]
 OUTPUTS = {"/disparity", "/depth", "/depth/camera_info", "/confidence", "/points2", "/left/image_rect"}
 
 

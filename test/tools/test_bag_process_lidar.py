@@ -188,7 +188,7 @@ def test_lidar_hints_change_the_network_output_exactly_as_the_pipeline_with_the_
 
 
 @pytest.mark.parametrize(("options", "code", "fragment"), [
-    (["--lidar-topic", "points"], "usage", "needs hints lidar or both, not 'none'"),
+    (["--lidar-topic", "points"], "usage", "needs hints lidar or both, not 'classical'"),
     (["--hints", "lidar", "--lidar-topic", "velodyne_points"], "missing_input", "missing /velodyne_points"),
     (["--hints", "lidar", "--lidar-topic", "left/image_raw"], "missing_input",
      "/left/image_raw is sensor_msgs/msg/Image, expected sensor_msgs/msg/PointCloud2"),
