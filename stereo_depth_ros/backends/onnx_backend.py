@@ -27,6 +27,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Literal
 
 import numpy as np
@@ -62,6 +63,7 @@ __all__ = [
     "OnnxBackend",
     "ProviderPlan",
     "select_providers",
+    "session_options",
 ]
 
 _LOG = logging.getLogger(__name__)
@@ -159,6 +161,17 @@ def _ort_errors() -> tuple[type[Exception], ...]:
     return tuple(getattr(state, n) for n in names if hasattr(state, n))
 
 
+def session_options(ort: ModuleType, *, intra_op_threads: int, inter_op_threads: int) -> object:
+    """The SessionOptions every network session here uses: full graph optimisation, sequential
+    execution, the given thread counts (0 = ONNX Runtime's default)."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = intra_op_threads
+    options.inter_op_num_threads = inter_op_threads
+    return options
+
+
 class OnnxBackend(NetworkBackend):
     """Stereo network in an ONNX Runtime session (implements ``StereoBackend``).
 
@@ -224,12 +237,6 @@ class OnnxBackend(NetworkBackend):
         if self.plan.dropped:
             _LOG.warning("onnx backend: %s", self.plan.reason)
 
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.intra_op_num_threads = intra_op_threads
-        options.inter_op_num_threads = inter_op_threads
-
         # The TensorRT EP's optimisation profile needs the model size before
         # the session exists; it is read from the file with `onnx`, only when
         # the TensorRT EP is in the plan.
@@ -237,39 +244,63 @@ class OnnxBackend(NetworkBackend):
                                                    trt_cache_dir=trt_cache_dir,
                                                    trt_workspace_bytes=trt_workspace_bytes)
                             for p in self.plan.providers]
-        try:
-            self._session = ort.InferenceSession(str(self._model_path), sess_options=options,
-                                                 providers=list(self.plan.providers),
-                                                 provider_options=provider_options)
-        except _ort_errors() as err:
-            raise ModelError(f"{self._model_path}: ONNX Runtime cannot load it ({err})") from err
-
+        self._session = self._create_session(session_options(ort, intra_op_threads=intra_op_threads,
+                                                             inter_op_threads=inter_op_threads),
+                                             provider_options)
         self.session_providers: tuple[str, ...] = tuple(self._session.get_providers())
         self._right_view_always = TENSORRT_EP in self.session_providers   # its profile has no empty right_view
-        lost = tuple(p for p in self.plan.providers if p not in self.session_providers)
-        self.fallback_note = ""
-        if lost:
-            if self.plan.requested and not allow_provider_fallback:
-                raise BackendUnavailableError(
-                    f"ONNX Runtime could not start {list(lost)} for {self._model_path} "
-                    f"(it ran with {list(self.session_providers)}); check the GPU driver, "
-                    "CUDA/cuDNN/TensorRT libraries and the onnxruntime log above, or pass "
-                    "allow_provider_fallback=True")
-            self.fallback_note = (f"ONNX Runtime dropped {list(lost)} at session creation, "
-                                  f"running on {list(self.session_providers)}")
-            _LOG.warning("onnx backend: %s", self.fallback_note)
-
-        source = str(self._model_path)
-        self.metadata: ModelMetadata = parse_model_metadata(
-            self._session.get_modelmeta().custom_metadata_map, source=source)
-        validate_io_signature([spec_from_onnxruntime(a) for a in self._session.get_inputs()],
-                              [spec_from_onnxruntime(a) for a in self._session.get_outputs()],
-                              self.metadata, source=source)
+        self.fallback_note = self._check_started_providers(allow_provider_fallback)
+        self.metadata: ModelMetadata = self._checked_metadata()
         self.max_disparity_px: float = self.metadata.max_disparity_px
         _LOG.info("onnx backend: %s (model %s v%s, %dx%d); providers %s (%s)",
                   self._model_path.name, self._model_path, self.metadata.model_version,
                   self.metadata.input_hw[1], self.metadata.input_hw[0],
                   list(self.session_providers), self.plan.reason)
+
+    def _create_session(self, options: object, provider_options: list[dict[str, str]]) -> object:
+        """The InferenceSession of the plan's providers.
+
+        Raises:
+            ModelError: ONNX Runtime cannot load the file.
+        """
+        try:
+            return self._ort.InferenceSession(str(self._model_path), sess_options=options,
+                                              providers=list(self.plan.providers),
+                                              provider_options=provider_options)
+        except _ort_errors() as err:
+            raise ModelError(f"{self._model_path}: ONNX Runtime cannot load it ({err})") from err
+
+    def _check_started_providers(self, allow_fallback: bool) -> str:
+        """A note on providers ONNX Runtime dropped at session creation ("" when it started them all).
+
+        Raises:
+            BackendUnavailableError: an explicitly requested provider did not start and no fallback is allowed.
+        """
+        lost = tuple(p for p in self.plan.providers if p not in self.session_providers)
+        if not lost:
+            return ""
+        if self.plan.requested and not allow_fallback:
+            raise BackendUnavailableError(
+                f"ONNX Runtime could not start {list(lost)} for {self._model_path} "
+                f"(it ran with {list(self.session_providers)}); check the GPU driver, "
+                "CUDA/cuDNN/TensorRT libraries and the onnxruntime log above, or pass "
+                "allow_provider_fallback=True")
+        note = f"ONNX Runtime dropped {list(lost)} at session creation, running on {list(self.session_providers)}"
+        _LOG.warning("onnx backend: %s", note)
+        return note
+
+    def _checked_metadata(self) -> ModelMetadata:
+        """The session's contract metadata, its inputs and outputs checked against the contract.
+
+        Raises:
+            ModelError: the model breaks the contract.
+        """
+        source = str(self._model_path)
+        metadata = parse_model_metadata(self._session.get_modelmeta().custom_metadata_map, source=source)
+        validate_io_signature([spec_from_onnxruntime(a) for a in self._session.get_inputs()],
+                              [spec_from_onnxruntime(a) for a in self._session.get_outputs()],
+                              metadata, source=source)
+        return metadata
 
     def _provider_options(self, provider: str, *, device_id: int, trt_fp16: bool,
                           trt_cache_dir: str | os.PathLike[str] | None,

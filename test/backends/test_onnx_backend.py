@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from stereo_depth_ros.backends.base import SparseHints, StereoBackend
+from stereo_depth_ros.backends.base import SparseHints
 from stereo_depth_ros.backends.errors import BackendUnavailableError, InputError, ModelError
 from stereo_depth_ros.backends.onnx_backend import (
     CPU_EP,
@@ -65,7 +65,6 @@ def test_select_providers_drops_unavailable_ones_when_fallback_is_allowed() -> N
 
 def test_backend_runs_on_cpu_and_describes_the_choice(stereo_model: ModelFactory) -> None:
     backend = OnnxBackend(stereo_model(), intra_op_threads=1)
-    assert isinstance(backend, StereoBackend)
     facts = backend.describe()
     assert facts["backend"] == "onnx"
     assert facts["provider"] == CPU_EP
