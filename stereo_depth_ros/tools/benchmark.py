@@ -8,14 +8,16 @@ plots to ``--out-dir``. Sections (``--sections``, all by default):
   without and with the left-right check, on Middlebury Motorcycle and on
   held-out synthetic scenes (plus depth error per range of true depth there)
   and held-out scenes of each robot-like kind (a row per kind and method),
-  for the network (no hints, classical hints, simulated LiDAR hints), SGBM and
+  for the network (the node's default hints, no hints, classical hints,
+  simulated LiDAR hints), SGBM and
   StereoBM as ``stereo_image_proc`` configures them, and our padded SGBM;
 * ``speed`` (``benchmark_speed``): per-stage median and p90 on this CPU for
-  each backend and resolution, the network split into pre / network / post,
+  each backend and resolution (the node's default configuration first, with
+  and without the LR check), the network split into pre / network / post,
   ratios to SGBM from the same run;
 * ``node`` (``benchmark_node``; off with ``--no-node``): the node as a process
-  over DDS, latency from image stamp to ``disparity`` / ``points2``, sustained
-  output rate and peak RSS;
+  over DDS (its defaults, the same with the LR check, SGBM), latency from image
+  stamp to ``disparity`` / ``points2``, sustained output rate and peak RSS;
 * ``model`` (``benchmark_model``): file size, parameters, MACs and FLOPs per resolution;
 * ``gpu``: ONNX Runtime's CUDA / TensorRT EPs and native TensorRT FP16 where
   available, else "skipped: no GPU".
@@ -46,7 +48,13 @@ from stereo_depth_ros.core.synthetic import HELD_OUT_KINDS, HELD_OUT_SCENES_PER_
 from stereo_depth_ros.tools.benchmark_accuracy import METHOD_KEYS, AccuracySettings, evaluate_dataset
 from stereo_depth_ros.tools.benchmark_metrics import ModelFile, choose_model, parse_size
 from stereo_depth_ros.tools.benchmark_model import find_models, model_section
-from stereo_depth_ros.tools.benchmark_node import NodeRunSettings, node_section
+from stereo_depth_ros.tools.benchmark_node import (
+    DEFAULT_RUNS,
+    NO_LR_SUFFIX,
+    NodeRunSettings,
+    node_parameters,
+    node_section,
+)
 from stereo_depth_ros.tools.benchmark_report import dump_json, render_markdown, targets, write_plots
 from stereo_depth_ros.tools.benchmark_scenes import (
     held_out_kind_scenes,
@@ -94,8 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "holds the image without shrinking, else the largest)")
     models.add_argument("--onnx-threads", type=int, default=0, help="ONNX Runtime intra-op threads; 0 = its default")
     models.add_argument("--classical-hint-scale", type=float, default=1.0,
-                        help="classical hints matched at this fraction of the image size, (0, 1] (the node's "
-                             "classical_hint_scale); default 1")
+                        help="classical hints of onnx_classical and onnx+classical are matched at this fraction of "
+                             "the image size, (0, 1] (the node's classical_hint_scale; the default rows use the "
+                             "node's default)")
     accuracy = parser.add_argument_group("accuracy")
     accuracy.add_argument("--methods", type=_csv, default=METHOD_KEYS, help=f"subset of {METHOD_KEYS}")
     accuracy.add_argument("--synthetic-scenes", type=int, default=10, help="held-out synthetic scenes; 0 = none")
@@ -124,8 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("--frames", type=int, default=50, help="frames measured, per backend and size")
     speed.add_argument("--no-network-split", action="store_true", help="do not time pre / network / post separately")
     node = parser.add_argument_group("node (end to end over DDS)")
-    node.add_argument("--node-backends", type=_csv, default=("onnx", "onnx-no-lr", "sgbm"),
-                      help="node backend per run; a -no-lr suffix turns lr_check off")
+    node.add_argument("--node-backends", type=_csv, default=NodeRunSettings.backends,
+                      help=f"one node run each: {' or '.join(DEFAULT_RUNS)} (the node's parameter defaults; "
+                           "+lr: lr_check true), or a node backend (hints none, lr_check true; a "
+                           f"{NO_LR_SUFFIX} suffix turns it off)")
     node.add_argument("--node-size", type=parse_size, default=(480, 640), metavar="WxH", help="streamed size, px")
     node.add_argument("--node-rate-hz", type=float, default=30.0, help="input pair rate, Hz")
     node.add_argument("--node-seconds", type=float, default=20.0, help="measuring window per backend, s")
@@ -155,6 +166,10 @@ def _validate(args: argparse.Namespace) -> None:
                          f"choose from {list(HELD_OUT_KINDS)}")
     if args.node_rate_hz <= 0 or args.node_seconds <= 0 or args.node_warmup_s < 0:
         raise UsageError("--node-rate-hz and --node-seconds must be > 0, --node-warmup-s >= 0")
+    if "node" in args.sections and not args.no_node:
+        for run in args.node_backends:  # a bad run name fails now, not after the other sections
+            node_parameters(run, NodeRunSettings(max_disparity_px=args.max_disparity_px,
+                                                 onnx_threads=args.onnx_threads), None)
     if not 0.0 < args.classical_hint_scale <= 1.0:
         raise UsageError(f"--classical-hint-scale must be in (0, 1], got {args.classical_hint_scale}")
     num_disparities = SpeedSettings(max_disparity_px=args.max_disparity_px).num_disparities

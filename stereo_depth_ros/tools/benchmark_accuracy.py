@@ -8,8 +8,12 @@ are over predicted pixels only). Methods:
 =====================  ==========================================================================
 key                    what runs
 =====================  ==========================================================================
+``default``            our network as the node runs it by default: the hints and classical hint
+                       settings (scale, uniqueness, tolerance) of the node's parameter schema
+                       (``ros.parameters``), whatever ``--classical-hint-scale`` says
 ``onnx``               our network, no hints
-``onnx_classical``     our network with classical hints (confident SGBM pixels; hints="classical")
+``onnx_classical``     our network with classical hints (confident SGBM pixels; hints="classical",
+                       matched at ``--classical-hint-scale``, full size by default)
 ``onnx_lidar``         our network with simulated LiDAR hints (a share of the ground-truth pixels
                        with Gaussian noise, fixed seed; hints="lidar")
 ``sgbm_sip``           OpenCV StereoSGBM as ``stereo_image_proc``'s disparity node configures it by
@@ -40,10 +44,12 @@ from stereo_depth_ros.backends import BmParams, SgbmParams, StereoBackend, creat
 from stereo_depth_ros.core.metrics import evaluate_disparity
 from stereo_depth_ros.pipeline.classical_hints import ClassicalHintConfig
 from stereo_depth_ros.pipeline.stereo_pipeline import PipelineConfig, StereoPipeline
+from stereo_depth_ros.ros.parameters import pipeline_config, settings_from_values
 from stereo_depth_ros.tools.benchmark_metrics import (
     ModelFile,
     choose_model,
     depth_error_by_range,
+    describe_configuration,
     simulated_lidar_hints,
 )
 from stereo_depth_ros.tools.benchmark_scenes import BenchmarkScene, ground_truth_depth_m
@@ -58,7 +64,7 @@ __all__ = [
 
 #: Bad-N thresholds, px.
 THRESHOLDS_PX: Final = (1.0, 2.0, 3.0)
-METHOD_KEYS: Final = ("onnx", "onnx_classical", "onnx_lidar", "sgbm_sip", "sgbm_padded", "bm_sip")
+METHOD_KEYS: Final = ("default", "onnx", "onnx_classical", "onnx_lidar", "sgbm_sip", "sgbm_padded", "bm_sip")
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,8 @@ class MethodSpec:
         hints: the pipeline's hint source ("none", "classical" or "lidar").
         make_backend: builds the backend (called once per dataset).
         details: facts for the JSON report (model file, matcher parameters).
+        classical_hints: the classical hint matcher of this method; None = the section's
+            (``ClassicalHintConfig`` with ``AccuracySettings.classical_hint_scale``).
     """
 
     key: str
@@ -78,6 +86,7 @@ class MethodSpec:
     hints: str
     make_backend: Callable[[], StereoBackend]
     details: dict[str, str] = field(default_factory=dict)
+    classical_hints: ClassicalHintConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -91,7 +100,8 @@ class AccuracySettings:
         lidar_noise_px: noise of the LiDAR hints, px.
         seed: seed of the LiDAR hint sampling (per scene: seed + index).
         depth_edges_m: ranges of true depth for the synthetic depth error, metres.
-        classical_hint_scale: classical hints are matched at this fraction of the image size.
+        classical_hint_scale: classical hints of the methods without their own (all but ``default``)
+            are matched at this fraction of the image size, (0, 1].
     """
 
     methods: tuple[str, ...] = METHOD_KEYS
@@ -115,7 +125,7 @@ def accuracy_methods(settings: AccuracySettings, *, num_disparities: int,
     onnx_backend: list[StereoBackend] = []
 
     def network() -> StereoBackend:
-        if not onnx_backend:  # one session shared by the three hint variants
+        if not onnx_backend:  # one session shared by the network's hint variants
             assert model is not None
             onnx_backend.append(create_backend("onnx", model_path=model.path, providers=["cpu"],
                                                intra_op_threads=settings.onnx_threads))
@@ -126,7 +136,12 @@ def accuracy_methods(settings: AccuracySettings, *, num_disparities: int,
     specs = []
     if model is not None:
         facts = {"model": model.path.name}
+        node_default = pipeline_config(settings_from_values({}))  # the schema's defaults: one home
+        hint_words = describe_configuration(hints=node_default.hints,
+                                            classical_hint_scale=node_default.classical_hints.scale)
         specs += [
+            MethodSpec("default", f"network, node default ({hint_words})", node_default.hints, network, facts,
+                       classical_hints=node_default.classical_hints),
             MethodSpec("onnx", "network", "none", network, facts),
             MethodSpec("onnx_classical", "network + classical hints" + (
                 f" (matched at {settings.classical_hint_scale:g}x)" if settings.classical_hint_scale != 1.0 else ""),
@@ -181,11 +196,13 @@ def evaluate_dataset(scenes: Sequence[BenchmarkScene], settings: AccuracySetting
     maps: dict[str, dict[str, np.ndarray]] = {}
     for spec in accuracy_methods(settings, num_disparities=num_disparities, model=model):
         backend = spec.make_backend()
+        hint_config = spec.classical_hints or ClassicalHintConfig(scale=settings.classical_hint_scale)
         row: dict[str, Any] = {"key": spec.key, "label": spec.label, "hints": spec.hints, "details": spec.details}
+        if spec.hints in ("classical", "both"):
+            row["classical_hint_scale"] = hint_config.scale
         for lr_check in (False, True):
             pipeline = StereoPipeline(backend, PipelineConfig(
-                lr_check=lr_check, hints=spec.hints, compute_points=False,
-                classical_hints=ClassicalHintConfig(scale=settings.classical_hint_scale)))
+                lr_check=lr_check, hints=spec.hints, compute_points=False, classical_hints=hint_config))
             outputs = [pipeline.process(s.left, s.right, s.rig,
                                         lidar_hints_px=lidar[i] if spec.hints == "lidar" else None)
                        for i, s in enumerate(scenes)]

@@ -28,6 +28,7 @@ __all__ = [
     "check_target",
     "choose_model",
     "depth_error_by_range",
+    "describe_configuration",
     "parse_size",
     "simulated_lidar_hints",
     "summarize_ms",
@@ -292,3 +293,22 @@ def check_target(name: str, value: float | None, *, limit: float,
               "below": value < limit, "above": value > limit}[direction]
     return TargetResult(name=name, bar=bar, measured=f"{value:.{decimals}f} {unit}".rstrip(),
                         status="pass" if passed else "short")
+
+
+def describe_configuration(*, hints: str, classical_hint_scale: float, lr_check: bool | None = None) -> str:
+    """Hints (and the left-right check) of a network configuration in words, for the report.
+
+    Args:
+        hints: the pipeline's hint source ("none", "classical", "lidar" or "both").
+        classical_hint_scale: fraction of the image size the classical hints are matched at, (0, 1].
+        lr_check: the left-right check; None = leave it out.
+
+    >>> describe_configuration(hints="classical", classical_hint_scale=0.5, lr_check=False)
+    'classical hints at 0.5x, LR check off'
+    """
+    classical = f"classical hints at {classical_hint_scale:g}x"
+    words = {"none": "no hints", "classical": classical, "lidar": "LiDAR hints",
+             "both": f"LiDAR + {classical}"}
+    if hints not in words:
+        raise UsageError(f"unknown hint source {hints!r}; choose from {list(words)}")
+    return words[hints] if lr_check is None else f"{words[hints]}, LR check {'on' if lr_check else 'off'}"

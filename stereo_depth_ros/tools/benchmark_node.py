@@ -1,6 +1,6 @@
 """End-to-end section of ``stereo_depth_benchmark``: the node as its own process, over DDS.
 
-For each backend: start ``stereo_depth_node --ros-args --params-file <file>``
+For each run: start ``stereo_depth_node --ros-args --params-file <file>``
 (parameters checked against the node's schema, ``ros.parameters``), publish a
 stream of raw pairs of the distorted rig plus both CameraInfos at a fixed rate
 (sensor-data QoS, as a camera driver does), each stamped with the wall clock
@@ -14,6 +14,13 @@ header), so a 10 MB cloud is not deserialized in this process.
   the node keeps one pending pair and drops the rest, so this is its real
   throughput when it cannot keep up;
 * **peak RSS**: ``VmHWM`` of the node's process (/proc/<pid>/status), MB.
+
+Runs (``NodeRunSettings.backends``): ``default`` is the node with its schema
+defaults and only what the benchmark must set (``rectify`` true for the raw
+pairs, ``model_path`` of the chosen network file, ``intra_op_threads``,
+``max_disparity_px``); ``default+lr`` the same with ``lr_check`` true; any other
+name is a node ``backend`` run without hints and with ``lr_check`` true, or
+false with a ``-no-lr`` suffix (``onnx-no-lr``).
 
 The window starts ``warmup_s`` after the first output (model loading, first
 inferences). This process shares the CPU with the node (publishing and
@@ -43,17 +50,26 @@ import yaml
 from stereo_depth_ros.core.stamps import sec_nanosec_from_ns
 from stereo_depth_ros.ros.dds import PROFILES_FILE_VARIABLE
 from stereo_depth_ros.ros.dds import dds_environment as large_image_dds_environment
-from stereo_depth_ros.tools.benchmark_metrics import ModelFile, summarize_ms, sustained_rate_hz
+from stereo_depth_ros.ros.parameters import NETWORK_BACKENDS, pipeline_config, problems, settings_from_values
+from stereo_depth_ros.tools.benchmark_metrics import (
+    ModelFile,
+    describe_configuration,
+    summarize_ms,
+    sustained_rate_hz,
+)
 from stereo_depth_ros.tools.benchmark_scenes import RawStereoInput
 from stereo_depth_ros.tools.errors import UsageError
 
-__all__ = ["NODE_EXECUTABLE", "NodeRunSettings", "dds_environment", "find_node_executable", "node_section"]
+__all__ = ["DEFAULT_RUNS", "NODE_EXECUTABLE", "NodeRunSettings", "dds_environment", "find_node_executable",
+           "node_parameters", "node_section", "run_configuration"]
 
 NODE_EXECUTABLE: Final = "stereo_depth_node"
 #: Outputs whose arrival is timed.
 TIMED_OUTPUTS: Final = ("disparity", "points2")
 #: A node backend name with this suffix runs that backend with lr_check off (e.g. ``onnx-no-lr``).
 NO_LR_SUFFIX: Final = "-no-lr"
+#: Runs of the node's schema defaults: {run name: the parameters it changes beyond them}.
+DEFAULT_RUNS: Final[dict[str, dict[str, Any]]] = {"default": {}, "default+lr": {"lr_check": True}}
 _LOG_TAIL_LINES: Final = 15
 _MB: Final = 1e6
 
@@ -63,7 +79,8 @@ class NodeRunSettings:
     """What the node section runs.
 
     Attributes:
-        backends: node ``backend`` values to run, one node process each.
+        backends: runs, one node process each: a name of ``DEFAULT_RUNS`` or a node ``backend``
+            (optionally with ``NO_LR_SUFFIX``).
         rate_hz: input pair rate, Hz.
         seconds: length of the measuring window, s.
         warmup_s: time between the first output and the window, s.
@@ -74,7 +91,7 @@ class NodeRunSettings:
         onnx_threads: the node's ``intra_op_threads``.
     """
 
-    backends: tuple[str, ...] = ("onnx", "sgbm")
+    backends: tuple[str, ...] = ("default", "default+lr", "sgbm")
     rate_hz: float = 30.0
     seconds: float = 20.0
     warmup_s: float = 5.0
@@ -131,21 +148,43 @@ def _log_tail(path: Path) -> str:
     return "\n".join(lines[-_LOG_TAIL_LINES:])
 
 
-def _node_parameters(backend: str, settings: NodeRunSettings, model: ModelFile | None) -> dict[str, Any]:
-    """The node's parameters for one run, checked against its schema (``onnx-no-lr``: onnx, lr_check off)."""
-    from stereo_depth_ros.ros.parameters import problems
+def node_parameters(run: str, settings: NodeRunSettings, model: ModelFile | None) -> dict[str, Any]:
+    """The parameters the benchmark sets for one run (see the module docstring), checked against the schema.
 
-    node_backend = backend.removesuffix(NO_LR_SUFFIX)
-    values: dict[str, Any] = {"backend": node_backend, "rectify": True, "lr_check": node_backend == backend,
-                              "hints": "none",
-                              "publish_points": True, "max_disparity_px": settings.max_disparity_px,
+    Args:
+        run: a name of ``DEFAULT_RUNS``, or a node backend (``NO_LR_SUFFIX``: lr_check off).
+        settings: the section's settings (``max_disparity_px``, ``onnx_threads``).
+        model: the network file for the stream's size, or None (the node's own choice).
+
+    Raises:
+        UsageError: the schema rejects a value (e.g. an unknown backend), naming it.
+    """
+    values: dict[str, Any] = {"rectify": True, "max_disparity_px": settings.max_disparity_px,
                               "intra_op_threads": settings.onnx_threads}
-    if node_backend in ("onnx", "tensorrt") and model is not None:
+    if run in DEFAULT_RUNS:
+        values.update(DEFAULT_RUNS[run])
+        node_backend = settings_from_values({}).backend
+    else:
+        node_backend = run.removesuffix(NO_LR_SUFFIX)
+        values.update({"backend": node_backend, "lr_check": node_backend == run, "hints": "none",
+                       "publish_points": True})
+    if node_backend in NETWORK_BACKENDS and model is not None:
         values["model_path"] = str(model.path.resolve())
     found = problems(values)
     if found:
-        raise UsageError("node parameters rejected by the schema: " + "; ".join(found))
+        raise UsageError(f"node run {run!r}: parameters rejected by the schema: " + "; ".join(found))
     return values
+
+
+def run_configuration(parameters: dict[str, Any]) -> str:
+    """What a run's node does, in words: backend, hints (network backends only) and LR check."""
+    node = settings_from_values(parameters)
+    if node.backend not in NETWORK_BACKENDS:
+        return f"{node.backend}, LR check {'on' if node.lr_check else 'off'}"
+    config = pipeline_config(node)
+    return f"{node.backend}, " + describe_configuration(hints=config.hints,
+                                                       classical_hint_scale=config.classical_hints.scale,
+                                                       lr_check=config.lr_check)
 
 
 class _Peer:
@@ -251,11 +290,12 @@ def _stream(peer: _Peer, process: subprocess.Popen[bytes], *, rate_hz: float, un
 def _run_one(backend: str, raw: RawStereoInput, settings: NodeRunSettings, model: ModelFile | None,
              executable: Path, work_dir: Path, env: dict[str, str], log: Callable[[str], None]) -> dict[str, Any]:
     work_dir.mkdir(parents=True, exist_ok=True)
-    params = _node_parameters(backend, settings, model)
+    params = node_parameters(backend, settings, model)
     params_file = work_dir / "params.yaml"
     params_file.write_text(yaml.safe_dump({"/**": {"ros__parameters": params}}))
     log_file = work_dir / "node.log"
-    result: dict[str, Any] = {"backend": backend, "parameters": params, "log": str(log_file)}
+    result: dict[str, Any] = {"backend": backend, "configuration": run_configuration(params), "parameters": params,
+                              "log": str(log_file)}
     with open(log_file, "wb") as log_handle:
         process = subprocess.Popen([str(executable), "--ros-args", "--params-file", str(params_file)],
                                    stdout=log_handle, stderr=subprocess.STDOUT, env=env)

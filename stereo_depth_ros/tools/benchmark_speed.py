@@ -2,8 +2,8 @@
 
 For each resolution and backend the pipeline runs on a *raw* pair of a
 distorted, slightly rotated rig (``benchmark_scenes.distorted_rig``), so
-``rectify`` is a real remap, with the node's default post-processing (left-right
-check on, no hints unless the variant says so, coloured point cloud). Per frame
+``rectify`` is a real remap, with a coloured point cloud and the settings of the
+backend's variant (below). Per frame
 it records the pipeline's own stages (rectify, hints, match (with the
 left-right check where it is on), depth, points), then builds the messages the node publishes (``pack``: disparity,
 depth, depth/camera_info, confidence, points2, left/image_rect, with
@@ -21,11 +21,15 @@ resolution, then the left view). The session of that loop is created with the
 options ``OnnxBackend`` uses (full graph optimisation, sequential execution,
 the same thread counts).
 
-Backends (``--backends``): ``onnx``, ``onnx-no-lr`` (the network without the
-left-right check), ``onnx+classical`` (the network
-with classical hints, which adds an SGBM pass), ``sgbm`` and ``bm`` (search range
-``--max-disparity-px``, our defaults otherwise), and on a GPU ``onnx-cuda``,
-``onnx-tensorrt`` and ``tensorrt`` (native, FP16), see :func:`gpu_section`.
+Backends (``--backends``): ``default`` (the network with the node's default
+pipeline settings, read from its parameter schema: ``ros.parameters.pipeline_config``
+of the defaults), ``default+lr`` (the same with the left-right check on), ``onnx``
+(the network, no hints, left-right check on), ``onnx-no-lr`` (the same without
+the check), ``onnx+classical`` (``onnx`` with classical hints matched at
+``--classical-hint-scale``, which adds an SGBM pass), ``sgbm`` and ``bm`` (search
+range ``--max-disparity-px``, our defaults otherwise, left-right check on), and on
+a GPU ``onnx-cuda``, ``onnx-tensorrt`` and ``tensorrt`` (native, FP16), see
+:func:`gpu_section`. Each row records its ``configuration`` in words.
 """
 
 from __future__ import annotations
@@ -55,12 +59,14 @@ from stereo_depth_ros.backends.preprocessing import (
 )
 from stereo_depth_ros.pipeline.classical_hints import ClassicalHintConfig
 from stereo_depth_ros.pipeline.stereo_pipeline import PipelineConfig, StereoOutput, StereoPipeline
-from stereo_depth_ros.tools.benchmark_metrics import ModelFile, choose_model, summarize_ms
+from stereo_depth_ros.ros.parameters import pipeline_config, settings_from_values
+from stereo_depth_ros.tools.benchmark_metrics import ModelFile, choose_model, describe_configuration, summarize_ms
 from stereo_depth_ros.tools.benchmark_scenes import RawStereoInput
 
 __all__ = [
     "CPU_BACKENDS",
     "NETWORK_SPLIT_PARTS",
+    "NETWORK_VARIANTS",
     "PIPELINE_STAGES",
     "SpeedSettings",
     "gpu_section",
@@ -72,7 +78,9 @@ __all__ = [
 PIPELINE_STAGES: Final = ("rectify", "hints", "match", "depth", "points")
 #: Parts of the network's ``match`` that ``time_network_split`` reports, in order.
 NETWORK_SPLIT_PARTS: Final = ("pre", "network", "network_with_right_view", "post", "post_checked")
-CPU_BACKENDS: Final = ("onnx", "onnx-no-lr", "onnx+classical", "sgbm", "bm")
+CPU_BACKENDS: Final = ("default", "default+lr", "onnx", "onnx-no-lr", "onnx+classical", "sgbm", "bm")
+#: The ``CPU_BACKENDS`` that run the network.
+NETWORK_VARIANTS: Final = ("default", "default+lr", "onnx", "onnx-no-lr", "onnx+classical")
 #: Disparity step the OpenCV matchers resolve, px (their fixed point is 1/16 px).
 _OPENCV_DELTA_D_PX: Final = 1.0 / 16.0
 
@@ -156,12 +164,14 @@ def message_packer() -> tuple[Packer | None, str]:
 
 def _make_backend(name: str, settings: SpeedSettings,
                   model: ModelFile | None) -> tuple[StereoBackend, PipelineConfig]:
-    """(backend, pipeline settings) of a ``CPU_BACKENDS`` name; all but onnx-no-lr run the LR check."""
-    if name in ("onnx", "onnx-no-lr", "onnx+classical"):
+    """(backend, pipeline settings) of a ``CPU_BACKENDS`` name (see the module docstring)."""
+    if name in NETWORK_VARIANTS:
         if model is None:
             raise BackendError("no ONNX model file found")
         backend = create_backend("onnx", model_path=model.path, providers=["cpu"],
                                  intra_op_threads=settings.onnx_threads)
+        if name in ("default", "default+lr"):
+            return backend, pipeline_config(settings_from_values({"lr_check": True} if name == "default+lr" else {}))
         return backend, PipelineConfig(hints="classical" if name == "onnx+classical" else "none",
                                        lr_check=name != "onnx-no-lr",
                                        classical_hints=ClassicalHintConfig(scale=settings.classical_hint_scale))
@@ -267,7 +277,8 @@ def speed_section(inputs: Sequence[RawStereoInput], settings: SpeedSettings, mod
                 rows.append(row)
                 continue
             row["describe"] = backend.describe()
-            if name.startswith("onnx") and model is not None:
+            row["configuration"] = _configuration(name, config)
+            if name in NETWORK_VARIANTS and model is not None:
                 row["model"] = model.path.name
             row.update(time_pipeline(backend, raw, config, warmup=settings.warmup, frames=settings.frames,
                                      packer=packer))
@@ -283,6 +294,15 @@ def speed_section(inputs: Sequence[RawStereoInput], settings: SpeedSettings, mod
     return {"warmup": settings.warmup, "frames": settings.frames, "max_disparity_px": settings.max_disparity_px,
             "classical_num_disparities": settings.num_disparities, "onnx_threads": settings.onnx_threads,
             "pack_note": pack_note, "resolutions": resolutions}
+
+
+def _configuration(name: str, config: PipelineConfig) -> str:
+    """What a ``CPU_BACKENDS`` row runs, in words (hints only for the network, which reads them)."""
+    if name in NETWORK_VARIANTS:
+        words = describe_configuration(hints=config.hints, classical_hint_scale=config.classical_hints.scale,
+                                       lr_check=config.lr_check)
+        return f"node default: {words}" if name.startswith("default") else words
+    return f"LR check {'on' if config.lr_check else 'off'}"
 
 
 def _add_ratios(rows: list[dict[str, Any]]) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from tool_helpers import run_tool
 
+from stereo_depth_ros.ros.parameters import PARAMETERS_BY_NAME, settings_from_values
 from stereo_depth_ros.tools import benchmark
 from stereo_depth_ros.tools.benchmark_accuracy import METHOD_KEYS
 from stereo_depth_ros.tools.benchmark_metrics import (
@@ -26,16 +27,21 @@ from stereo_depth_ros.tools.benchmark_metrics import (
     check_target,
     choose_model,
     depth_error_by_range,
+    describe_configuration,
     parse_size,
     simulated_lidar_hints,
     summarize_ms,
     sustained_rate_hz,
 )
+from stereo_depth_ros.tools.benchmark_node import NodeRunSettings, node_parameters, run_configuration
 from stereo_depth_ros.tools.benchmark_report import json_safe, render_markdown, targets
 from stereo_depth_ros.tools.benchmark_speed import CPU_BACKENDS, NETWORK_SPLIT_PARTS, PIPELINE_STAGES
 from stereo_depth_ros.tools.errors import EXIT_CODES, UsageError
 
 NAN, INF = np.nan, np.inf
+#: The node's defaults as the schema gives them (the benchmark's "default" rows must follow them).
+NODE_DEFAULT = settings_from_values({})
+DEFAULT_HINTS = describe_configuration(hints=NODE_DEFAULT.hints, classical_hint_scale=NODE_DEFAULT.classical_hint_scale)
 
 
 # ------------------------------------------------------------------ helpers on hand-made values
@@ -140,26 +146,73 @@ def test_parse_size_reads_width_x_height() -> None:
             parse_size(bad)
 
 
-def test_targets_compare_the_network_as_the_node_runs_it_with_the_issue_bars() -> None:
-    results = {
-        "speed": {"resolutions": [{"size": "640x480", "backends": [
-            {"backend": "sgbm", "total": {"median_ms": 150.0}},
-            {"backend": "onnx", "total": {"median_ms": 130.0},
-             "network_split": {"network": {"median_ms": 55.0}}}]}]},
-        "node": {"runs": [{"backend": "onnx", "peak_rss_mb": 640.0, "disparity": {"sustained_rate_hz": 12.5}}]},
+def test_describe_configuration_words_hints_and_the_lr_check() -> None:
+    assert describe_configuration(hints="classical", classical_hint_scale=0.5, lr_check=False) == \
+        "classical hints at 0.5x, LR check off"
+    assert describe_configuration(hints="none", classical_hint_scale=0.5, lr_check=True) == "no hints, LR check on"
+    assert describe_configuration(hints="both", classical_hint_scale=1.0) == "LiDAR + classical hints at 1x"
+    with pytest.raises(UsageError, match="sonar"):
+        describe_configuration(hints="sonar", classical_hint_scale=1.0)
+
+
+def _issue_11_results(*, hint_scale: float = 1.0) -> dict:
+    """A hand-made report: every figure the targets read, some passing, some short."""
+    def row(backend: str, total_ms: float, **extra: object) -> dict:
+        return {"backend": backend, "total": {"median_ms": total_ms}, **extra}
+    return {
+        "speed": {"resolutions": [
+            {"size": "640x480", "backends": [
+                row("default", 95.0), row("default+lr", 112.0), row("sgbm", 150.0),
+                row("onnx", 130.0, network_split={"network": {"median_ms": 55.0}})]},
+            {"size": "1280x720", "backends": [row("default", 320.0, model="stereo_net_768x512.onnx"),
+                                              row("sgbm", 400.0)]}]},
+        "node": {"rate_hz": 30.0, "runs": [
+            {"backend": "default", "peak_rss_mb": 640.0,
+             "disparity": {"sustained_rate_hz": 12.5, "latency": {"median_ms": 120.0, "p90_ms": 180.0}}},
+            {"backend": "sgbm", "peak_rss_mb": 210.0,
+             "disparity": {"sustained_rate_hz": 6.5, "latency": {"median_ms": 170.0, "p90_ms": 230.0}}}]},
         "accuracy": {"motorcycle": {"methods": [
-            {"key": "sgbm_sip", "lr_off": {"bad2": 28.0}},
-            {"key": "onnx", "lr_off": {"bad2": 13.0}, "lr_on": {"bad2_kept": 5.0, "density_percent": 90.0}}]}},
+            {"key": "default", "lr_off": {"bad2": 12.0}, "lr_on": {"bad2_kept": 9.0, "density_percent": 60.0}},
+            {"key": "onnx", "lr_off": {"bad2": 21.0}, "lr_on": {"bad2_kept": 7.0, "density_percent": 63.0}},
+            {"key": "onnx_classical", "classical_hint_scale": hint_scale, "lr_off": {"bad2": 9.8},
+             "lr_on": {"bad2_kept": 4.31, "density_percent": 87.2}},
+            {"key": "sgbm_sip", "lr_off": {"bad2": 28.0}}]}},
     }
-    status = {t.name: (t.status, t.measured) for t in targets(results)}
-    assert status["network alone, median at 640x480 (one pass, left view)"] == ("pass", "55.0 ms")
-    assert status["whole pipeline, median at 640x480 (rectify .. serialize, LR check on)"] == ("short", "130.0 ms")
-    assert status["sustained output rate through the node (disparity)"] == ("pass", "12.50 Hz")
-    assert status["node peak RSS (VmHWM)"] == ("short", "640 MB")
-    assert status["Motorcycle dense bad-2"] == ("pass", "13.0 %")  # <= 28 / 2
-    assert status["Motorcycle after LR check: bad-2 among kept"][0] == "short"  # 5.0 is not < 5
-    assert status["Motorcycle after LR check: density"][0] == "pass"
-    assert not any("classical hints" in name for name in status)  # no such row was measured
+
+
+def test_targets_hold_the_default_configuration_to_the_issue_11_bars_beside_sgbm() -> None:
+    found = {t.name: t for t in targets(_issue_11_results())}
+    status = {name: (t.status, t.measured) for name, t in found.items()}
+    assert status == {
+        "network alone at 640x480, median (onnx row: one pass, left view, no hints)": ("pass", "55.0 ms"),
+        "whole pipeline at 640x480, median, node default (rectify .. serialize)":
+            ("pass", "95.0 ms (SGBM 150.0 ms)"),
+        # 112 / 95 = 1.179: the LR check costs more than the 15 % allowed
+        "LR check cost at 640x480: median total default+lr / default": ("short", "1.18 (112.0 / 95.0 ms)"),
+        "node default: sustained disparity rate": ("pass", "12.50 Hz (input 30 Hz; SGBM 6.50 Hz)"),
+        "node default: latency p90, image stamp to disparity arrival": ("pass", "180.0 ms (SGBM 230.0 ms)"),
+        "node default: peak RSS (VmHWM)": ("short", "640 MB (SGBM 210 MB)"),
+        "Motorcycle dense bad-2 (LR check off), network as the node default": ("pass", "12.0 %"),
+        "Motorcycle, LR check on, network + full-size classical hints: density": ("pass", "87.20 %"),
+        "Motorcycle, LR check on, network + full-size classical hints: bad-2 among kept pixels":
+            ("short", "4.31 %"),
+        "default pipeline at 1280x720 input: 1000 / median total (speed section, not through the node)":
+            ("short", "3.12 Hz (network file stereo_net_768x512.onnx; SGBM 2.50 Hz)"),
+    }
+    assert found["LR check cost at 640x480: median total default+lr / default"].bar == "<= 1.15"
+    assert found["Motorcycle dense bad-2 (LR check off), network as the node default"].bar == \
+        "<= half of stereo_image_proc SGBM's 28.0 % = 14.0 %"
+    assert found["node default: latency p90, image stamp to disparity arrival"].bar == "<= 200 ms"
+    assert found["Motorcycle, LR check on, network + full-size classical hints: density"].bar == ">= 87 %"
+    assert found["Motorcycle, LR check on, network + full-size classical hints: bad-2 among kept pixels"].bar == \
+        "<= 4.3 %"
+
+
+def test_targets_do_not_judge_reduced_scale_hints_by_the_full_size_bars() -> None:
+    found = {t.name: t for t in targets(_issue_11_results(hint_scale=0.5))}
+    for what in ("density", "bad-2 among kept pixels"):
+        row = found[f"Motorcycle, LR check on, network + full-size classical hints: {what}"]
+        assert (row.status, row.measured) == ("n/a", "not measured: hints at 0.5x (--classical-hint-scale)")
 
 
 def test_targets_are_not_measured_rather_than_passed_when_sections_are_missing() -> None:
@@ -214,8 +267,15 @@ def test_tiny_run_reports_accuracy_of_every_method_before_and_after_the_lr_check
         _check_metrics(method["lr_on"])
         # the check only removes pixels
         assert method["lr_on"]["density_percent"] <= method["lr_off"]["density_percent"] + 1e-9
-    onnx = motorcycle["methods"][0]
-    assert onnx["lr_off"]["density_percent"] == pytest.approx(100.0)  # the network predicts everywhere
+    default = motorcycle["methods"][0]
+    # the node's defaults, from the schema: its hints and their scale, whatever --classical-hint-scale says
+    assert (default["key"], default["hints"], default["label"]) == \
+        ("default", NODE_DEFAULT.hints, f"network, node default ({DEFAULT_HINTS})")
+    assert default["classical_hint_scale"] == NODE_DEFAULT.classical_hint_scale
+    assert default["lr_off"]["density_percent"] == pytest.approx(100.0)  # the network predicts everywhere
+    full_size = next(m for m in motorcycle["methods"] if m["key"] == "onnx_classical")
+    assert full_size["classical_hint_scale"] == 1.0
+    assert "classical_hint_scale" not in next(m for m in motorcycle["methods"] if m["key"] == "onnx")
     sgbm_sip = next(m for m in motorcycle["methods"] if m["key"] == "sgbm_sip")
     assert sgbm_sip["lr_off"]["density_percent"] < 100.0  # stereo_image_proc's SGBM leaves holes
     synthetic = results["accuracy"]["synthetic"]
@@ -261,6 +321,14 @@ def test_tiny_run_times_every_stage_of_every_backend(tiny_run) -> None:
         assert row["total"]["median_ms"] >= row["stages"]["match"]["median_ms"]
         assert row["ratio_to_sgbm"]["total"] > 0.0
     assert rows["sgbm"]["ratio_to_sgbm"] == {"total": 1.0, "match": 1.0}
+    words = describe_configuration(hints=NODE_DEFAULT.hints, classical_hint_scale=NODE_DEFAULT.classical_hint_scale,
+                                   lr_check=NODE_DEFAULT.lr_check)
+    assert rows["default"]["configuration"] == f"node default: {words}"
+    assert rows["default+lr"]["configuration"] == f"node default: {DEFAULT_HINTS}, LR check on"
+    assert rows["onnx"]["configuration"] == "no hints, LR check on"
+    assert rows["onnx-no-lr"]["configuration"] == "no hints, LR check off"
+    assert rows["sgbm"]["configuration"] == "LR check on"
+    assert rows["default"]["model"] == rows["onnx"]["model"] == resolution["model"]
     split = rows["onnx"]["network_split"]
     assert set(split) == set(NETWORK_SPLIT_PARTS)
     assert all(stats["n"] == 2 for stats in split.values())
@@ -280,9 +348,14 @@ def test_tiny_run_reports_model_gpu_node_and_targets_honestly(tiny_run) -> None:
     statuses = {t["name"]: t["status"] for t in results["targets"]}
     assert set(statuses.values()) <= {"pass", "short", "n/a"}
     # 640x480 and the node were not run: those targets are not measured, never passed
-    assert statuses["network alone, median at 640x480 (one pass, left view)"] == "n/a"
-    assert statuses["node peak RSS (VmHWM)"] == "n/a"
-    assert statuses["Motorcycle dense bad-2"] in ("pass", "short")
+    assert statuses["network alone at 640x480, median (onnx row: one pass, left view, no hints)"] == "n/a"
+    assert statuses["whole pipeline at 640x480, median, node default (rectify .. serialize)"] == "n/a"
+    assert statuses["LR check cost at 640x480: median total default+lr / default"] == "n/a"
+    assert statuses["node default: peak RSS (VmHWM)"] == "n/a"
+    assert statuses["node default: latency p90, image stamp to disparity arrival"] == "n/a"
+    # Motorcycle is always measured
+    assert statuses["Motorcycle dense bad-2 (LR check off), network as the node default"] in ("pass", "short")
+    assert statuses["Motorcycle, LR check on, network + full-size classical hints: density"] in ("pass", "short")
     assert stdout.startswith("# stereo_depth_ros benchmark") and "## Targets" in stdout
     assert "skipped: --no-node" in stdout and "| sgbm |" in stdout
     assert (out_dir / "benchmark.md").read_text() == stdout
@@ -302,18 +375,58 @@ def test_bad_arguments_exit_with_the_usage_code(tmp_path: Path, capsys: pytest.C
     assert "--classical-hint-scale" in capsys.readouterr().err
     assert benchmark.main(["--out-dir", str(tmp_path), "--synthetic-kinds", "ground,forest"]) == EXIT_CODES["usage"]
     assert "forest" in capsys.readouterr().err
+    assert benchmark.main(["--out-dir", str(tmp_path), "--node-backends", "default,defualt"]) == EXIT_CODES["usage"]
+    assert "'defualt'" in capsys.readouterr().err
 
 
-def test_classical_hint_scale_reaches_the_accuracy_rows(tmp_path: Path) -> None:
+def test_classical_hint_scale_reaches_the_accuracy_rows_but_not_the_default(tmp_path: Path) -> None:
     with contextlib.redirect_stdout(io.StringIO()):
         status = benchmark.main(["--out-dir", str(tmp_path), "--sections", "accuracy", "--no-plots",
-                                 "--methods", "onnx_classical", "--classical-hint-scale", "0.5", *TINY])
+                                 "--methods", "default,onnx_classical", "--classical-hint-scale", "0.25", *TINY])
     assert status == 0
     rows = _strict_json(tmp_path / "benchmark.json")["accuracy"]["motorcycle"]["methods"]
-    assert [row["label"] for row in rows] == ["network + classical hints (matched at 0.5x)"]
+    assert [(row["label"], row["classical_hint_scale"]) for row in rows] == [
+        (f"network, node default ({DEFAULT_HINTS})", NODE_DEFAULT.classical_hint_scale),
+        ("network + classical hints (matched at 0.25x)", 0.25)]
 
 
 # ------------------------------------------------------------------ the node section (subprocesses)
+
+def test_node_default_runs_set_only_what_the_benchmark_must() -> None:
+    settings = NodeRunSettings(max_disparity_px=64, onnx_threads=2)
+    model = ModelFile(Path("models/stereo_net_640x480.onnx"), (480, 640), 1)
+    default = node_parameters("default", settings, model)
+    assert default == {"rectify": True, "max_disparity_px": 64, "intra_op_threads": 2,
+                       "model_path": str(model.path.resolve())}
+    assert node_parameters("default+lr", settings, model) == {**default, "lr_check": True}
+    assert node_parameters("default", settings, None) == {k: v for k, v in default.items() if k != "model_path"}
+    node = settings_from_values(default)  # everything else is the node's own default
+    assert (node.backend, node.hints, node.classical_hint_scale, node.lr_check, node.publish_points) == \
+        tuple(PARAMETERS_BY_NAME[name].default
+              for name in ("backend", "hints", "classical_hint_scale", "lr_check", "publish_points"))
+    assert run_configuration(default) == \
+        f"{NODE_DEFAULT.backend}, {DEFAULT_HINTS}, LR check {'on' if NODE_DEFAULT.lr_check else 'off'}"
+    assert run_configuration(node_parameters("default+lr", settings, model)) == \
+        f"{NODE_DEFAULT.backend}, {DEFAULT_HINTS}, LR check on"
+
+
+def test_node_backend_runs_go_without_hints_and_with_the_lr_check_unless_no_lr() -> None:
+    settings = NodeRunSettings(max_disparity_px=64)
+    model = ModelFile(Path("models/stereo_net_640x480.onnx"), (480, 640), 1)
+    onnx = node_parameters("onnx-no-lr", settings, model)
+    assert (onnx["backend"], onnx["hints"], onnx["lr_check"], onnx["model_path"]) == \
+        ("onnx", "none", False, str(model.path.resolve()))
+    assert run_configuration(onnx) == "onnx, no hints, LR check off"
+    sgbm = node_parameters("sgbm", settings, model)
+    assert (sgbm["backend"], sgbm["lr_check"], "model_path" in sgbm) == ("sgbm", True, False)
+    assert run_configuration(sgbm) == "sgbm, LR check on"
+    with pytest.raises(UsageError, match="'sgbm-fast'"):
+        node_parameters("sgbm-fast", settings, None)
+
+
+def test_node_section_runs_the_default_with_and_without_the_lr_check_and_sgbm_by_default() -> None:
+    assert NodeRunSettings().backends == ("default", "default+lr", "sgbm")
+    assert benchmark.build_parser().parse_args([]).node_backends == ("default", "default+lr", "sgbm")
 
 def test_node_section_is_skipped_when_the_node_is_missing(tmp_path: Path) -> None:
     result = run_tool("benchmark", ["--out-dir", tmp_path, "--sections", "node",
@@ -344,9 +457,11 @@ def test_node_section_measures_latency_rate_and_memory_of_a_short_run(tmp_path: 
     (run,) = node["runs"]
     assert "failed" not in run, run["failed"]
     assert run["parameters"]["backend"] == "sgbm" and run["exit_status"] == 0
+    assert run["configuration"] == "sgbm, LR check on"
     assert run["published_pairs"] > 0 and run["peak_rss_mb"] >= run["rss_mb"] > 0
     for topic in ("disparity", "points2"):
         assert 0 < run[topic]["received"] <= run["published_pairs"]
         assert run[topic]["latency"]["n"] == run[topic]["received"] == len(run[topic]["latencies_ms"])
         assert run[topic]["latency"]["min_ms"] > 0.0  # arrives after it was stamped
+        assert run[topic]["latency"]["min_ms"] <= run[topic]["latency"]["median_ms"] <= run[topic]["latency"]["p90_ms"]
     assert "| sgbm |" in result.stdout
