@@ -59,7 +59,6 @@ rclpy use is limited to what Humble offers.
 from __future__ import annotations
 
 import dataclasses
-import math
 import sys
 import threading
 import time
@@ -87,7 +86,7 @@ from rclpy.subscription import Subscription
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from stereo_msgs.msg import DisparityImage
 
-from stereo_depth_ros.backends import FittedBackend, create_backend
+from stereo_depth_ros.backends import FittedBackend, create_backend, scaled_num_disparities
 from stereo_depth_ros.backends.base import StereoBackend
 from stereo_depth_ros.backends.errors import BackendError, BackendUnavailableError, ConfigurationError
 from stereo_depth_ros.core.camera_model import StereoCameraModel
@@ -165,7 +164,7 @@ def backend_from_settings(settings: NodeSettings) -> StereoBackend:
     if settings.backend in ("sgbm", "bm"):
         if size is None:
             return create_backend(settings.backend,
-                                  num_disparities=int(math.ceil(settings.max_disparity_px / 16.0)) * 16)
+                                  num_disparities=scaled_num_disparities(settings.max_disparity_px, 1.0))
         name = settings.backend
         return FittedBackend(lambda num_disparities: create_backend(name, num_disparities=num_disparities),
                              size, max_disparity_px=settings.max_disparity_px)

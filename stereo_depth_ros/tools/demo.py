@@ -31,7 +31,13 @@ from typing import Final
 
 import numpy as np
 
-from stereo_depth_ros.backends import BackendError, SgbmBackend, SgbmParams, StereoBackend
+from stereo_depth_ros.backends import (
+    BackendError,
+    SgbmBackend,
+    SgbmParams,
+    StereoBackend,
+    scaled_num_disparities,
+)
 from stereo_depth_ros.ros.bag_io import BagReader, disparity_px_from_message
 from stereo_depth_ros.ros.image_conversion import matching_image
 from stereo_depth_ros.ros.messages import calibration_from_camera_info
@@ -140,7 +146,7 @@ def run_demo(output_dir: Path, *, synthetic_frames: int = 5, backends: Sequence[
             # stereo_image_proc's search range as the benchmark sets it: 128 px on Motorcycle, else the
             # ground truth's largest disparity rounded up to 16 px
             num_disparities = (MOTORCYCLE_NUM_DISPARITIES if name == "motorcycle"
-                               else int(math.ceil((max_disparity + 1.0) / 16.0)) * 16)
+                               else scaled_num_disparities(max_disparity + 1.0, 1.0))
             try:
                 settings, backend = _configuration(configuration, num_disparities)
             except BackendError as err:
