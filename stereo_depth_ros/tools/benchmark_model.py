@@ -4,8 +4,9 @@ parameters and compute (from the model card ``models/stereo_net.json`` that
 
 FLOPs are counted as 2 x MACs (one multiply and one add). A resolution runs on
 the model ``benchmark_metrics.choose_model`` picks (fit rule: shrink to fit, pad),
-so its cost is that model's; with the left-right check the network runs twice
-per frame (batch 2).
+so its cost is that model's. The card's MACs are of one pass with the right
+view (what the left-right check runs); without the check the right view is
+skipped.
 """
 
 from __future__ import annotations
