@@ -51,7 +51,7 @@ from stereo_depth_ros.backends import (
     probe_tensorrt,
 )
 from stereo_depth_ros.backends.contract import OUTPUT_NAMES
-from stereo_depth_ros.backends.onnx_backend import CUDA_EP, TENSORRT_EP
+from stereo_depth_ros.backends.onnx_backend import CUDA_EP, TENSORRT_EP, session_options
 from stereo_depth_ros.backends.preprocessing import (
     decode_checked_outputs,
     decode_network_outputs,
@@ -224,11 +224,7 @@ def time_network_split(model: ModelFile, left_rect: np.ndarray, right_rect: np.n
     """
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
+    options = session_options(ort, intra_op_threads=threads, inter_op_threads=1)   # as OnnxBackend's
     session = ort.InferenceSession(str(model.path), sess_options=options, providers=["CPUExecutionProvider"])
     samples: dict[str, list[float]] = {}
     for index in range(warmup + frames):
