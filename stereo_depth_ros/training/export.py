@@ -63,7 +63,7 @@ def parse_size(text: str) -> tuple[int, int]:
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
     if width % SIZE_MULTIPLE or height % SIZE_MULTIPLE:
-        raise argparse.ArgumentTypeError(f"size {text} must be a multiple of 32 in both directions")
+        raise argparse.ArgumentTypeError(f"size {text} must be a multiple of {SIZE_MULTIPLE} in both directions")
     return width, height
 
 

@@ -35,7 +35,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 from stereo_depth_ros.backends.contract import SIZE_MULTIPLE
-from stereo_depth_ros.core.sizes import parse_wxh
 from stereo_depth_ros.pipeline.classical_hints import ClassicalHintConfig
 from stereo_depth_ros.ros.bag_io import GROUND_TRUTH_TOPIC, StereoTopics, normalize_topic
 from stereo_depth_ros.ros.model_files import CHECKPOINT_PATH
@@ -51,20 +50,10 @@ from stereo_depth_ros.training.adaptation import (
     split_frames,
 )
 from stereo_depth_ros.training.errors import TrainingError
+from stereo_depth_ros.training.export import parse_size
 from stereo_depth_ros.training.self_supervised import SelfSupervisedWeights
 
 __all__ = ["build_parser", "configs_from_args", "main"]
-
-
-def _parse_crop(text: str) -> tuple[int, int]:
-    """'512x256' -> (width, height), multiples of ``SIZE_MULTIPLE`` (32) px."""
-    try:
-        width, height = parse_wxh(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-    if width % SIZE_MULTIPLE or height % SIZE_MULTIPLE:
-        raise argparse.ArgumentTypeError(f"crop {text} must be a multiple of {SIZE_MULTIPLE} in both directions")
-    return width, height
 
 
 def _resolve_init_from(text: str) -> Path:
@@ -102,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate,
                         help=f"AdamW, after warm-up (default {defaults.learning_rate:g})")
     parser.add_argument("--seed", type=int, default=defaults.seed, help=f"sample seed (default {defaults.seed})")
-    parser.add_argument("--crop", type=_parse_crop, default=(defaults.crop_width, defaults.crop_height),
+    parser.add_argument("--crop", type=parse_size, default=(defaults.crop_width, defaults.crop_height),
                         metavar="WxH",
                         help=f"sample size, px, multiples of {SIZE_MULTIPLE} "
                              f"(default {defaults.crop_width}x{defaults.crop_height})")
