@@ -200,7 +200,7 @@ def test_the_node_and_bag_process_agree_on_a_bad_camera_info_mid_stream(running:
         live = out["disparity"]
         assert (live.f, live.t) == (offline[stamp].f, offline[stamp].t) == pytest.approx((RIG.fx, RIG.baseline_m))
         np.testing.assert_array_equal(image_to_numpy(live.image), image_to_numpy(offline[stamp].image))
-    shown = running.diagnostics()["calibration"].values
+    shown = running.wait_for_diagnostics(lambda d: "calibration" in d, "the calibration status")["calibration"].values
     assert shown["calibration_id"] == processor.calibration.in_use.calibration_id   # named alike live and offline
     assert int(shown["pairs_with_rejected_camera_info_total"]) >= 1
 
@@ -343,7 +343,8 @@ def test_bad_input_is_reported_and_output_resumes_with_good_input(running: RosPe
 def test_stamps_going_backwards_reset_the_queues_and_pairing_goes_on(running: RosPeer, node: NodeProcess) -> None:
     left, right = rgb_messages(0)
     running.exchange(left, right, infos=RIG.rectified_infos(), topics=("disparity",))
-    before = int(running.diagnostics()["input"].values["time_jumps_total"])
+    before = int(running.wait_for_diagnostics(lambda d: "input" in d, "the input status")["input"]
+                 .values["time_jumps_total"])
     earlier = running.next_stamp() - 3600 * 1_000_000_000  # the bag starts again
     running.send_pair(left, right, stamp=earlier, infos=RIG.rectified_infos())
     assert running.outputs(earlier, ("disparity", "depth"), timeout_s=60.0)

@@ -121,7 +121,7 @@ class LidarPeer:
         raise AssertionError(f"no output within {timeout_s} s")
 
     def counters(self) -> dict[str, int]:
-        values = self.peer.diagnostics()["input"].values
+        values = self.peer.wait_for_diagnostics(lambda d: "input" in d, "the input status")["input"].values
         return {key: int(values[key]) for key in ("lidar_clouds_total", "lidar_clouds_used_total",
                                                    "lidar_clouds_rejected_total")}
 

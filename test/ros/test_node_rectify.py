@@ -95,7 +95,8 @@ def test_approximate_sync_pairs_jittered_stamps_with_camera_info_sent_once(node:
         stamp, out = peer.exchange(left, right, infos=None, right_offset_ns=jitter_ms * MS,
                                    topics=("disparity", "depth"))
         assert stamp_ns(out["disparity"].header.stamp) == stamp
-    before = int(peer.diagnostics()["input"].values["unmatched_images_total"])
+    before = int(peer.wait_for_diagnostics(lambda d: "input" in d, "the input status")["input"]
+                 .values["unmatched_images_total"])
     beyond = peer.next_stamp()
     peer.send_pair(left, right, stamp=beyond, right_stamp=beyond + int(3 * TOLERANCE_S * 1e9))
     peer.wait_for_diagnostics(lambda d: int(d["input"].values["unmatched_images_total"]) > before,
