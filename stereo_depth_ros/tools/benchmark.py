@@ -136,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument("--node-backends", type=_csv, default=NodeRunSettings.backends,
                       help=f"one node run each: {' or '.join(DEFAULT_RUNS)} (the node's parameter defaults; "
                            "+lr: lr_check true), or a node backend (hints none, lr_check true; a "
-                           f"{NO_LR_SUFFIX} suffix turns it off)")
+                           f"{NO_LR_SUFFIX} suffix turns it off); @WxH after either runs it at that inference size "
+                           "(default@512x384)")
     node.add_argument("--node-size", type=parse_size, default=(480, 640), metavar="WxH", help="streamed size, px")
     node.add_argument("--node-rate-hz", type=float, default=30.0, help="input pair rate, Hz")
     node.add_argument("--node-seconds", type=float, default=20.0, help="measuring window per backend, s")

@@ -20,7 +20,10 @@ defaults and only what the benchmark must set (``rectify`` true for the raw
 pairs, ``model_path`` of the chosen network file, ``intra_op_threads``,
 ``max_disparity_px``); ``default+lr`` the same with ``lr_check`` true; any other
 name is a node ``backend`` run without hints and with ``lr_check`` true, or
-false with a ``-no-lr`` suffix (``onnx-no-lr``).
+false with a ``-no-lr`` suffix (``onnx-no-lr``). An ``@WxH`` suffix runs any of
+them at that inference size (``inference_width_px`` x ``inference_height_px``;
+``default@512x384``): the network backends then load the bundled model of that
+size, the classical ones match the pair shrunk to fit it.
 
 The window starts ``warmup_s`` after the first output (model loading, first
 inferences). This process shares the CPU with the node (publishing and
@@ -50,10 +53,12 @@ import yaml
 from stereo_depth_ros.core.stamps import sec_nanosec_from_ns
 from stereo_depth_ros.ros.dds import PROFILES_FILE_VARIABLE
 from stereo_depth_ros.ros.dds import dds_environment as large_image_dds_environment
+from stereo_depth_ros.ros.model_files import inference_hw
 from stereo_depth_ros.ros.parameters import NETWORK_BACKENDS, pipeline_config, problems, settings_from_values
 from stereo_depth_ros.tools.benchmark_metrics import (
     ModelFile,
     describe_configuration,
+    parse_size,
     summarize_ms,
     sustained_rate_hz,
 )
@@ -68,6 +73,8 @@ NODE_EXECUTABLE: Final = "stereo_depth_node"
 TIMED_OUTPUTS: Final = ("disparity", "points2")
 #: A node backend name with this suffix runs that backend with lr_check off (e.g. ``onnx-no-lr``).
 NO_LR_SUFFIX: Final = "-no-lr"
+#: A run name with this separator and WxH after it runs at that inference size (``default@512x384``).
+INFERENCE_SIZE_SEPARATOR: Final = "@"
 #: Runs of the node's schema defaults: {run name: the parameters it changes beyond them}.
 DEFAULT_RUNS: Final[dict[str, dict[str, Any]]] = {"default": {}, "default+lr": {"lr_check": True}}
 _LOG_TAIL_LINES: Final = 15
@@ -80,7 +87,7 @@ class NodeRunSettings:
 
     Attributes:
         backends: runs, one node process each: a name of ``DEFAULT_RUNS`` or a node ``backend``
-            (optionally with ``NO_LR_SUFFIX``).
+            (optionally with ``NO_LR_SUFFIX``), either optionally followed by ``@WxH`` (an inference size).
         rate_hz: input pair rate, Hz.
         seconds: length of the measuring window, s.
         warmup_s: time between the first output and the window, s.
@@ -152,23 +159,32 @@ def node_parameters(run: str, settings: NodeRunSettings, model: ModelFile | None
     """The parameters the benchmark sets for one run (see the module docstring), checked against the schema.
 
     Args:
-        run: a name of ``DEFAULT_RUNS``, or a node backend (``NO_LR_SUFFIX``: lr_check off).
+        run: a name of ``DEFAULT_RUNS``, or a node backend (``NO_LR_SUFFIX``: lr_check off), optionally
+            followed by ``@WxH``: the inference size, px.
         settings: the section's settings (``max_disparity_px``, ``onnx_threads``).
-        model: the network file for the stream's size, or None (the node's own choice).
+        model: the network file for the stream's size, or None (the node's own choice); not used by a
+            run with an inference size (the node then loads the bundled model of that size).
 
     Raises:
-        UsageError: the schema rejects a value (e.g. an unknown backend), naming it.
+        UsageError: a malformed size, or the schema rejects a value (e.g. an unknown backend), naming it.
     """
+    name, separator, size = run.partition(INFERENCE_SIZE_SEPARATOR)
     values: dict[str, Any] = {"rectify": True, "max_disparity_px": settings.max_disparity_px,
                               "intra_op_threads": settings.onnx_threads}
-    if run in DEFAULT_RUNS:
-        values.update(DEFAULT_RUNS[run])
+    if separator:
+        try:
+            height, width = parse_size(size)
+        except UsageError as err:
+            raise UsageError(f"node run {run!r}: {err}") from err
+        values.update(inference_width_px=width, inference_height_px=height)
+    if name in DEFAULT_RUNS:
+        values.update(DEFAULT_RUNS[name])
         node_backend = settings_from_values({}).backend
     else:
-        node_backend = run.removesuffix(NO_LR_SUFFIX)
-        values.update({"backend": node_backend, "lr_check": node_backend == run, "hints": "none",
+        node_backend = name.removesuffix(NO_LR_SUFFIX)
+        values.update({"backend": node_backend, "lr_check": node_backend == name, "hints": "none",
                        "publish_points": True})
-    if node_backend in NETWORK_BACKENDS and model is not None:
+    if node_backend in NETWORK_BACKENDS and model is not None and not separator:
         values["model_path"] = str(model.path.resolve())
     found = problems(values)
     if found:
@@ -177,14 +193,17 @@ def node_parameters(run: str, settings: NodeRunSettings, model: ModelFile | None
 
 
 def run_configuration(parameters: dict[str, Any]) -> str:
-    """What a run's node does, in words: backend, hints (network backends only) and LR check."""
+    """What a run's node does, in words: backend, hints (network backends only), LR check and the
+    inference size where one is set."""
     node = settings_from_values(parameters)
+    size = inference_hw(node)
+    at_size = "" if size is None else f", at {size[1]}x{size[0]}"
     if node.backend not in NETWORK_BACKENDS:
-        return f"{node.backend}, LR check {'on' if node.lr_check else 'off'}"
+        return f"{node.backend}, LR check {'on' if node.lr_check else 'off'}{at_size}"
     config = pipeline_config(node)
     return f"{node.backend}, " + describe_configuration(hints=config.hints,
                                                        classical_hint_scale=config.classical_hints.scale,
-                                                       lr_check=config.lr_check)
+                                                       lr_check=config.lr_check) + at_size
 
 
 class _Peer:

@@ -424,6 +424,24 @@ def test_node_backend_runs_go_without_hints_and_with_the_lr_check_unless_no_lr()
         node_parameters("sgbm-fast", settings, None)
 
 
+def test_node_runs_with_an_inference_size_set_it_and_leave_the_model_to_the_node() -> None:
+    settings = NodeRunSettings(max_disparity_px=64)
+    model = ModelFile(Path("models/stereo_net_640x480.onnx"), (480, 640), 1)
+    default = node_parameters("default@512x384", settings, model)
+    assert (default["inference_width_px"], default["inference_height_px"], "model_path" in default) == \
+        (512, 384, False)   # the node loads models/stereo_net_512x384.onnx itself
+    assert {k: v for k, v in default.items() if not k.startswith("inference_")} == \
+        {k: v for k, v in node_parameters("default", settings, None).items()}
+    assert run_configuration(default).endswith(", at 512x384")
+    sgbm = node_parameters("sgbm-no-lr@320x240", settings, model)
+    assert (sgbm["backend"], sgbm["lr_check"], sgbm["inference_width_px"]) == ("sgbm", False, 320)
+    assert run_configuration(sgbm) == "sgbm, LR check off, at 320x240"
+    with pytest.raises(UsageError, match="'default@512'"):
+        node_parameters("default@512", settings, None)
+    with pytest.raises(UsageError, match="multiples of 32"):
+        node_parameters("default@500x384", settings, None)
+
+
 def test_node_section_runs_the_default_with_and_without_the_lr_check_and_sgbm_by_default() -> None:
     assert NodeRunSettings().backends == ("default", "default+lr", "sgbm")
     assert benchmark.build_parser().parse_args([]).node_backends == ("default", "default+lr", "sgbm")
