@@ -65,7 +65,7 @@ from stereo_depth_ros.tools.benchmark_metrics import (
 from stereo_depth_ros.tools.benchmark_scenes import RawStereoInput
 from stereo_depth_ros.tools.errors import UsageError
 
-__all__ = ["DEFAULT_RUNS", "NODE_EXECUTABLE", "NodeRunSettings", "dds_environment", "find_node_executable",
+__all__ = ["DEFAULT_RUNS", "NODE_EXECUTABLE", "SMALL_INFERENCE_RUN", "NodeRunSettings", "dds_environment", "find_node_executable",
            "node_parameters", "node_section", "run_configuration"]
 
 NODE_EXECUTABLE: Final = "stereo_depth_node"
@@ -75,6 +75,8 @@ TIMED_OUTPUTS: Final = ("disparity", "points2")
 NO_LR_SUFFIX: Final = "-no-lr"
 #: A run name with this separator and WxH after it runs at that inference size (``default@512x384``).
 INFERENCE_SIZE_SEPARATOR: Final = "@"
+#: The node's defaults at the issue's small inference size (a run of the default node runs and a target).
+SMALL_INFERENCE_RUN: Final = f"default{INFERENCE_SIZE_SEPARATOR}512x384"
 #: Runs of the node's schema defaults: {run name: the parameters it changes beyond them}.
 DEFAULT_RUNS: Final[dict[str, dict[str, Any]]] = {"default": {}, "default+lr": {"lr_check": True}}
 _LOG_TAIL_LINES: Final = 15
@@ -98,7 +100,7 @@ class NodeRunSettings:
         onnx_threads: the node's ``intra_op_threads``.
     """
 
-    backends: tuple[str, ...] = ("default", "default+lr", "sgbm")
+    backends: tuple[str, ...] = ("default", "default+lr", SMALL_INFERENCE_RUN, "sgbm")
     rate_hz: float = 30.0
     seconds: float = 20.0
     warmup_s: float = 5.0

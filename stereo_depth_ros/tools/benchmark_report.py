@@ -15,6 +15,7 @@ from typing import Any, Final
 import numpy as np
 
 from stereo_depth_ros.tools.benchmark_metrics import TargetResult, check_target
+from stereo_depth_ros.tools.benchmark_node import SMALL_INFERENCE_RUN
 from stereo_depth_ros.tools.benchmark_speed import NETWORK_SPLIT_PARTS
 
 __all__ = ["LARGE_SIZE", "TARGET_SIZE", "dump_json", "json_safe", "render_markdown", "targets", "write_plots"]
@@ -72,9 +73,9 @@ def targets(results: Mapping[str, Any]) -> list[TargetResult]:
     Rows: the network alone (the ``onnx`` speed row's split: one pass, left view); the node's default
     configuration (speed row, node run and accuracy method ``default``); the LR check's cost
     (``default+lr`` / ``default`` median total); the LR-checked network with full-size classical hints on
-    Motorcycle (method ``onnx_classical``); the default pipeline at ``LARGE_SIZE``. A row whose figure
-    was not measured is "n/a", never a pass. Not checked here (the benchmark has no node run at an
-    inference size): the 512x384 inference size through the node.
+    Motorcycle (method ``onnx_classical``); the default pipeline at ``LARGE_SIZE``; the node's default
+    at the ``SMALL_INFERENCE_RUN`` inference size. A row whose figure was not measured is "n/a", never a
+    pass.
     """
     def speed(size: str, backend: str) -> Any:
         return _get(results, "speed", "resolutions", _by("size", size), "backends", _by("backend", backend))
@@ -143,6 +144,13 @@ def targets(results: Mapping[str, Any]) -> list[TargetResult]:
     model = _get(large, "model")
     rows.append(_noted(rate, f"network file {model}" if model else "",
                        _sgbm(1000.0 / sgbm_large_ms if sgbm_large_ms else None, "Hz", decimals=2)))
+    small = node(SMALL_INFERENCE_RUN)
+    rows.append(_noted(check_target(f"node default at the {SMALL_INFERENCE_RUN.partition('@')[2]} inference size "
+                                    f"({SMALL_INFERENCE_RUN} run): sustained disparity rate",
+                                    _number(_get(small, "disparity", "sustained_rate_hz")),
+                                    limit=15.0, direction="at_least", unit="Hz", decimals=2),
+                       f"input {_f(input_hz, 0)} Hz",
+                       _sgbm(_number(_get(node_sgbm, "disparity", "sustained_rate_hz")), "Hz", decimals=2)))
     return rows
 
 

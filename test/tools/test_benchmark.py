@@ -169,6 +169,8 @@ def _issue_11_results(*, hint_scale: float = 1.0) -> dict:
         "node": {"rate_hz": 30.0, "runs": [
             {"backend": "default", "peak_rss_mb": 640.0,
              "disparity": {"sustained_rate_hz": 12.5, "latency": {"median_ms": 120.0, "p90_ms": 180.0}}},
+            {"backend": "default@512x384", "peak_rss_mb": 500.0,
+             "disparity": {"sustained_rate_hz": 14.5, "latency": {"median_ms": 90.0, "p90_ms": 120.0}}},
             {"backend": "sgbm", "peak_rss_mb": 210.0,
              "disparity": {"sustained_rate_hz": 6.5, "latency": {"median_ms": 170.0, "p90_ms": 230.0}}}]},
         "accuracy": {"motorcycle": {"methods": [
@@ -198,6 +200,8 @@ def test_targets_hold_the_default_configuration_to_the_issue_11_bars_beside_sgbm
             ("short", "4.31 %"),
         "default pipeline at 1280x720 input: 1000 / median total (speed section, not through the node)":
             ("short", "3.12 Hz (network file stereo_net_768x512.onnx; SGBM 2.50 Hz)"),
+        "node default at the 512x384 inference size (default@512x384 run): sustained disparity rate":
+            ("short", "14.50 Hz (input 30 Hz; SGBM 6.50 Hz)"),
     }
     assert found["LR check cost at 640x480: median total default+lr / default"].bar == "<= 1.15"
     assert found["Motorcycle dense bad-2 (LR check off), network as the node default"].bar == \
@@ -442,9 +446,9 @@ def test_node_runs_with_an_inference_size_set_it_and_leave_the_model_to_the_node
         node_parameters("default@500x384", settings, None)
 
 
-def test_node_section_runs_the_default_with_and_without_the_lr_check_and_sgbm_by_default() -> None:
-    assert NodeRunSettings().backends == ("default", "default+lr", "sgbm")
-    assert benchmark.build_parser().parse_args([]).node_backends == ("default", "default+lr", "sgbm")
+def test_node_section_runs_the_default_with_and_without_the_lr_check_at_512x384_and_sgbm_by_default() -> None:
+    assert NodeRunSettings().backends == ("default", "default+lr", "default@512x384", "sgbm")
+    assert benchmark.build_parser().parse_args([]).node_backends == NodeRunSettings().backends
 
 def test_node_section_is_skipped_when_the_node_is_missing(tmp_path: Path) -> None:
     result = run_tool("benchmark", ["--out-dir", tmp_path, "--sections", "node",
