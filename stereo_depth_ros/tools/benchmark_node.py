@@ -65,8 +65,8 @@ from stereo_depth_ros.tools.benchmark_metrics import (
 from stereo_depth_ros.tools.benchmark_scenes import RawStereoInput
 from stereo_depth_ros.tools.errors import UsageError
 
-__all__ = ["DEFAULT_RUNS", "NODE_EXECUTABLE", "SMALL_INFERENCE_RUN", "NodeRunSettings", "dds_environment", "find_node_executable",
-           "node_parameters", "node_section", "run_configuration"]
+__all__ = ["DEFAULT_RUNS", "NODE_EXECUTABLE", "SMALL_INFERENCE_RUN", "NodeRunSettings", "dds_environment",
+           "find_node_executable", "node_parameters", "node_section", "run_configuration"]
 
 NODE_EXECUTABLE: Final = "stereo_depth_node"
 #: Outputs whose arrival is timed.
