@@ -6,8 +6,11 @@ A model file (``models/stereo_net_<W>x<H>.onnx``) must have
   ``hint_disparity``: (N, 1, H, W) float32, px at model size, 0 = no hint;
   ``hint_mask``: (N, 1, H, W) float32, 1 where a hint exists else 0;
   ``right_view``: (R,) float32 (values unused), R = N to get the right view's
-  disparity, R = 0 to skip its computation. N and R are dynamic (the backends
-  run N = 1); H and W are fixed integers, multiples of 32.
+  disparity, R = 0 to skip its computation. R is dynamic; N is either fixed
+  at 1 (what ``stereo_depth_export`` writes: with every shape static ONNX
+  Runtime folds the shape arithmetic and keeps more of the graph in its
+  blocked layout) or dynamic (files exported before; the backends run N = 1
+  either way); H and W are fixed integers, multiples of 32.
 * outputs ``disparity``: (N, 1, H, W) float32, px at model size,
   d = x_left - x_right >= 0, in the left image; ``confidence``: (N, 1, H, W)
   float32 in [0, 1]; ``disparity_right``: (R, 1, H, W) float32, px at model
@@ -209,7 +212,7 @@ def validate_io_signature(inputs: Sequence[TensorSpec], outputs: Sequence[Tensor
     channels = {**INPUT_CHANNELS, **OUTPUT_CHANNELS}
     height, width = metadata.input_hw
     for spec in [*(s for s in inputs if s.name in INPUT_CHANNELS), *(s for s in outputs if s.name in OUTPUT_CHANNELS)]:
-        expected = ("N", channels[spec.name], height, width)
+        expected = ("N", channels[spec.name], height, width)   # N: 1 or dynamic
         if len(spec.shape) != 4:
             raise ModelError(
                 f"{source}: tensor {spec.name!r} has shape {spec.shape}; "
@@ -218,11 +221,11 @@ def validate_io_signature(inputs: Sequence[TensorSpec], outputs: Sequence[Tensor
             raise ModelError(
                 f"{source}: tensor {spec.name!r} has dtype {spec.dtype}; "
                 "the contract needs float32")
-        if not _is_dynamic(spec.shape[0]):
+        if not (_is_dynamic(spec.shape[0]) or spec.shape[0] == 1):
             raise ModelError(
                 f"{source}: tensor {spec.name!r} has a fixed batch size "
-                f"{spec.shape[0]}; the contract needs a dynamic N (export with "
-                f"dynamic_axes={{{spec.name!r}: {{0: 'N'}}}})")
+                f"{spec.shape[0]}; the contract needs N fixed at 1 or dynamic (export with "
+                "stereo_depth_export)")
         if tuple(spec.shape[1:]) != expected[1:]:
             raise ModelError(
                 f"{source}: tensor {spec.name!r} has shape {spec.shape}; the "

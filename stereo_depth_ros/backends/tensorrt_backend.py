@@ -424,7 +424,7 @@ class TensorRtBackend(NetworkBackend):
             model_path: ``.onnx`` file following :mod:`~stereo_depth_ros.backends.contract`.
             precision: ``"auto"``, ``"fp16"`` or ``"fp32"`` (see the module docstring).
             max_batch: largest batch of the profile (the backend runs N = 1; both views come
-                from one pass).
+                from one pass); 1 for a file with N fixed at 1.
             workspace_bytes: builder workspace limit, bytes.
             cache_dir: engine folder; default ``~/.cache/stereo_depth_ros/engines``.
             device_id: CUDA device.
@@ -436,16 +436,20 @@ class TensorRtBackend(NetworkBackend):
             BackendUnavailableError: tensorrt, cupy or a GPU is missing, or the
                 precision cannot be met.
             ModelError: the file breaks the contract or TensorRT cannot parse it.
+            ConfigurationError: ``max_batch`` > 1 for a file with N fixed at 1.
         """
+        self._model_path = Path(model_path)
+        self._min_input_hw = min_input_hw
+        self.metadata: ModelMetadata
+        self.metadata, inputs, _ = read_onnx_contract(self._model_path)   # before the GPU: checkable anywhere
+        if max_batch != 1 and any(spec.shape[0] == 1 for spec in inputs if spec.name in INPUT_CHANNELS):
+            raise ConfigurationError(f"{self._model_path} takes one pair per run (N fixed at 1, as "
+                                     f"stereo_depth_export writes it); max_batch must be 1, got {max_batch}")
         probe = probe_tensorrt(device_id)
         if not probe.available or probe.gpu is None or probe.tensorrt_version is None:
             raise BackendUnavailableError(probe.reason or "TensorRT backend unavailable")
         trt, cp = probe.modules
         self._trt, self._cp, self._device_id = trt, cp, device_id
-        self._model_path = Path(model_path)
-        self._min_input_hw = min_input_hw
-        self.metadata: ModelMetadata
-        self.metadata, _, _ = read_onnx_contract(self._model_path)
         self.max_disparity_px: float = self.metadata.max_disparity_px
         chosen = resolve_precision(precision, compute_capability=probe.gpu.compute_capability,
                                    tensorrt_version=probe.tensorrt_version,

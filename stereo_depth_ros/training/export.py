@@ -2,7 +2,9 @@
 
     stereo_depth_export runs/stereo_net/last.pt --sizes 640x480 768x512 --out-dir models
 
-One file per input size (fixed H, W, multiples of 32; dynamic batch), opset
+One file per input size (fixed H, W, multiples of 32; one pair per run: N
+fixed at 1, so every shape is static and ONNX Runtime folds the shape
+arithmetic; the right view's R stays dynamic), opset
 recorded, checked with ``onnx.checker``, outputs compared with PyTorch on a
 synthetic scene. A JSON model card next to the files records the checkpoint,
 its configuration, parameter count, MACs per size and the export checks.
@@ -41,7 +43,7 @@ from stereo_depth_ros.training.model import ExportWrapper, StereoNet, StereoNetC
 OPSET = 18   # ScatterElements with a max reduction (the right view's hints)
 INPUT_NAMES = [INPUT_LEFT, INPUT_RIGHT, INPUT_HINT_DISPARITY, INPUT_HINT_MASK, INPUT_RIGHT_VIEW]
 #: Symbolic batch sizes of the exported graph: N pairs, and R of them with a right view (0 or N).
-_BATCH, _RIGHT_BATCH = "batch", "right_batch"
+_RIGHT_BATCH = "right_batch"
 
 
 def load_checkpoint(path: Path) -> tuple[StereoNet, dict]:
@@ -87,8 +89,7 @@ def export_onnx(net: StereoNet, width: int, height: int, path: Path, model_versi
     """Write one ONNX file; returns the checks for the model card."""
     wrapper = ExportWrapper(net).eval()
     inputs = _example_inputs(width, height)
-    dynamic = {name: {0: _RIGHT_BATCH if name in (INPUT_RIGHT_VIEW, OUTPUT_DISPARITY_RIGHT) else _BATCH}
-               for name in [*INPUT_NAMES, *OUTPUT_NAMES]}
+    dynamic = {name: {0: _RIGHT_BATCH} for name in (INPUT_RIGHT_VIEW, OUTPUT_DISPARITY_RIGHT)}   # N = 1: static
     torch.onnx.export(wrapper, inputs, str(path), input_names=INPUT_NAMES, output_names=list(OUTPUT_NAMES),
                       opset_version=OPSET, dynamic_axes=dynamic, do_constant_folding=True, dynamo=False)
     # Fold the constant If nodes the exporter wraps around the scatter (ONNX Runtime would warn on every run).
@@ -96,9 +97,12 @@ def export_onnx(net: StereoNet, width: int, height: int, path: Path, model_versi
     metadata = {"max_disparity": str(net.config.max_disparity), "input_height": str(height),
                 "input_width": str(width), "model_version": model_version}
     onnx.helper.set_model_props(model, metadata)
-    for output in model.graph.output:   # upsampling by scale factor leaves H, W symbolic
+    for output in model.graph.output:   # the right view's slice leaves its H, W symbolic
         dims = output.type.tensor_type.shape.dim
-        dims[0].dim_param = _RIGHT_BATCH if output.name == OUTPUT_DISPARITY_RIGHT else _BATCH
+        if output.name == OUTPUT_DISPARITY_RIGHT:
+            dims[0].dim_param = _RIGHT_BATCH
+        else:
+            dims[0].dim_value = 1
         for dim, value in zip(dims[1:], (1, height, width)):
             dim.dim_value = value
     onnx.checker.check_model(model, full_check=True)

@@ -222,7 +222,7 @@ def test_match_checked_recovers_a_slanted_plane_and_keeps_it(stereo_model: Model
     ({"metadata": {"input_width": "100"}}, "input_width=100"),
     ({"metadata": {"input_height": "32"}}, "'left' has shape"),
     ({"metadata": {"model_version": " "}}, "model_version"),
-    ({"batch": 1}, "fixed batch size 1"),
+    ({"batch": 2}, "fixed batch size 2.*N fixed at 1 or dynamic"),
     ({"omit_inputs": ["hint_mask"]}, "missing \\['hint_mask'\\]"),
     ({"omit_outputs": ["disparity_right"]}, "lack \\['disparity_right'\\].*stereo_depth_export"),
 ])
@@ -230,6 +230,15 @@ def test_models_breaking_the_contract_are_rejected_with_the_reason(
         stereo_model: ModelFactory, options: dict, message: str) -> None:
     with pytest.raises(ModelError, match=message):
         OnnxBackend(stereo_model(**options), intra_op_threads=1)
+
+
+def test_a_model_with_n_fixed_at_1_runs_like_a_dynamic_one(stereo_model: ModelFactory) -> None:
+    fixed, dynamic = (OnnxBackend(stereo_model(batch=batch), intra_op_threads=1) for batch in (1, "N"))
+    image = np.random.default_rng(3).integers(0, 255, (*fixed.model_hw, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(fixed.match(image, image).disparity_px, dynamic.match(image, image).disparity_px)
+    checked_fixed, checked_dynamic = (backend.match_checked(image, image, max_diff_px=1.0)
+                                      for backend in (fixed, dynamic))
+    np.testing.assert_array_equal(checked_fixed.result.disparity_px, checked_dynamic.result.disparity_px)
 
 
 def test_missing_and_corrupt_model_files_raise_model_error(tmp_path: Path) -> None:

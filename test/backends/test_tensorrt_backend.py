@@ -167,6 +167,12 @@ def test_backend_without_tensorrt_or_gpu_fails_with_a_clear_error(
         TensorRtBackend(stereo_model())
 
 
+def test_a_file_with_n_fixed_at_1_refuses_a_larger_batch_profile_before_looking_for_a_gpu(
+        stereo_model: Callable[..., Path]) -> None:
+    with pytest.raises(ConfigurationError, match="N fixed at 1.*max_batch must be 1, got 2"):
+        TensorRtBackend(stereo_model(batch=1), max_batch=2)
+
+
 def _fake_cuda_modules(monkeypatch: pytest.MonkeyPatch, device_count: Callable[[], int]) -> None:
     trt = types.ModuleType("tensorrt")
     trt.__version__ = "10.3.0.30"  # type: ignore[attr-defined]
