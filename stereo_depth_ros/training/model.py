@@ -12,7 +12,7 @@ Diagram (resolutions relative to the input, H x W):
     Refinement 1/2:     residual from [disparity2, detail_left - warp(detail_right), hints]
     bilinear x2 ──► disparity (px at input resolution), confidence
     right view (for the left-right check, on request): C_R(x, k) = C_L(x + k, k) re-indexed from
-        the same logits ──► window soft-argmin ──► bilinear x2 ──► the same refinement as a mirrored
+        the same logits, each left pixel's first normalised to log-probabilities ──► window soft-argmin ──► bilinear x2 ──► the same refinement as a mirrored
         left view (flipped kernels, hints moved to the right view) ──► bilinear x2 ──► disparity_right
 
 Every op exports to plain ONNX: correlation is one batched matmul plus one gather,
@@ -406,9 +406,17 @@ class StereoNet(nn.Module):
     def _right_view(self, logits4: torch.Tensor, detail_right: torch.Tensor, detail_left: torch.Tensor,
                     hint2: torch.Tensor, mask2: torch.Tensor) -> torch.Tensor:
         """The right view from the left view's volume (the hints shaped it), refined as a mirrored left
-        view (same weights) with the hints moved into the right view; (R, 1, H, W) px at input size."""
-        disparity4, confidence4 = window_soft_argmin(right_view_logits(logits4), self.bin_values,
-                                                     self.config.window_radius_bins)
+        view (same weights) with the hints moved into the right view; (R, 1, H, W) px at input size.
+
+        The right pixel x reads bin k from the left pixel x + k, so its scores come from different
+        left pixels; each left pixel's scores are first normalised to log-probabilities over k, so a
+        right pixel weighs what its candidate left pixels believe, not how loud their raw scores are
+        (a hinted left pixel's are raised and sharpened by the hint bump and would pull the right
+        pixels around it to itself). Measured on Motorcycle with the LR check and 2 % LiDAR-like
+        hints: 71 % of the pixels kept instead of 49 %, at 3.5 % bad-2 among them (models/README.md).
+        """
+        disparity4, confidence4 = window_soft_argmin(right_view_logits(F.log_softmax(logits4, dim=1)),
+                                                     self.bin_values, self.config.window_radius_bins)
         hint2_right, mask2_right = hints_in_right_view(hint2, mask2)
         refined2 = self.refinement(2.0 * _upsample2(disparity4), detail_right, detail_left, hint2_right,
                                    mask2_right, _upsample2(confidence4), right_view=True)

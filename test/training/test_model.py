@@ -64,7 +64,8 @@ def test_the_right_view_equals_the_left_view_refinement_of_the_mirrored_pair() -
     with torch.no_grad():
         out = net(left, right, hints, mask, right_batch=1)
         detail, _, _ = net.tower((torch.cat([left, right]) - net.rgb_mean) / net.rgb_std)
-        disparity4, confidence4 = network.window_soft_argmin(right_view_logits(out["logits4"]), net.bin_values,
+        scores = torch.log_softmax(out["logits4"], dim=1)   # each left pixel's scores as log-probabilities
+        disparity4, confidence4 = network.window_soft_argmin(right_view_logits(scores), net.bin_values,
                                                              net.config.window_radius_bins)
         hint2, mask2 = hints_in_right_view(*downsample_hints(hints, mask, 2, net.config.hint_pooling))
         refined = net.refinement(_mirror(2.0 * network._upsample2(disparity4)), _mirror(detail[1:]),
@@ -72,6 +73,21 @@ def test_the_right_view_equals_the_left_view_refinement_of_the_mirrored_pair() -
                                  _mirror(network._upsample2(confidence4)))
         mirrored_reference = _mirror(2.0 * network._upsample2(refined))
     np.testing.assert_allclose(out["disparity_right"].numpy(), mirrored_reference.numpy(), atol=1e-4)
+
+
+def test_the_right_view_weighs_what_left_pixels_believe_not_how_loud_their_scores_are() -> None:
+    """Raising every score of some left pixels by a constant (what a hint bump does to their scale)
+    leaves the right view unchanged: each left pixel's scores are log-probabilities before re-indexing."""
+    net = _perturbed(StereoNetConfig(max_disparity=64))
+    torch.manual_seed(0)
+    logits4 = torch.randn(1, net.num_bins, 16, 24)
+    loudness = 20.0 * (torch.rand(1, 1, 16, 24) > 0.7)                # 30 % of the left pixels shout
+    detail_right, detail_left = torch.randn(1, 24, 32, 48), torch.randn(1, 24, 32, 48)
+    hint2, mask2 = torch.zeros(1, 1, 32, 48), torch.zeros(1, 1, 32, 48)
+    with torch.no_grad():
+        quiet = net._right_view(logits4, detail_right, detail_left, hint2, mask2)
+        loud = net._right_view(logits4 + loudness, detail_right, detail_left, hint2, mask2)
+    np.testing.assert_allclose(loud.numpy(), quiet.numpy(), atol=1e-4)
 
 
 def test_the_right_view_is_computed_for_the_first_right_batch_pairs_only() -> None:
