@@ -169,6 +169,14 @@ def _channel_sum(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     return F.conv2d(x, weights.view(1, -1, 1, 1))
 
 
+def log_probabilities(logits: torch.Tensor, bin_values: torch.Tensor) -> torch.Tensor:
+    """Log-softmax over the D bins of (N, D, H, W) scores (``bin_values``: (D,), only its size is used),
+    written with a max, an exp, a channel sum (a fixed 1x1 convolution) and a log: ONNX Runtime's
+    LogSoftmax over axis 1 of NCHW transposes the volume twice (about 28 ms at 640x480 on two cores)."""
+    shifted = logits - logits.amax(dim=1, keepdim=True)
+    return shifted - torch.log(_channel_sum(torch.exp(shifted), torch.ones_like(bin_values)))
+
+
 def window_soft_argmin(logits: torch.Tensor, bin_values: torch.Tensor,
                        radius: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Sub-bin disparity from a softmax restricted to +-radius bins around the peak.
@@ -415,7 +423,7 @@ class StereoNet(nn.Module):
         pixels around it to itself). Measured on Motorcycle with the LR check and 2 % LiDAR-like
         hints: 71 % of the pixels kept instead of 49 %, at 3.5 % bad-2 among them (models/README.md).
         """
-        disparity4, confidence4 = window_soft_argmin(right_view_logits(F.log_softmax(logits4, dim=1)),
+        disparity4, confidence4 = window_soft_argmin(right_view_logits(log_probabilities(logits4, self.bin_values)),
                                                      self.bin_values, self.config.window_radius_bins)
         hint2_right, mask2_right = hints_in_right_view(hint2, mask2)
         refined2 = self.refinement(2.0 * _upsample2(disparity4), detail_right, detail_left, hint2_right,

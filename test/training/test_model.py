@@ -64,7 +64,7 @@ def test_the_right_view_equals_the_left_view_refinement_of_the_mirrored_pair() -
     with torch.no_grad():
         out = net(left, right, hints, mask, right_batch=1)
         detail, _, _ = net.tower((torch.cat([left, right]) - net.rgb_mean) / net.rgb_std)
-        scores = torch.log_softmax(out["logits4"], dim=1)   # each left pixel's scores as log-probabilities
+        scores = network.log_probabilities(out["logits4"], net.bin_values)   # each left pixel's scores as log-probabilities
         disparity4, confidence4 = network.window_soft_argmin(right_view_logits(scores), net.bin_values,
                                                              net.config.window_radius_bins)
         hint2, mask2 = hints_in_right_view(*downsample_hints(hints, mask, 2, net.config.hint_pooling))
@@ -73,6 +73,11 @@ def test_the_right_view_equals_the_left_view_refinement_of_the_mirrored_pair() -
                                  _mirror(network._upsample2(confidence4)))
         mirrored_reference = _mirror(2.0 * network._upsample2(refined))
     np.testing.assert_allclose(out["disparity_right"].numpy(), mirrored_reference.numpy(), atol=1e-4)
+
+
+def test_log_probabilities_are_the_log_softmax_over_the_bins() -> None:
+    logits = 10.0 * torch.randn(2, 7, 3, 5)
+    torch.testing.assert_close(network.log_probabilities(logits, torch.arange(7.0)), torch.log_softmax(logits, dim=1))
 
 
 def test_the_right_view_weighs_what_left_pixels_believe_not_how_loud_their_scores_are() -> None:
