@@ -12,8 +12,9 @@ Diagram (resolutions relative to the input, H x W):
     Refinement 1/2:     residual from [disparity2, detail_left - warp(detail_right), hints]
     bilinear x2 ──► disparity (px at input resolution), confidence
     right view (for the left-right check, on request): C_R(x, k) = C_L(x + k, k) re-indexed from
-        the same logits, each left pixel's first normalised to log-probabilities ──► window soft-argmin ──► bilinear x2 ──► the same refinement as a mirrored
-        left view (flipped kernels, hints moved to the right view) ──► bilinear x2 ──► disparity_right
+        the same logits, each left pixel's first made log-probabilities ──► window soft-argmin
+        ──► bilinear x2 ──► the same refinement as a mirrored left view (flipped kernels, hints
+        moved to the right view) ──► bilinear x2 ──► disparity_right
 
 Every op exports to plain ONNX: correlation is one batched matmul plus one gather,
 channel sums are fixed 1x1 convolutions, there are no 3D convolutions or 5D tensors.

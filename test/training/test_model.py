@@ -64,7 +64,7 @@ def test_the_right_view_equals_the_left_view_refinement_of_the_mirrored_pair() -
     with torch.no_grad():
         out = net(left, right, hints, mask, right_batch=1)
         detail, _, _ = net.tower((torch.cat([left, right]) - net.rgb_mean) / net.rgb_std)
-        scores = network.log_probabilities(out["logits4"], net.bin_values)   # each left pixel's scores as log-probabilities
+        scores = network.log_probabilities(out["logits4"], net.bin_values)   # per left pixel
         disparity4, confidence4 = network.window_soft_argmin(right_view_logits(scores), net.bin_values,
                                                              net.config.window_radius_bins)
         hint2, mask2 = hints_in_right_view(*downsample_hints(hints, mask, 2, net.config.hint_pooling))
