@@ -246,7 +246,7 @@ PARAMETERS: Final[tuple[ParameterSpec, ...]] = (
                   "exceed lidar_min_depth_m", unit="m", minimum=0.01, maximum=10000.0, dynamic=True),
     ParameterSpec("lr_check", False, "bool", "Invalidate pixels whose left- and right-view disparities "
                   "disagree: fewer but surer pixels (the network reads its right view from the same pass, "
-                  "about 10 % more network time)", dynamic=True),
+                  "about 40 % more network time on a CPU)", dynamic=True),
     ParameterSpec("lr_max_diff_px", 1.0, "double", "Largest left-right disagreement kept by lr_check",
                   unit="px", minimum=0.1, maximum=64.0, dynamic=True),
     ParameterSpec("confidence_threshold", 0.0, "double", "Pixels whose confidence is below this become "

@@ -42,7 +42,7 @@ from stereo_depth_ros.training.model import ExportWrapper, StereoNet, StereoNetC
 
 OPSET = 18   # ScatterElements with a max reduction (the right view's hints)
 INPUT_NAMES = [INPUT_LEFT, INPUT_RIGHT, INPUT_HINT_DISPARITY, INPUT_HINT_MASK, INPUT_RIGHT_VIEW]
-#: Symbolic batch sizes of the exported graph: N pairs, and R of them with a right view (0 or N).
+#: Symbolic size of the exported graph's right-view batch R (0 or 1; N is fixed at 1).
 _RIGHT_BATCH = "right_batch"
 
 
