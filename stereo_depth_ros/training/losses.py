@@ -19,12 +19,22 @@ QUARTER_SCALE: Final = 4.0
 SMOOTH_L1_BETA_PX: Final = 1.0
 
 
+def _masked_mean(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean of ``values`` where ``valid``; 0 (with a zero gradient) where nothing is valid.
+
+    A weighted sum instead of boolean indexing, whose nonzero / index / index_put took about 7 %
+    of a training step's CPU time (the step got 2-4 % faster).
+    """
+    weights = valid.to(values.dtype)
+    return (values * weights).sum() / weights.sum().clamp(min=1.0)
+
+
 def masked_smooth_l1(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean smooth-L1 (beta ``SMOOTH_L1_BETA_PX``) over pixels where ``target`` is finite; (N, 1, H, W) px."""
     valid = torch.isfinite(target)
-    if not valid.any():
-        return prediction.sum() * 0.0
-    return F.smooth_l1_loss(prediction[valid], target[valid], beta=SMOOTH_L1_BETA_PX)
+    error = F.smooth_l1_loss(prediction, torch.where(valid, target, prediction.detach()), reduction="none",
+                             beta=SMOOTH_L1_BETA_PX)
+    return _masked_mean(error, valid)
 
 
 def two_hot_cross_entropy(logits: torch.Tensor, target_bins: torch.Tensor) -> torch.Tensor:
@@ -35,15 +45,13 @@ def two_hot_cross_entropy(logits: torch.Tensor, target_bins: torch.Tensor) -> to
     saturates on one bin (where soft-argmin alone collapses).
     """
     valid = torch.isfinite(target_bins) & (target_bins >= 0) & (target_bins <= logits.shape[1] - 1)
-    if not valid.any():
-        return logits.sum() * 0.0
     target = torch.where(valid, target_bins, torch.zeros_like(target_bins))
     low = target.floor().clamp(max=logits.shape[1] - 2)
     frac = target - low
     log_probs = F.log_softmax(logits, dim=1)
     low_index = low.long()
     nll = -(log_probs.gather(1, low_index) * (1 - frac) + log_probs.gather(1, low_index + 1) * frac)
-    return nll[valid].mean()
+    return _masked_mean(nll, valid)
 
 
 def downsample_disparity(disparity: torch.Tensor, factor: int) -> torch.Tensor:

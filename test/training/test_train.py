@@ -7,13 +7,14 @@ import numpy as np
 import onnxruntime
 import pytest
 import torch
+import torch.nn.functional as F
 
 from stereo_depth_ros.backends.contract import read_onnx_contract
 from stereo_depth_ros.core.synthetic import SceneConfig
 from stereo_depth_ros.pipeline.classical_hints import ClassicalHintConfig
 from stereo_depth_ros.training.dataset import AugmentConfig, DataConfig, SyntheticStereoDataset
 from stereo_depth_ros.training.export import export_onnx, load_checkpoint
-from stereo_depth_ros.training.losses import stereo_loss, two_hot_cross_entropy
+from stereo_depth_ros.training.losses import masked_smooth_l1, stereo_loss, two_hot_cross_entropy
 from stereo_depth_ros.training.model import StereoNet, StereoNetConfig
 from stereo_depth_ros.training.train import TrainConfig, train
 
@@ -45,6 +46,20 @@ def test_a_few_steps_on_one_batch_lower_the_loss(tmp_path):
         optimiser.step()
         losses.append(loss.item())
     assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
+
+
+def test_the_smooth_l1_averages_the_known_pixels_only_and_unknown_ones_get_no_gradient():
+    torch.manual_seed(0)
+    prediction = (10.0 * torch.rand(2, 1, 8, 12)).requires_grad_()
+    target = 10.0 * torch.rand(2, 1, 8, 12)
+    target[:, :, ::3] = float("nan")
+    known = torch.isfinite(target)
+    loss = masked_smooth_l1(prediction, target)
+    torch.testing.assert_close(loss, F.smooth_l1_loss(prediction[known], target[known]))
+    loss.backward()
+    assert torch.all(prediction.grad[~known] == 0.0) and torch.all(prediction.grad[known] != 0.0)
+    nothing_known = masked_smooth_l1(prediction, torch.full_like(target, float("nan")))
+    assert nothing_known.item() == 0.0 and nothing_known.requires_grad
 
 
 def test_two_hot_cross_entropy_is_lowest_at_the_true_fractional_bin():
