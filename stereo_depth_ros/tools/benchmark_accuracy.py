@@ -100,6 +100,7 @@ class AccuracySettings:
         lidar_noise_px: noise of the LiDAR hints, px.
         seed: seed of the LiDAR hint sampling (per scene: seed + index).
         depth_edges_m: ranges of true depth for the synthetic depth error, metres.
+        depth_target_range_m: the range of true depth the depth targets (bias, relative error) pool, metres.
         classical_hint_scale: classical hints of the methods without their own (all but ``default``)
             are matched at this fraction of the image size, (0, 1].
     """
@@ -110,6 +111,7 @@ class AccuracySettings:
     lidar_noise_px: float = 0.5
     seed: int = 0
     depth_edges_m: tuple[float, ...] = (0.0, 1.0, 2.0, 4.0, 8.0, math.inf)
+    depth_target_range_m: tuple[float, float] = (1.0, 8.0)
     classical_hint_scale: float = 1.0
 
 
@@ -210,8 +212,11 @@ def evaluate_dataset(scenes: Sequence[BenchmarkScene], settings: AccuracySetting
             metrics = evaluate_disparity(_stack([o.disparity_px for o in outputs]), gt, thresholds_px=THRESHOLDS_PX)
             row[label] = metrics.as_dict()
             if gt_depth is not None:
-                ranges = depth_error_by_range(_stack([o.depth_m for o in outputs]), gt_depth, settings.depth_edges_m)
-                row[f"depth_{label}"] = [r.as_dict() for r in ranges]
+                depth = _stack([o.depth_m for o in outputs])
+                row[f"depth_{label}"] = [r.as_dict() for r in depth_error_by_range(depth, gt_depth,
+                                                                                    settings.depth_edges_m)]
+                row[f"depth_{label}_target_range"] = depth_error_by_range(
+                    depth, gt_depth, settings.depth_target_range_m)[0].as_dict()
             if keep_maps:
                 maps.setdefault(spec.key, {})[label] = outputs[0].disparity_px
         results.append(row)
@@ -226,6 +231,7 @@ def evaluate_dataset(scenes: Sequence[BenchmarkScene], settings: AccuracySetting
         rig = scenes[0].rig
         summary["rig"] = {"fx_px": rig.fx, "baseline_m": rig.baseline_m, "cx_offset_px": rig.cx_offset_px}
         summary["depth_edges_m"] = [e if math.isfinite(e) else "inf" for e in settings.depth_edges_m]
+        summary["depth_target_range_m"] = list(settings.depth_target_range_m)
     if settings.lidar_fraction and "onnx_lidar" in settings.methods:
         summary["lidar_hints"] = {"fraction": settings.lidar_fraction, "noise_px": settings.lidar_noise_px,
                                   "seed": settings.seed}

@@ -117,6 +117,7 @@ class DepthRangeError:
         density_percent: % of them with a predicted depth.
         median_abs_error_m, mean_abs_error_m: |pred - true| over kept pixels, metres.
         median_rel_error_percent, mean_rel_error_percent: |pred - true| / true, % over kept pixels.
+        median_signed_error_percent: (pred - true) / true, % over kept pixels: the bias (negative = too near).
     """
 
     low_m: float
@@ -127,6 +128,7 @@ class DepthRangeError:
     mean_abs_error_m: float
     median_rel_error_percent: float
     mean_rel_error_percent: float
+    median_signed_error_percent: float
 
     def as_dict(self) -> dict[str, float | str]:
         """Flat dict for the JSON report (inf written as the string "inf")."""
@@ -134,7 +136,8 @@ class DepthRangeError:
                 "num_gt_px": self.num_gt_px, "density_percent": self.density_percent,
                 "median_abs_error_m": self.median_abs_error_m, "mean_abs_error_m": self.mean_abs_error_m,
                 "median_rel_error_percent": self.median_rel_error_percent,
-                "mean_rel_error_percent": self.mean_rel_error_percent}
+                "mean_rel_error_percent": self.mean_rel_error_percent,
+                "median_signed_error_percent": self.median_signed_error_percent}
 
 
 def depth_error_by_range(pred_depth_m: np.ndarray, gt_depth_m: np.ndarray,
@@ -156,6 +159,8 @@ def depth_error_by_range(pred_depth_m: np.ndarray, gt_depth_m: np.ndarray,
     >>> gt = np.array([[1.0, 2.0, 4.0]]); pred = np.array([[1.1, np.nan, 3.0]])
     >>> [round(r.mean_rel_error_percent, 3) for r in depth_error_by_range(pred, gt, [0, 3, np.inf])]
     [10.0, 25.0]
+    >>> [round(r.median_signed_error_percent, 3) for r in depth_error_by_range(pred, gt, [0, 3, np.inf])]
+    [10.0, -25.0]
     """
     pred = np.asarray(pred_depth_m, dtype=np.float64)
     gt = np.asarray(gt_depth_m, dtype=np.float64)
@@ -170,8 +175,9 @@ def depth_error_by_range(pred_depth_m: np.ndarray, gt_depth_m: np.ndarray,
         in_range = known & (gt >= low) & (gt < high)
         kept = in_range & np.isfinite(pred)
         num_gt, num_kept = int(in_range.sum()), int(kept.sum())
+        signed_error = 100.0 * (pred[kept] - gt[kept]) / gt[kept]
         abs_error = np.abs(pred[kept] - gt[kept])
-        rel_error = 100.0 * abs_error / gt[kept]
+        rel_error = np.abs(signed_error)
         nan = float("nan")
         results.append(DepthRangeError(
             low_m=low, high_m=high, num_gt_px=num_gt,
@@ -179,7 +185,8 @@ def depth_error_by_range(pred_depth_m: np.ndarray, gt_depth_m: np.ndarray,
             median_abs_error_m=float(np.median(abs_error)) if num_kept else nan,
             mean_abs_error_m=float(abs_error.mean()) if num_kept else nan,
             median_rel_error_percent=float(np.median(rel_error)) if num_kept else nan,
-            mean_rel_error_percent=float(rel_error.mean()) if num_kept else nan))
+            mean_rel_error_percent=float(rel_error.mean()) if num_kept else nan,
+            median_signed_error_percent=float(np.median(signed_error)) if num_kept else nan))
     return results
 
 

@@ -68,14 +68,15 @@ def _by(field: str, wanted: str) -> Callable[[Any], bool]:
 
 
 def targets(results: Mapping[str, Any]) -> list[TargetResult]:
-    """The issue's bars (issue 11) against this run, each speed figure beside SGBM's from the same run.
+    """The issues' bars (10 and 11) against this run, each speed figure beside SGBM's from the same run.
 
     Rows: the network alone (the ``onnx`` speed row's split: one pass, left view); the node's default
     configuration (speed row, node run and accuracy method ``default``); the LR check's cost
     (``default+lr`` / ``default`` median total); the LR-checked network with full-size classical hints on
-    Motorcycle (method ``onnx_classical``); the default pipeline at ``LARGE_SIZE``; the node's default
-    at the ``SMALL_INFERENCE_RUN`` inference size. A row whose figure was not measured is "n/a", never a
-    pass.
+    Motorcycle (method ``onnx_classical``); the node default's depth bias and relative error on the
+    held-out synthetic scenes (``_depth_targets``); the default pipeline at ``LARGE_SIZE``; the node's
+    default at the ``SMALL_INFERENCE_RUN`` inference size. A row whose figure was not measured is "n/a",
+    never a pass.
     """
     def speed(size: str, backend: str) -> Any:
         return _get(results, "speed", "resolutions", _by("size", size), "backends", _by("backend", backend))
@@ -136,6 +137,7 @@ def targets(results: Mapping[str, Any]) -> list[TargetResult]:
             target = TargetResult(name=target.name, bar=target.bar, status="n/a",
                                   measured=f"not measured: hints at {scale:g}x (--classical-hint-scale)")
         rows.append(target)
+    rows += _depth_targets(_get(results, "accuracy", "synthetic"))
     large = speed(LARGE_SIZE, "default")
     large_ms, sgbm_large_ms = total_ms(large), total_ms(speed(LARGE_SIZE, "sgbm"))
     rate = check_target(f"default pipeline at {LARGE_SIZE} input: 1000 / median total (speed section, not "
@@ -152,6 +154,29 @@ def targets(results: Mapping[str, Any]) -> list[TargetResult]:
                        f"input {_f(input_hz, 0)} Hz",
                        _sgbm(_number(_get(node_sgbm, "disparity", "sustained_rate_hz")), "Hz", decimals=2)))
     return rows
+
+
+def _depth_targets(synthetic: Any) -> list[TargetResult]:
+    """Issue 10's depth bars on the held-out synthetic depth table, pooled over ``depth_target_range_m``
+    (LR check on, as the table): the node default's median signed error within +-0.3 %, and its median
+    relative error no worse than our SGBM's (``sgbm_padded``, the node's ``sgbm`` backend) in the same run."""
+    low, high = (_get(synthetic, "depth_target_range_m") or [1.0, 8.0])[:2]
+    where = f"held-out synthetic depth at {low:g}-{high:g} m, node default, LR check on"
+    default = _get(synthetic, "methods", _by("key", "default"), "depth_lr_on_target_range")
+    sgbm = _get(synthetic, "methods", _by("key", "sgbm_padded"), "depth_lr_on_target_range")
+    signed = _number(_get(default, "median_signed_error_percent"))
+    bias = check_target(f"{where}: median signed error", None if signed is None else abs(signed), limit=0.3,
+                        direction="at_most", unit="%", decimals=2)
+    bias = TargetResult(name=bias.name, bar="within +-0.3 %", status=bias.status,
+                        measured=bias.measured if signed is None else f"{signed:+.2f} %")
+    sgbm_rel = _number(_get(sgbm, "median_rel_error_percent"))
+    relative = check_target(f"{where}: median relative error", _number(_get(default, "median_rel_error_percent")),
+                            limit=sgbm_rel if sgbm_rel is not None else float("nan"), direction="at_most",
+                            unit="%", decimals=2)
+    relative = TargetResult(name=relative.name, measured=relative.measured,
+                            bar=f"<= SGBM's (ours, padded) {_f(sgbm_rel, 2)} %",
+                            status=relative.status if sgbm_rel is not None else "n/a")
+    return [bias, relative]
 
 
 def _noted(target: TargetResult, *notes: str) -> TargetResult:
@@ -231,14 +256,20 @@ def _depth_lines(dataset: Mapping[str, Any]) -> list[str]:
                                                                                           strict=False)]
     rig = dataset.get("rig", {})
     lines = ["", f"Depth error after the LR check (rig fx {_f(rig.get('fx_px'))} px, baseline "
-                 f"{_f(rig.get('baseline_m'), 3)} m): median absolute error m / median relative error % "
-                 "(density %), by true depth", ""]
+                 f"{_f(rig.get('baseline_m'), 3)} m): median absolute error m / median relative error % / "
+                 "median signed error % (density %), by true depth; signed < 0 = too near", ""]
+    target_range = dataset.get("depth_target_range_m")
+    if target_range:
+        ranges.append(f"{target_range[0]:g}–{target_range[1]:g} m (targets)")
     rows = []
     for method in dataset["methods"]:
         cells = [method["label"]]
-        for entry in method.get("depth_lr_on", []):
-            cells.append(f"{_f(entry.get('median_abs_error_m'), 3)} / {_f(entry.get('median_rel_error_percent'))} "
-                         f"({_f(entry.get('density_percent'), 0)})")
+        entries = list(method.get("depth_lr_on", []))
+        if target_range:
+            entries.append(method.get("depth_lr_on_target_range", {}))
+        for entry in entries:
+            cells.append(f"{_f(entry.get('median_abs_error_m'), 3)} / {_f(entry.get('median_rel_error_percent'))} / "
+                         f"{_f(entry.get('median_signed_error_percent'), 2)} ({_f(entry.get('density_percent'), 0)})")
         rows.append(cells)
     return lines + _table(["method", *ranges], rows) + [""]
 

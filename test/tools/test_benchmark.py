@@ -155,7 +155,7 @@ def test_describe_configuration_words_hints_and_the_lr_check() -> None:
         describe_configuration(hints="sonar", classical_hint_scale=1.0)
 
 
-def _issue_11_results(*, hint_scale: float = 1.0) -> dict:
+def _target_results(*, hint_scale: float = 1.0) -> dict:
     """A hand-made report: every figure the targets read, some passing, some short."""
     def row(backend: str, total_ms: float, **extra: object) -> dict:
         return {"backend": backend, "total": {"median_ms": total_ms}, **extra}
@@ -178,12 +178,17 @@ def _issue_11_results(*, hint_scale: float = 1.0) -> dict:
             {"key": "onnx", "lr_off": {"bad2": 21.0}, "lr_on": {"bad2_kept": 7.0, "density_percent": 63.0}},
             {"key": "onnx_classical", "classical_hint_scale": hint_scale, "lr_off": {"bad2": 9.8},
              "lr_on": {"bad2_kept": 4.31, "density_percent": 87.2}},
-            {"key": "sgbm_sip", "lr_off": {"bad2": 28.0}}]}},
+            {"key": "sgbm_sip", "lr_off": {"bad2": 28.0}}]},
+            "synthetic": {"depth_target_range_m": [1.0, 8.0], "methods": [
+                {"key": "default", "depth_lr_on_target_range": {"median_signed_error_percent": -0.24,
+                                                                "median_rel_error_percent": 1.3}},
+                {"key": "sgbm_padded", "depth_lr_on_target_range": {"median_signed_error_percent": -0.1,
+                                                                    "median_rel_error_percent": 0.7}}]}},
     }
 
 
-def test_targets_hold_the_default_configuration_to_the_issue_11_bars_beside_sgbm() -> None:
-    found = {t.name: t for t in targets(_issue_11_results())}
+def test_targets_hold_the_default_configuration_to_the_issue_10_and_11_bars_beside_sgbm() -> None:
+    found = {t.name: t for t in targets(_target_results())}
     status = {name: (t.status, t.measured) for name, t in found.items()}
     assert status == {
         "network alone at 640x480, median (onnx row: one pass, left view, no hints)": ("pass", "55.0 ms"),
@@ -198,6 +203,8 @@ def test_targets_hold_the_default_configuration_to_the_issue_11_bars_beside_sgbm
         "Motorcycle, LR check on, network + full-size classical hints: density": ("pass", "87.20 %"),
         "Motorcycle, LR check on, network + full-size classical hints: bad-2 among kept pixels":
             ("short", "4.31 %"),
+        "held-out synthetic depth at 1-8 m, node default, LR check on: median signed error": ("pass", "-0.24 %"),
+        "held-out synthetic depth at 1-8 m, node default, LR check on: median relative error": ("short", "1.30 %"),
         "default pipeline at 1280x720 input: 1000 / median total (speed section, not through the node)":
             ("short", "3.12 Hz (network file stereo_net_768x512.onnx; SGBM 2.50 Hz)"),
         "node default at the 512x384 inference size (default@512x384 run): sustained disparity rate":
@@ -208,12 +215,15 @@ def test_targets_hold_the_default_configuration_to_the_issue_11_bars_beside_sgbm
         "<= half of stereo_image_proc SGBM's 28.0 % = 14.0 %"
     assert found["node default: latency p90, image stamp to disparity arrival"].bar == "<= 200 ms"
     assert found["Motorcycle, LR check on, network + full-size classical hints: density"].bar == ">= 87 %"
+    depth = "held-out synthetic depth at 1-8 m, node default, LR check on: median"
+    assert found[f"{depth} signed error"].bar == "within +-0.3 %"
+    assert found[f"{depth} relative error"].bar == "<= SGBM's (ours, padded) 0.70 %"
     assert found["Motorcycle, LR check on, network + full-size classical hints: bad-2 among kept pixels"].bar == \
         "<= 4.3 %"
 
 
 def test_targets_do_not_judge_reduced_scale_hints_by_the_full_size_bars() -> None:
-    found = {t.name: t for t in targets(_issue_11_results(hint_scale=0.5))}
+    found = {t.name: t for t in targets(_target_results(hint_scale=0.5))}
     for what in ("density", "bad-2 among kept pixels"):
         row = found[f"Motorcycle, LR check on, network + full-size classical hints: {what}"]
         assert (row.status, row.measured) == ("n/a", "not measured: hints at 0.5x (--classical-hint-scale)")
