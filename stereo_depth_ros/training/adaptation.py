@@ -36,7 +36,7 @@ import torch
 
 from stereo_depth_ros.backends.contract import SIZE_MULTIPLE
 from stereo_depth_ros.core.metrics import StereoMetrics, combine, evaluate_disparity
-from stereo_depth_ros.training.checkpoints import load_checkpoint_state
+from stereo_depth_ros.training.checkpoints import deployable_weights, load_checkpoint_state
 from stereo_depth_ros.training.errors import CheckpointError, RunConfigurationError
 from stereo_depth_ros.training.model import StereoNet, StereoNetConfig
 from stereo_depth_ros.training.self_supervised import SelfSupervisedWeights, self_supervised_loss
@@ -351,7 +351,7 @@ def _load_weights(net: StereoNet, config: AdaptConfig) -> None:
     if model_config != asdict(config.model):
         raise CheckpointError(f"{config.init_from} holds a model {model_config}, "
                               f"not the configured {asdict(config.model)}")
-    net.load_state_dict(state["model"])
+    net.load_state_dict(deployable_weights(state))
 
 
 @dataclass

@@ -4,7 +4,9 @@ A checkpoint (``last.pt`` of ``stereo_depth_train`` or ``stereo_depth_adapt``,
 the bundled ``models/checkpoints/stereo_net.pt``) is a dict of tensors and plain
 data: ``model`` (state dict), optionally ``optimizer`` and ``step``, ``config``
 (the run's configuration, ``dataclasses.asdict``: dicts, lists, tuples, str,
-numbers, None) and ``metrics`` (floats, str). ``load_checkpoint_state`` reads
+numbers, None), ``metrics`` (floats, str) and ``average`` (a training run's
+moving average of the weights, ``training.averaging``: what it evaluates and
+what ``deployable_weights`` hands to export and to runs that start from it). ``load_checkpoint_state`` reads
 it with ``torch.load(weights_only=True)``, so a file carrying any other pickled
 object (which could run code while it is loaded) is refused, never executed.
 """
@@ -21,7 +23,7 @@ import torch
 
 from stereo_depth_ros.training.errors import CheckpointError, ExportRefusedError
 
-__all__ = ["adaptation_regressions", "check_exportable", "load_checkpoint_state"]
+__all__ = ["adaptation_regressions", "check_exportable", "deployable_weights", "load_checkpoint_state"]
 
 _UNSUPPORTED_GLOBAL: Final = re.compile(r"Unsupported global: GLOBAL (\S+)")
 #: What torch.load raises for a file that is not a readable checkpoint (truncated, not a zip or pickle, ...).
@@ -51,6 +53,13 @@ def load_checkpoint_state(path: str | Path) -> dict[str, Any]:
         keys = sorted(state) if isinstance(state, dict) else type(state).__name__
         raise CheckpointError(f"{path}: not a StereoNet checkpoint (a dict with 'model' and 'config'), got {keys}")
     return state
+
+
+def deployable_weights(state: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """The weights to evaluate, export and start other runs from: the run's moving average where the
+    checkpoint has one, else ``model`` (``model`` is always what a resumed run goes on training)."""
+    average = state.get("average")
+    return dict(average["weights"]) if isinstance(average, Mapping) else dict(state["model"])
 
 
 def adaptation_regressions(state: Mapping[str, Any]) -> list[str]:

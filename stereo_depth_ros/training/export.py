@@ -37,7 +37,7 @@ from stereo_depth_ros.backends.contract import (
 )
 from stereo_depth_ros.core.sizes import parse_wxh
 from stereo_depth_ros.core.synthetic import HELD_OUT_SEED, SceneConfig, scene_for_index
-from stereo_depth_ros.training.checkpoints import check_exportable, load_checkpoint_state
+from stereo_depth_ros.training.checkpoints import check_exportable, deployable_weights, load_checkpoint_state
 from stereo_depth_ros.training.model import ExportWrapper, StereoNet, StereoNetConfig
 
 OPSET = 18   # ScatterElements with a max reduction (the right view's hints)
@@ -47,14 +47,15 @@ _RIGHT_BATCH = "right_batch"
 
 
 def load_checkpoint(path: Path) -> tuple[StereoNet, dict]:
-    """The network (eval mode) and the raw checkpoint dictionary (loaded with weights only).
+    """The network (eval mode, its ``deployable_weights``) and the raw checkpoint dictionary (loaded with
+    weights only).
 
     Raises:
         CheckpointError: unreadable, or holding a pickled object (``training.checkpoints``).
     """
     state = load_checkpoint_state(path)
     net = StereoNet(StereoNetConfig(**state["config"]["model"]))
-    net.load_state_dict(state["model"])
+    net.load_state_dict(deployable_weights(state))
     return net.eval(), state
 
 

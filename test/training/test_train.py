@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from stereo_depth_ros.backends.contract import read_onnx_contract
 from stereo_depth_ros.core.synthetic import SceneConfig
 from stereo_depth_ros.pipeline.classical_hints import ClassicalHintConfig
+from stereo_depth_ros.training.checkpoints import deployable_weights
 from stereo_depth_ros.training.dataset import AugmentConfig, DataConfig, SyntheticStereoDataset
 from stereo_depth_ros.training.export import export_onnx, load_checkpoint
 from stereo_depth_ros.training.losses import masked_smooth_l1, stereo_loss, two_hot_cross_entropy
@@ -83,6 +84,24 @@ def test_an_interrupted_run_resumes_to_the_same_weights_as_an_uninterrupted_one(
     assert resumed_state["step"] == straight_state["step"] == TINY.steps
     for name, value in straight_state["model"].items():
         assert torch.allclose(resumed_state["model"][name].float(), value.float(), atol=1e-4), name
+
+
+def test_a_run_with_an_average_resumes_it_and_exports_it(tmp_path) -> None:
+    interrupted, straight = tmp_path / "interrupted", tmp_path / "straight"
+    train(TINY, interrupted, num_workers=0, eval_every=0, cache_root=tmp_path, max_minutes=0.0, average_decay=0.9)
+    train(TINY, interrupted, num_workers=0, eval_every=0, cache_root=tmp_path, average_decay=0.9)
+    train(TINY, straight, num_workers=0, eval_every=0, cache_root=tmp_path, average_decay=0.9)
+    resumed_state = torch.load(interrupted / "last.pt", weights_only=True)
+    straight_state = torch.load(straight / "last.pt", weights_only=True)
+    assert resumed_state["average"]["updates"] == straight_state["average"]["updates"] == TINY.steps
+    for name, value in straight_state["average"]["weights"].items():
+        assert torch.allclose(resumed_state["average"]["weights"][name].float(), value.float(), atol=1e-4), name
+    assert any(not torch.equal(straight_state["average"]["weights"][name], value)
+               for name, value in straight_state["model"].items() if value.is_floating_point())
+    net, _ = load_checkpoint(straight / "last.pt")   # export and --init-from read the average
+    for name, value in net.state_dict().items():
+        torch.testing.assert_close(value, deployable_weights(straight_state)[name])
+        torch.testing.assert_close(value, straight_state["average"]["weights"][name])
 
 
 def test_resuming_with_another_configuration_is_refused(tmp_path):
