@@ -1,4 +1,4 @@
-"""An exponential moving average of a network's weights, kept beside them while it trains.
+"""A moving average of a network's weights, kept beside them while it trains.
 
 With batches of 4 the weights wander from step to step; their average over the last thousand or so
 steps is a better model than any one of them (measured on stage 4: the mean of its checkpoints at

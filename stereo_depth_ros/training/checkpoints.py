@@ -6,9 +6,10 @@ data: ``model`` (state dict), optionally ``optimizer`` and ``step``, ``config``
 (the run's configuration, ``dataclasses.asdict``: dicts, lists, tuples, str,
 numbers, None), ``metrics`` (floats, str) and ``average`` (a training run's
 moving average of the weights, ``training.averaging``: what it evaluates and
-what ``deployable_weights`` hands to export and to runs that start from it). ``load_checkpoint_state`` reads
-it with ``torch.load(weights_only=True)``, so a file carrying any other pickled
-object (which could run code while it is loaded) is refused, never executed.
+what ``deployable_weights`` hands to export and to runs that start from it).
+``load_checkpoint_state`` reads it with ``torch.load(weights_only=True)``, so a
+file carrying any other pickled object (which could run code while it is
+loaded) is refused, never executed.
 """
 
 from __future__ import annotations
