@@ -9,12 +9,15 @@ and exports the average; the raw weights go on training.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 import torch
 from torch import nn
 
-__all__ = ["WeightAverage"]
+__all__ = ["DEFAULT_DECAY", "WeightAverage"]
+
+#: stereo_depth_train's ``--average-decay``: a horizon of about 1000 steps.
+DEFAULT_DECAY: Final = 0.999
 
 
 class WeightAverage:

@@ -38,7 +38,7 @@ from stereo_depth_ros.backends.contract import SIZE_MULTIPLE
 from stereo_depth_ros.core.synthetic import HELD_OUT_KINDS, held_out_scenes
 from stereo_depth_ros.pipeline.classical_hints import classical_hints
 from stereo_depth_ros.training import distributed
-from stereo_depth_ros.training.averaging import WeightAverage
+from stereo_depth_ros.training.averaging import DEFAULT_DECAY, WeightAverage
 from stereo_depth_ros.training.checkpoints import deployable_weights, load_checkpoint_state
 from stereo_depth_ros.training.dataset import DataConfig, SyntheticStereoDataset
 from stereo_depth_ros.training.losses import stereo_loss
@@ -188,9 +188,10 @@ def train(config: TrainConfig, run_dir: Path, *, threads: int = 2, num_workers: 
     Runs as one process, or as one rank of a ``torchrun`` job (:mod:`.distributed`;
     ``config.processes`` must equal its world size). ``device``: auto, cpu or cuda.
     ``eval_every`` <= 0 turns the held-out evaluation off. ``average_decay`` > 0 keeps a moving
-    average of the weights (:class:`WeightAverage`), which the evaluations score and ``last.pt``
-    stores; a run resumed without an average starts one at the step it resumes from. The
-    average reads the trajectory and never changes it, so it is not part of ``config``.
+    average of the weights (:class:`WeightAverage`; the command line's default is ``DEFAULT_DECAY``,
+    this function's 0, none), which the evaluations score and ``last.pt`` stores; a run resumed
+    without an average starts one at the step it resumes from. The average reads the trajectory
+    and never changes it, so it is not part of ``config``.
     """
     process = distributed.start(device)
     try:
@@ -307,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint-minutes", type=float, default=5.0)
     parser.add_argument("--eval-every", type=int, default=500, help="steps between held-out evaluations")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop (resumably) after this long")
-    parser.add_argument("--average-decay", type=float, default=0.999,
+    parser.add_argument("--average-decay", type=float, default=DEFAULT_DECAY,
                         help="keep a moving average of the weights with this decay (0: none); the evaluations, "
                              "the export and runs started from the checkpoint use it")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
