@@ -47,7 +47,7 @@ def _raw_plane(rig: StereoCameraModel, disparity_px: float) -> tuple[np.ndarray,
 
 @pytest.mark.parametrize(("backend", "disparity_px", "max_depth_error_percent"), [
     ("sgbm", 30.0, 0.1), ("sgbm", 45.0, 0.1),
-    # the network's sub-pixel error on this plane is 0.1 - 0.2 px (bundled stage-3 model)
+    # the network's sub-pixel error on this plane is 0.1 - 0.2 px (stage 3 and stage 4; models/README.md "Depth bias")
     ("onnx", 30.0, 1.2), ("onnx", 45.0, 1.2),
 ])
 def test_a_fronto_parallel_plane_comes_back_at_its_depth(backend: str, disparity_px: float,
