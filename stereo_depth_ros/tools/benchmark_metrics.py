@@ -285,20 +285,25 @@ class TargetResult:
 
 
 def check_target(name: str, value: float | None, *, limit: float,
-                 direction: Literal["at_most", "at_least", "below", "above"], unit: str,
+                 direction: Literal["at_most", "at_least", "below", "above", "within"], unit: str,
                  decimals: int = 1) -> TargetResult:
     """Compare one measured value with its bar; a missing or NaN value is "n/a", never a pass.
 
+    ``within``: |value| <= limit (a bias either way), the value shown with its sign.
+
     >>> check_target("rate", 4.0, limit=10.0, direction="at_least", unit="Hz").status
     'short'
+    >>> check_target("bias", -0.56, limit=0.3, direction="within", unit="%", decimals=2).measured
+    '-0.56 %'
     """
-    symbol = {"at_most": "<=", "at_least": ">=", "below": "<", "above": ">"}[direction]
-    bar = f"{symbol} {limit:g} {unit}".rstrip()
+    symbol = {"at_most": "<=", "at_least": ">=", "below": "<", "above": ">", "within": "within +-"}[direction]
+    bar = f"{symbol}{'' if direction == 'within' else ' '}{limit:g} {unit}".rstrip()
     if value is None or not math.isfinite(value):
         return TargetResult(name=name, bar=bar, measured="not measured", status="n/a")
     passed = {"at_most": value <= limit, "at_least": value >= limit,
-              "below": value < limit, "above": value > limit}[direction]
-    return TargetResult(name=name, bar=bar, measured=f"{value:.{decimals}f} {unit}".rstrip(),
+              "below": value < limit, "above": value > limit, "within": abs(value) <= limit}[direction]
+    shown = f"{value:+.{decimals}f}" if direction == "within" else f"{value:.{decimals}f}"
+    return TargetResult(name=name, bar=bar, measured=f"{shown} {unit}".rstrip(),
                         status="pass" if passed else "short")
 
 
