@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -84,11 +85,13 @@ class SceneCache:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.seed, self.scene, self.hints = seed, scene, hints
 
-    def load(self, index: int) -> dict[str, np.ndarray]:
-        """Scene ``index``: left, right (H, W, 3) uint8; disparity (H, W) float32 px; occluded (H, W) bool;
-        disparity_right (H, W) float32 px, NaN = not visible in the left view; specular (H, W) bool;
-        kind () str; classical_hints (H, W) float16 px, NaN = none."""
-        path = self.directory / f"{index:06d}.npz"
+    def path(self, index: int) -> Path:
+        """Where scene ``index`` is (or will be) kept."""
+        return self.directory / f"{index:06d}.npz"
+
+    def render(self, index: int) -> Path:
+        """The file of scene ``index``, rendered with its classical hints first if it is not there yet."""
+        path = self.path(index)
         if not path.exists():
             scene = scene_for_index(index, seed=self.seed, config=self.scene)
             hints = classical_hints(scene.left, scene.right, self.hints).astype(np.float16)
@@ -97,8 +100,39 @@ class SceneCache:
                      occluded=scene.occluded, disparity_right=scene.disparity_right_px, specular=scene.specular,
                      kind=np.array(scene.kind), classical_hints=hints)
             temporary.replace(path)
-        with np.load(path) as data:
+        return path
+
+    def load(self, index: int) -> dict[str, np.ndarray]:
+        """Scene ``index``: left, right (H, W, 3) uint8; disparity (H, W) float32 px; occluded (H, W) bool;
+        disparity_right (H, W) float32 px, NaN = not visible in the left view; specular (H, W) bool;
+        kind () str; classical_hints (H, W) float16 px, NaN = none."""
+        with np.load(self.render(index)) as data:
             return {key: data[key] for key in data.files}
+
+
+def _render_every(config: DataConfig, root: Path, first: int, stride: int) -> int:
+    """Render scenes ``first, first + stride, ...`` of ``config`` missing from the cache; how many were missing."""
+    cache = SceneCache(root, seed=config.seed, scene=config.scene, hints=config.hints)
+    missing = [index for index in range(first, config.num_scenes, stride) if not cache.path(index).exists()]
+    for index in missing:
+        cache.render(index)
+    return len(missing)
+
+
+def render_scenes(config: DataConfig, *, processes: int = 1, cache_root: Path | None = None) -> int:
+    """Render every scene of ``config`` that the cache lacks, ``processes`` at a time; how many were rendered.
+
+    The loader renders a missing scene itself, but then the training step waits for it (about
+    0.6 s of one core per scene of the default mix against 0.07 s for a sample from the cache),
+    so a run on a fresh machine is about 3x slower per step until the cache fills. Worker
+    processes are spawned (not forked), so a parent that has started torch's threads is safe.
+    """
+    root = cache_root or default_cache_dir()
+    if processes <= 1:
+        return _render_every(config, root, 0, 1)
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(processes) as pool:
+        return sum(pool.starmap(_render_every, [(config, root, first, processes) for first in range(processes)]))
 
 
 def _sample_hints(disparity: np.ndarray, classical: np.ndarray, rng: np.random.Generator,

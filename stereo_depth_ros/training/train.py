@@ -40,7 +40,7 @@ from stereo_depth_ros.pipeline.classical_hints import classical_hints
 from stereo_depth_ros.training import distributed
 from stereo_depth_ros.training.averaging import DEFAULT_DECAY, WeightAverage
 from stereo_depth_ros.training.checkpoints import deployable_weights, load_checkpoint_state
-from stereo_depth_ros.training.dataset import DataConfig, SyntheticStereoDataset
+from stereo_depth_ros.training.dataset import DataConfig, SyntheticStereoDataset, render_scenes
 from stereo_depth_ros.training.losses import stereo_loss
 from stereo_depth_ros.training.model import StereoNet, StereoNetConfig
 
@@ -318,7 +318,15 @@ def main(argv: list[str] | None = None) -> int:
     defaults = StereoNetConfig()
     parser.add_argument("--hint-pooling", choices=("mean", "max"), default=defaults.hint_pooling,
                         help="how hints reach 1/2 and 1/4 (max: the nearest surface's hint, never a blend)")
+    parser.add_argument("--render-scenes", action="store_true",
+                        help="only render the data set's scenes missing from the cache, --num-workers processes at "
+                             "a time, and exit (on a fresh machine this makes the first steps about 3x faster)")
     args = parser.parse_args(argv)
+    if args.render_scenes:
+        started = time.monotonic()
+        rendered = render_scenes(DataConfig(seed=args.seed), processes=args.num_workers)
+        print(f"rendered {rendered} scenes into the cache in {(time.monotonic() - started) / 60:.1f} min", flush=True)
+        return 0
     model = StereoNetConfig(hint_pooling=args.hint_pooling)
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
                          warmup_steps=args.warmup_steps, seed=args.seed, init_from=args.init_from,

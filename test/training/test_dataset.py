@@ -9,7 +9,13 @@ import pytest
 from stereo_depth_ros.core.synthetic import ROBOT_SCENE_MIX, CameraEffectsConfig, SceneConfig, scene_for_index
 from stereo_depth_ros.pipeline.classical_hints import ClassicalHintConfig
 from stereo_depth_ros.training import dataset
-from stereo_depth_ros.training.dataset import AugmentConfig, DataConfig, SceneCache, SyntheticStereoDataset
+from stereo_depth_ros.training.dataset import (
+    AugmentConfig,
+    DataConfig,
+    SceneCache,
+    SyntheticStereoDataset,
+    render_scenes,
+)
 
 SCENE = SceneConfig(height=96, width=192, max_disparity_px=24, max_layers=6, kind_mix=ROBOT_SCENE_MIX)
 HINTS = ClassicalHintConfig(max_disparity_px=32)
@@ -37,6 +43,18 @@ def test_the_cache_stores_both_views_ground_truth_and_the_kind(tmp_path):
     assert stored["classical_hints"].dtype == np.float16
     again = cache.load(2)  # read back from the file
     np.testing.assert_array_equal(again["left"], scene.left)
+
+
+def test_scenes_rendered_ahead_in_two_processes_are_the_ones_the_samples_read(tmp_path):
+    config = DataConfig(seed=5, num_scenes=3, scene=SCENE, augment=AUGMENT, hints=HINTS)
+    assert render_scenes(config, processes=2, cache_root=tmp_path) == 3
+    cache = SceneCache(tmp_path, seed=5, scene=SCENE, hints=HINTS)
+    written_ns = [cache.path(index).stat().st_mtime_ns for index in range(3)]
+    np.testing.assert_array_equal(cache.load(1)["left"], scene_for_index(1, seed=5, config=SCENE).left)
+    assert render_scenes(config, processes=2, cache_root=tmp_path) == 0  # nothing missing: nothing rendered
+    SyntheticStereoDataset(config, max_disparity=32.0, cache_root=tmp_path)[0]
+    assert [cache.path(index).stat().st_mtime_ns for index in range(3)] == written_ns
+    assert sorted(path.name for path in cache.directory.iterdir()) == ["000000.npz", "000001.npz", "000002.npz"]
 
 
 def _sample(index: int, augment: AugmentConfig, cache_root) -> dict[str, np.ndarray]:
