@@ -13,7 +13,10 @@ header), so a 10 MB cloud is not deserialized in this process.
 * **sustained rate**: (n - 1) / (last - first arrival) over the window, Hz;
   the node keeps one pending pair and drops the rest, so this is its real
   throughput when it cannot keep up;
-* **peak RSS**: ``VmHWM`` of the node's process (/proc/<pid>/status), MB.
+* **peak RSS**: ``VmHWM`` of the node's process (/proc/<pid>/status), MB;
+* **CPU**: user + system time of the node's process (all its threads,
+  /proc/<pid>/stat) over the window, as % of one core and ms per disparity
+  output: what the node takes from the cores it shares with the driver.
 
 Runs (``NodeRunSettings.backends``): ``default`` is the node with its schema
 defaults and only what the benchmark must set (``rectify`` true for the raw
@@ -147,6 +150,15 @@ def _memory_mb(pid: int) -> dict[str, float]:
     except OSError:
         return {}
     return {"peak_rss_mb": values.get("VmHWM", float("nan")), "rss_mb": values.get("VmRSS", float("nan"))}
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process (all its threads) so far, s; None when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14, 15)
 
 
 def _log_tail(path: Path) -> str:
@@ -347,15 +359,20 @@ def _run_one(backend: str, raw: RawStereoInput, settings: NodeRunSettings, model
             _stream(peer, process, rate_hz=settings.rate_hz, until=lambda: False,
                     deadline_s=time.monotonic() + settings.warmup_s)
             log(f"node ({backend}): measuring for {settings.seconds:g} s")
-            window_start = time.monotonic()
+            window_start, cpu_start_s = time.monotonic(), _cpu_seconds(process.pid)
             stamps = _stream(peer, process, rate_hz=settings.rate_hz, until=lambda: False,
                              deadline_s=window_start + settings.seconds)
-            window_s = time.monotonic() - window_start
+            window_s, cpu_end_s = time.monotonic() - window_start, _cpu_seconds(process.pid)
             time.sleep(min(5.0, 2.0 + settings.seconds / 10.0))  # outputs still in flight
             result.update(_memory_mb(process.pid))
             if process.poll() is not None:
                 result["failed"] = f"failed: the node exited with status {process.returncode} during the run"
             result.update(_summarize(peer, stamps, window_s))
+            if cpu_start_s is not None and cpu_end_s is not None and window_s > 0:
+                cpu_s = cpu_end_s - cpu_start_s
+                outputs = result["disparity"]["received"]
+                result.update(cpu_percent=100.0 * cpu_s / window_s,
+                              cpu_ms_per_output=1000.0 * cpu_s / outputs if outputs else float("nan"))
         finally:
             if peer is not None:
                 peer.close()

@@ -323,12 +323,14 @@ def _node_lines(node: Mapping[str, Any]) -> list[str]:
         rows.append([run["backend"], run.get("configuration", "–"), _f(run.get("input_rate_hz")),
                      _f(disparity.get("sustained_rate_hz"), 2),
                      _f(disparity.get("answered_percent")), _latency(disparity), _latency(points),
-                     _f(run.get("peak_rss_mb"), 0)])
+                     _f(run.get("peak_rss_mb"), 0), _f(run.get("cpu_percent"), 0),
+                     _f(run.get("cpu_ms_per_output"), 0)])
         if "failed" in run:
             failures.append(f"- {run['backend']}: {run['failed'].splitlines()[0]}")
     if rows:
         lines += _table(["run", "node configuration", "input Hz", "output Hz", "pairs answered %",
-                         "latency disparity ms", "latency points2 ms", "peak RSS MB"], rows) + [""]
+                         "latency disparity ms", "latency points2 ms", "peak RSS MB", "node CPU % of a core",
+                         "node CPU ms per output"], rows) + [""]
     return lines + failures + ([""] if failures else [])
 
 

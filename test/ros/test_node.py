@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rclpy.serialization import serialize_message
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from stereo_msgs.msg import DisparityImage
 from stereo_node_harness import (
@@ -338,6 +339,28 @@ def test_bad_input_is_reported_and_output_resumes_with_good_input(running: RosPe
     running.exchange(left, right, infos=None, topics=ALL_OUTPUTS)
     recovered = running.wait_for_diagnostics(lambda d: d[part].level == 0, f"{part} OK again")
     assert text not in recovered[part].message
+
+
+@pytest.mark.parametrize(("keep_bytes", "text"), [(8, "unreadable message dropped"),
+                                                  (None, "unreadable serialized image")])
+def test_an_unreadable_serialized_image_is_reported_and_output_resumes(running: RosPeer, node: NodeProcess,
+                                                                       keep_bytes: int | None, text: str) -> None:
+    """The images arrive serialized (raw subscriptions): too short for a header is dropped on arrival, a
+    readable header with a cut body fails when the worker deserializes the pair."""
+    left, right = rgb_messages(0)
+    stamp = running.next_stamp()
+    _send_infos_before_images(running, RIG.rectified_infos(), stamp)
+    left.header.stamp = right.header.stamp = to_time(stamp)
+    serialized = serialize_message(left)
+    running.image_pubs["left"].publish(serialized[: keep_bytes or len(serialized) // 2])
+    running.image_pubs["right"].publish(right)
+    shown = running.wait_for_diagnostics(lambda d: text in d["input"].message, f"input: {text!r}")
+    assert shown["input"].level >= 1
+    time.sleep(0.5)
+    assert running.output("disparity", stamp) is None
+    assert node.alive()
+    running.exchange(left, right, infos=RIG.rectified_infos(), topics=ALL_OUTPUTS)
+    running.wait_for_diagnostics(lambda d: d["input"].level == 0, "input OK again")
 
 
 def test_stamps_going_backwards_reset_the_queues_and_pairing_goes_on(running: RosPeer, node: NodeProcess) -> None:

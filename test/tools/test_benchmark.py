@@ -12,6 +12,7 @@ import importlib.util
 import io
 import json
 import math
+import os
 import random
 from pathlib import Path
 
@@ -491,6 +492,9 @@ def test_node_section_measures_latency_rate_and_memory_of_a_short_run(tmp_path: 
     assert run["parameters"]["backend"] == "sgbm" and run["exit_status"] == 0
     assert run["configuration"] == "sgbm, LR check on"
     assert run["published_pairs"] > 0 and run["peak_rss_mb"] >= run["rss_mb"] > 0
+    assert 0 < run["cpu_percent"] <= 100 * os.cpu_count()  # the node's process, all threads, over the window
+    assert run["cpu_ms_per_output"] == pytest.approx(run["cpu_percent"] * 10 * 3 / run["disparity"]["received"],
+                                                     rel=0.1)  # a 3 s window
     for topic in ("disparity", "points2"):
         assert 0 < run[topic]["received"] <= run["published_pairs"]
         assert run[topic]["latency"]["n"] == run[topic]["received"] == len(run[topic]["latencies_ms"])
