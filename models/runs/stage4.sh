@@ -6,8 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export OMP_WAIT_POLICY=PASSIVE   # idle OpenMP threads sleep instead of spinning while the loader renders
-# A fresh machine's scene cache is empty, and a loader rendering each scene makes a step about 3x slower: render
-# them ahead on both cores first (about 22 min for the 4000 scenes; a few seconds when they are all there).
+# A fresh machine's scene cache is empty, and a loader rendering each scene makes a step about 2x slower: render
+# them ahead on both cores first (about 23 min for the 4000 scenes; a few seconds when they are all there).
 nice -n 5 stereo_depth_train --render-scenes --num-workers 2
 exec nice -n 5 stereo_depth_train --run-dir models/runs/stage4 --init-from models/runs/stage4a/last.pt \
   --first-sample 120000 --learning-rate 1e-4 --warmup-steps 100 --steps 30000 --hint-pooling max \

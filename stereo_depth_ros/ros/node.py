@@ -501,7 +501,7 @@ class StereoDepthNode(Node):
         """The pair as matching arrays, checked against each other and the calibration.
 
         Raises:
-            ImageConversionError: unsupported encoding, bad step, truncated data.
+            ImageConversionError: unreadable serialized bytes, unsupported encoding, bad step, truncated data.
             ImageShapeError: left and right differ, or differ from the calibration's size.
         """
         left_msg, right_msg = _deserialized_image(pair.left_image), _deserialized_image(pair.right_image)

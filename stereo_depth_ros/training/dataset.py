@@ -124,7 +124,7 @@ def render_scenes(config: DataConfig, *, processes: int = 1, cache_root: Path | 
 
     The loader renders a missing scene itself, but then the training step waits for it (about
     0.6 s of one core per scene of the default mix against 0.07 s for a sample from the cache),
-    so a run on a fresh machine is about 3x slower per step until the cache fills. Worker
+    so a run on a fresh machine is about 2x slower per step until the cache fills. Worker
     processes are spawned (not forked), so a parent that has started torch's threads is safe.
     """
     root = cache_root or default_cache_dir()

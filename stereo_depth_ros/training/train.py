@@ -320,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="how hints reach 1/2 and 1/4 (max: the nearest surface's hint, never a blend)")
     parser.add_argument("--render-scenes", action="store_true",
                         help="only render the data set's scenes missing from the cache, --num-workers processes at "
-                             "a time, and exit (on a fresh machine this makes the first steps about 3x faster)")
+                             "a time, and exit (on a fresh machine this makes the first steps about 2x faster)")
     args = parser.parse_args(argv)
     if args.render_scenes:
         started = time.monotonic()
