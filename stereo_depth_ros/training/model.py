@@ -39,7 +39,6 @@ class StereoNetConfig:
     window_radius_bins: int = 2        # soft-argmin window, bins of 4 px at 1/4
     hint_sigma_bins: float = 1.0
     hint_pooling: str = "max"          # hints to 1/2 and 1/4: "max" (nearest surface) or "mean" (stages 1-3)
-    refinement_bin_phase: bool = False  # the refinement also sees where in its 4 px bin the estimate lies
 
     def __post_init__(self) -> None:
         if self.hint_pooling not in ("mean", "max"):
@@ -279,8 +278,6 @@ def right_view_logits(logits: torch.Tensor, fill: float = -1.0e4) -> torch.Tenso
 
 #: The refinement sees disparity divided by this (px at 1/2), so its input is of order 1.
 _DISPARITY_INPUT_SCALE_PX = 32.0
-#: Width of a cost-volume bin (4 px at 1/4 resolution) in px at 1/2 resolution, where the refinement runs.
-_BIN_PX_AT_HALF = 2.0
 
 
 class Refinement(nn.Module):
@@ -290,13 +287,11 @@ class Refinement(nn.Module):
     (warping costs in proportion to the channels it moves).
     """
 
-    def __init__(self, detail_channels: int = 24, warp_channels: int = 8, width: int = 32, *,
-                 bin_phase: bool = False) -> None:
+    def __init__(self, detail_channels: int = 24, warp_channels: int = 8, width: int = 32) -> None:
         super().__init__()
-        self.bin_phase = bin_phase
         self.project = nn.Conv2d(detail_channels, warp_channels, 1)
         self.body = nn.Sequential(
-            nn.Conv2d(detail_channels + warp_channels + 4 + (2 if bin_phase else 0), width, 1, bias=False),
+            nn.Conv2d(detail_channels + warp_channels + 4, width, 1, bias=False),
             nn.BatchNorm2d(width), nn.ReLU(inplace=True), SeparableBlock(width, width),
             SeparableBlock(width, width), nn.Conv2d(width, 1, 1))   # the last layer gives the residual
 
@@ -314,11 +309,8 @@ class Refinement(nn.Module):
         warped = warp_right_to_left(self.project(detail_other), -disparity if right_view else disparity)
         error = self.project(detail_reference) - warped
         hint_offset = (hint - disparity) * hint_mask
-        inputs = [disparity / _DISPARITY_INPUT_SCALE_PX, detail_reference, error, hint_offset, hint_mask, confidence]
-        if self.bin_phase:  # a 4 px bin of the 1/4 volume is 2 px at 1/2
-            phase = disparity * (2.0 * torch.pi / _BIN_PX_AT_HALF)
-            inputs += [torch.sin(phase), torch.cos(phase)]
-        x = torch.cat(inputs, dim=1)
+        x = torch.cat([disparity / _DISPARITY_INPUT_SCALE_PX, detail_reference, error, hint_offset, hint_mask,
+                       confidence], dim=1)
         enter, norm, relu, block_a, block_b, residual = self.body
         features = block_b(block_a(relu(norm(enter(x))), mirrored=right_view), mirrored=right_view)
         return F.relu(disparity + residual(features))
@@ -380,7 +372,7 @@ class StereoNet(nn.Module):
         self.tower = FeatureTower(config.matching_channels)
         self.regulariser = CostRegulariser(self.num_bins)
         self.upsample_mask = nn.Conv2d(48, 36, 1)
-        self.refinement = Refinement(bin_phase=config.refinement_bin_phase)
+        self.refinement = Refinement()
         self.hint_strength = nn.Parameter(torch.tensor(1.0))
         self.register_buffer("bin_values", torch.arange(self.num_bins, dtype=torch.float32), persistent=False)
         self.register_buffer("rgb_mean", torch.full((1, 3, 1, 1), _RGB_MEAN), persistent=False)
