@@ -38,18 +38,20 @@ def _full_size(disparity: torch.Tensor, factor: int) -> np.ndarray:
     return (factor * F.interpolate(disparity, scale_factor=factor, mode="bilinear", align_corners=False))[0, 0].numpy()
 
 
+def _tensor(image: np.ndarray) -> torch.Tensor:
+    """An (h, w, 3) uint8 image as a (1, 3, h, w) float tensor in [0, 1]."""
+    return torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0
+
+
 def main(checkpoint: Path) -> None:
     torch.set_num_threads(2)
     net, _ = load_checkpoint(checkpoint)
     stages: dict[str, list[np.ndarray]] = {"1/4 soft-argmin": [], "1/2 convex upsampling": [], "final (refined)": []}
     truths = []
     for scene in held_out_scenes("layered", count=6):
-        def tensor(image: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0
-
         no_hints = torch.zeros(1, 1, *scene.left.shape[:2])
         with torch.no_grad():
-            out = net(tensor(scene.left), tensor(scene.right), no_hints, no_hints)
+            out = net(_tensor(scene.left), _tensor(scene.right), no_hints, no_hints)
         truth = scene.disparity_px
         known = np.isfinite(truth) & ~scene.occluded
         predictions = (_full_size(out["disparity4"], 4), _full_size(out["disparity2"], 2),

@@ -322,16 +322,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="only render the data set's scenes missing from the cache, --num-workers processes at "
                              "a time, and exit (on a fresh machine this makes the first steps about 2x faster)")
     args = parser.parse_args(argv)
+    data = DataConfig(seed=args.seed)
     if args.render_scenes:
         started = time.monotonic()
-        rendered = render_scenes(DataConfig(seed=args.seed), processes=args.num_workers)
+        rendered = render_scenes(data, processes=args.num_workers)
         print(f"rendered {rendered} scenes into the cache in {(time.monotonic() - started) / 60:.1f} min", flush=True)
         return 0
     model = StereoNetConfig(hint_pooling=args.hint_pooling)
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
                          warmup_steps=args.warmup_steps, seed=args.seed, init_from=args.init_from,
                          first_sample=args.first_sample, processes=args.processes, model=model,
-                         data=DataConfig(seed=args.seed))
+                         data=data)
     try:
         train(config, args.run_dir, threads=args.threads, num_workers=args.num_workers,
               checkpoint_minutes=args.checkpoint_minutes, eval_every=args.eval_every, max_minutes=args.max_minutes,
