@@ -109,11 +109,12 @@ def predict(net: StereoNet, left: np.ndarray, right: np.ndarray,
 def _bad_and_epe(prediction: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     valid = np.isfinite(truth)
     error = np.abs(prediction[valid] - truth[valid])
-    return {"epe": float(error.mean()), "bad2": float((error > 2).mean() * 100)}
+    return {"epe": float(error.mean()), "bad1": float((error > 1).mean() * 100),
+            "bad2": float((error > 2).mean() * 100)}
 
 
 def evaluate(net: StereoNet, num_scenes: int = 6, robot_scenes_per_kind: int = 2) -> dict[str, float]:
-    """EPE and bad-2 (%) on held-out synthetic scenes and on Middlebury Motorcycle.
+    """EPE (px), bad-1 and bad-2 (%) on held-out synthetic scenes and on Middlebury Motorcycle.
 
     ``held_out_*``: the layered held-out split (``num_scenes``), without and with classical hints;
     ``held_out_robot_*``: ``robot_scenes_per_kind`` held-out scenes of each robot-like kind
