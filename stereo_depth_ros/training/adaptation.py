@@ -151,11 +151,7 @@ def model_config_of(path: str | Path) -> StereoNetConfig:
     Raises:
         CheckpointError: unreadable, or without a model configuration.
     """
-    return _stored_model_config(load_checkpoint_state(path), path)
-
-
-def _stored_model_config(state: dict, path: str | Path) -> StereoNetConfig:
-    """A loaded checkpoint's architecture; fields it predates take their defaults."""
+    state = load_checkpoint_state(path)
     try:
         return StereoNetConfig(**state["config"]["model"])
     except (KeyError, TypeError) as err:
@@ -351,9 +347,9 @@ def _load_weights(net: StereoNet, config: AdaptConfig) -> None:
     if config.init_from is None:
         return
     state = load_checkpoint_state(config.init_from)
-    model_config = _stored_model_config(state, config.init_from)
-    if model_config != config.model:
-        raise CheckpointError(f"{config.init_from} holds a model {asdict(model_config)}, "
+    model_config = state["config"].get("model")
+    if model_config != asdict(config.model):
+        raise CheckpointError(f"{config.init_from} holds a model {model_config}, "
                               f"not the configured {asdict(config.model)}")
     net.load_state_dict(deployable_weights(state))
 

@@ -7,9 +7,7 @@ Diagram (resolutions relative to the input, H x W):
     correlation volume 1/4: corr[k] = <f_left(x), f_right(x - k)>, k = 0..D-1  (D = max_disp / 4)
     + hint bump:        corr[k] += alpha * mask4 * exp(-(k - hint4)^2 / (2 sigma^2))
     CostRegulariser 1/4: 2D U-Net over [corr, context] ──► logits (D ch)
-                        (with ``bin_offsets``: also a sub-bin offset per bin, 1x1 conv ──► +-0.5 bin)
     WindowSoftArgmin:   softmax restricted to +-2 bins around the peak ──► disparity4, confidence
-                        (each bin counts at its value plus its offset)
     ConvexUpsample x2:  9-neighbour convex combination ──► disparity2
     Refinement 1/2:     residual from [disparity2, detail_left - warp(detail_right), hints]
     bilinear x2 ──► disparity (px at input resolution), confidence
@@ -41,7 +39,6 @@ class StereoNetConfig:
     window_radius_bins: int = 2        # soft-argmin window, bins of 4 px at 1/4
     hint_sigma_bins: float = 1.0
     hint_pooling: str = "max"          # hints to 1/2 and 1/4: "max" (nearest surface) or "mean" (stages 1-3)
-    bin_offsets: bool = False          # a learned sub-bin offset per bin at 1/4 (against pixel locking)
 
     def __post_init__(self) -> None:
         if self.hint_pooling not in ("mean", "max"):
@@ -137,8 +134,6 @@ def correlation_volume(left: torch.Tensor, right: torch.Tensor, num_bins: int) -
 #: The volume (cosine similarity in [-1, 1], plus the hint bump) is added to the regulariser's logits with
 #: this weight: a skip path that gives the softmax a usable peak from the first step.
 _VOLUME_SKIP_WEIGHT = 4.0
-#: With ``bin_offsets``, a bin's offset is at most this many bins either way (0.5: a bin covers its cell).
-_MAX_BIN_OFFSET = 0.5
 #: Input normalisation: RGB in [0, 1] becomes (rgb - mean) / std, the same per channel.
 _RGB_MEAN, _RGB_STD = 0.45, 0.25
 
@@ -183,18 +178,14 @@ def log_probabilities(logits: torch.Tensor, bin_values: torch.Tensor) -> torch.T
     return shifted - torch.log(_channel_sum(torch.exp(shifted), torch.ones_like(bin_values)))
 
 
-def window_soft_argmin(logits: torch.Tensor, bin_values: torch.Tensor, radius: int,
-                       offsets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def window_soft_argmin(logits: torch.Tensor, bin_values: torch.Tensor,
+                       radius: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Sub-bin disparity from a softmax restricted to +-radius bins around the peak.
 
     Args:
         logits: (N, D, H, W) matching scores (higher = better).
         bin_values: (D,) disparity of each bin.
         radius: half-width of the window in bins.
-        offsets: optional (N, D, H, W) sub-bin offsets in bin_values' units: bin k then stands for
-            the disparity bin_values[k] + offsets[k] at that pixel (a continuous estimate from a
-            discrete volume, as in CDN, Garg et al. 2020, instead of a mean of the bins' centres,
-            which locks the estimate towards them).
     Returns:
         disparity (N, 1, H, W) in bin_values' units; confidence (N, 1, H, W) = the share of the
         full softmax's mass inside the window (1 for one clear peak, low where the scores are flat
@@ -207,10 +198,7 @@ def window_soft_argmin(logits: torch.Tensor, bin_values: torch.Tensor, radius: i
     ones = torch.ones_like(bin_values)
     windowed = exp * window
     windowed_sum = _channel_sum(windowed, ones)
-    disparity = _channel_sum(windowed, bin_values)
-    if offsets is not None:
-        disparity = disparity + _channel_sum(windowed * offsets, ones)
-    disparity = disparity / windowed_sum
+    disparity = _channel_sum(windowed, bin_values) / windowed_sum
     confidence = windowed_sum / _channel_sum(exp, ones)
     return disparity, confidence
 
@@ -384,28 +372,11 @@ class StereoNet(nn.Module):
         self.tower = FeatureTower(config.matching_channels)
         self.regulariser = CostRegulariser(self.num_bins)
         self.upsample_mask = nn.Conv2d(48, 36, 1)
-        self.bin_offset = nn.Conv2d(48, self.num_bins, 1) if config.bin_offsets else None
-        if self.bin_offset is not None:   # starts at 0: the network first computes what it did without
-            nn.init.zeros_(self.bin_offset.weight)
-            nn.init.zeros_(self.bin_offset.bias)
         self.refinement = Refinement()
         self.hint_strength = nn.Parameter(torch.tensor(1.0))
         self.register_buffer("bin_values", torch.arange(self.num_bins, dtype=torch.float32), persistent=False)
         self.register_buffer("rgb_mean", torch.full((1, 3, 1, 1), _RGB_MEAN), persistent=False)
         self.register_buffer("rgb_std", torch.full((1, 3, 1, 1), _RGB_STD), persistent=False)
-
-    def warm_start(self, weights: dict[str, torch.Tensor]) -> list[str]:
-        """Load a checkpoint's weights that may lack heads this configuration adds (``bin_offset``), which
-        then keep their zero start, so the network first computes what the checkpoint's did.
-
-        Returns the names of the parameters that kept their start. Raises ValueError when anything else
-        differs (an unknown parameter, or a missing one that is not a zero-started head).
-        """
-        missing, unexpected = self.load_state_dict(weights, strict=False)
-        foreign = [name for name in missing if not name.startswith("bin_offset.")] + list(unexpected)
-        if foreign:
-            raise ValueError(f"the weights do not fit this network: {', '.join(foreign)}")
-        return list(missing)
 
     def forward(self, left: torch.Tensor, right: torch.Tensor, hint_disparity: torch.Tensor,
                 hint_mask: torch.Tensor, *, right_batch: int | torch.Tensor = 0) -> dict[str, torch.Tensor]:
@@ -430,9 +401,7 @@ class StereoNet(nn.Module):
         sigma2 = 2.0 * self.config.hint_sigma_bins ** 2
         volume = volume + self.hint_strength * mask4 * torch.exp(-(bins - hint4) ** 2 / sigma2)
         logits4, decoder4 = self.regulariser(volume, context[:n])
-        offsets4 = None if self.bin_offset is None else _MAX_BIN_OFFSET * torch.tanh(self.bin_offset(decoder4))
-        disparity4, confidence4 = window_soft_argmin(logits4, self.bin_values, self.config.window_radius_bins,
-                                                     offsets4)
+        disparity4, confidence4 = window_soft_argmin(logits4, self.bin_values, self.config.window_radius_bins)
         disparity2 = convex_upsample2(disparity4, self.upsample_mask(decoder4))
         confidence2 = _upsample2(confidence4)
         detail_left, detail_right = detail[:n], detail[n:]
@@ -441,11 +410,10 @@ class StereoNet(nn.Module):
                 "logits4": logits4, "disparity4": disparity4, "disparity2": disparity2,
                 "disparity_right": self._right_view(logits4[:right_batch], detail_right[:right_batch],
                                                     detail_left[:right_batch], hint2[:right_batch],
-                                                    mask2[:right_batch],
-                                                    None if offsets4 is None else offsets4[:right_batch])}
+                                                    mask2[:right_batch])}
 
     def _right_view(self, logits4: torch.Tensor, detail_right: torch.Tensor, detail_left: torch.Tensor,
-                    hint2: torch.Tensor, mask2: torch.Tensor, offsets4: torch.Tensor | None = None) -> torch.Tensor:
+                    hint2: torch.Tensor, mask2: torch.Tensor) -> torch.Tensor:
         """The right view from the left view's volume (the hints shaped it), refined as a mirrored left
         view (same weights) with the hints moved into the right view; (R, 1, H, W) px at input size.
 
@@ -453,13 +421,11 @@ class StereoNet(nn.Module):
         left pixels; each left pixel's scores are first normalised to log-probabilities over k, so a
         right pixel weighs what its candidate left pixels believe, not how loud their raw scores are
         (a hinted left pixel's are raised and sharpened by the hint bump and would pull the right
-        pixels around it to itself). With ``bin_offsets`` the offsets (R, D, H4, W4) are re-indexed
-        the same way. Measured on Motorcycle with the LR check and 2 % LiDAR-like
+        pixels around it to itself). Measured on Motorcycle with the LR check and 2 % LiDAR-like
         hints: 71 % of the pixels kept instead of 49 %, at 3.5 % bad-2 among them (models/README.md).
         """
-        right_offsets4 = None if offsets4 is None else right_view_logits(offsets4, fill=0.0)
         disparity4, confidence4 = window_soft_argmin(right_view_logits(log_probabilities(logits4, self.bin_values)),
-                                                     self.bin_values, self.config.window_radius_bins, right_offsets4)
+                                                     self.bin_values, self.config.window_radius_bins)
         hint2_right, mask2_right = hints_in_right_view(hint2, mask2)
         refined2 = self.refinement(2.0 * _upsample2(disparity4), detail_right, detail_left, hint2_right,
                                    mask2_right, _upsample2(confidence4), right_view=True)

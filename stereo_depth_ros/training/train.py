@@ -160,20 +160,11 @@ def open_run(checkpoint_path: Path, config: Any) -> tuple[StereoNet, torch.optim
     if not checkpoint_path.exists():
         return net, optimiser, 0, {}
     state = load_checkpoint_state(checkpoint_path)
-    if _with_model_defaults(state["config"]) != asdict(config):
+    if state["config"] != asdict(config):
         raise ValueError(f"{checkpoint_path} was made with another configuration; use a new --run-dir")
     net.load_state_dict(state["model"])
     optimiser.load_state_dict(state["optimizer"])
     return net, optimiser, state["step"], state["metrics"]
-
-
-def _with_model_defaults(stored: dict) -> dict:
-    """A stored run configuration with the model fields it predates at their defaults (a run of an older
-    version resumes), or unchanged when its model section is not a valid ``StereoNetConfig``."""
-    try:
-        return {**stored, "model": StereoNetConfig(**stored["model"]).to_dict()}
-    except (KeyError, TypeError, ValueError):
-        return stored
 
 
 def save_checkpoint(path: Path, net: StereoNet, optimiser: torch.optim.Optimizer, step: int,
@@ -226,9 +217,8 @@ def _train(config: TrainConfig, run_dir: Path, process: distributed.TrainingProc
     if step > 0:
         _say(process, f"resumed at step {step}")
     elif config.init_from is not None:
-        kept_start = net.warm_start(deployable_weights(load_checkpoint_state(config.init_from)))
-        _say(process, f"started from the weights of {config.init_from}"
-                      + (f" (new, zero-started: {', '.join(kept_start)})" if kept_start else ""))
+        net.load_state_dict(deployable_weights(load_checkpoint_state(config.init_from)))
+        _say(process, f"started from the weights of {config.init_from}")
     # channels_last: about 25 % faster convolutions on the CPU (oneDNN's native layout).
     net = net.to(process.device, memory_format=torch.channels_last)
     if process.device.type == "cuda":
@@ -329,9 +319,6 @@ def main(argv: list[str] | None = None) -> int:
     defaults = StereoNetConfig()
     parser.add_argument("--hint-pooling", choices=("mean", "max"), default=defaults.hint_pooling,
                         help="how hints reach 1/2 and 1/4 (max: the nearest surface's hint, never a blend)")
-    parser.add_argument("--bin-offsets", action="store_true",
-                        help="a learned sub-bin offset per disparity bin at 1/4 (zero-started when --init-from "
-                             "has none)")
     parser.add_argument("--render-scenes", action="store_true",
                         help="only render the data set's scenes missing from the cache, --num-workers processes at "
                              "a time, and exit (on a fresh machine this makes the first steps about 2x faster)")
@@ -342,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         rendered = render_scenes(data, processes=args.num_workers)
         print(f"rendered {rendered} scenes into the cache in {(time.monotonic() - started) / 60:.1f} min", flush=True)
         return 0
-    model = StereoNetConfig(hint_pooling=args.hint_pooling, bin_offsets=args.bin_offsets)
+    model = StereoNetConfig(hint_pooling=args.hint_pooling)
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
                          warmup_steps=args.warmup_steps, seed=args.seed, init_from=args.init_from,
                          first_sample=args.first_sample, processes=args.processes, model=model,

@@ -53,36 +53,9 @@ def test_right_view_logits_read_the_left_volume_at_x_plus_k() -> None:
             assert torch.equal(right[0, k, :, x], expected), (k, x)
 
 
-def test_bin_offsets_move_each_bin_and_a_zero_started_head_changes_nothing() -> None:
-    logits = torch.full((1, 8, 1, 3), -30.0)
-    logits[0, 3], logits[0, 4] = 0.0, 0.0                   # two equal bins: the mean is 3.5 without offsets
-    offsets = torch.zeros(1, 8, 1, 3)
-    offsets[0, 3], offsets[0, 4, 0, 0] = 0.25, -0.5
-    bins = torch.arange(8.0)
-    plain, _ = network.window_soft_argmin(logits, bins, 2)
-    shifted, _ = network.window_soft_argmin(logits, bins, 2, offsets)
-    np.testing.assert_allclose(plain.flatten().numpy(), [3.5, 3.5, 3.5], atol=1e-6)
-    np.testing.assert_allclose(shifted.flatten().numpy(), [3.375, 3.625, 3.625], atol=1e-6)
-    bundled = _bundled()
-    with_head = StereoNet(StereoNetConfig(**{**bundled.config.to_dict(), "bin_offsets": True})).eval()
-    assert with_head.warm_start(bundled.state_dict()) == ["bin_offset.weight", "bin_offset.bias"]
-    left = torch.rand(1, 3, 64, 96)
-    zeros = torch.zeros(1, 1, 64, 96)
-    with torch.no_grad():
-        before, after = (net(left, torch.roll(left, -4, dims=3), zeros, zeros, right_batch=1)
-                         for net in (bundled, with_head))
-    for key in ("disparity", "disparity_right"):
-        torch.testing.assert_close(after[key], before[key])
-
-
-@pytest.mark.parametrize("bin_offsets", [False, True], ids=["plain", "bin-offsets"])
-def test_the_right_view_equals_the_left_view_refinement_of_the_mirrored_pair(bin_offsets: bool) -> None:
+def test_the_right_view_equals_the_left_view_refinement_of_the_mirrored_pair() -> None:
     """No tensor is flipped at run time: flipped kernels and x + d sampling do the mirror's work."""
-    net = _perturbed(StereoNetConfig(max_disparity=64, bin_offsets=bin_offsets))
-    raw_offsets: list[torch.Tensor] = []
-    if bin_offsets:
-        torch.nn.init.normal_(net.bin_offset.weight, std=0.1)
-        net.bin_offset.register_forward_hook(lambda module, inputs, output: raw_offsets.append(output))
+    net = _perturbed(StereoNetConfig(max_disparity=64))
     left = torch.rand(1, 3, 64, 96)
     right = torch.roll(left, -5, dims=3)
     hints = torch.zeros(1, 1, 64, 96)
@@ -92,10 +65,8 @@ def test_the_right_view_equals_the_left_view_refinement_of_the_mirrored_pair(bin
         out = net(left, right, hints, mask, right_batch=1)
         detail, _, _ = net.tower((torch.cat([left, right]) - net.rgb_mean) / net.rgb_std)
         scores = network.log_probabilities(out["logits4"], net.bin_values)   # per left pixel
-        offsets = (right_view_logits(network._MAX_BIN_OFFSET * torch.tanh(raw_offsets[0]), fill=0.0)
-                   if bin_offsets else None)
         disparity4, confidence4 = network.window_soft_argmin(right_view_logits(scores), net.bin_values,
-                                                             net.config.window_radius_bins, offsets)
+                                                             net.config.window_radius_bins)
         hint2, mask2 = hints_in_right_view(*downsample_hints(hints, mask, 2, net.config.hint_pooling))
         refined = net.refinement(_mirror(2.0 * network._upsample2(disparity4)), _mirror(detail[1:]),
                                  _mirror(detail[:1]), _mirror(hint2), _mirror(mask2),

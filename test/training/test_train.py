@@ -111,28 +111,6 @@ def test_resuming_with_another_configuration_is_refused(tmp_path):
         train(TINY, run, num_workers=0, eval_every=0, cache_root=tmp_path)
 
 
-def test_a_run_of_a_version_without_bin_offsets_resumes(tmp_path):
-    """Checkpoints written before ``bin_offsets`` existed store no such field; the run goes on."""
-    run = tmp_path / "run"
-    path = train(TINY, run, num_workers=0, eval_every=0, cache_root=tmp_path, max_minutes=0.0)   # stops at step 1
-    state = torch.load(path, weights_only=True)
-    del state["config"]["model"]["bin_offsets"]
-    torch.save(state, path)
-    state = torch.load(train(TINY, run, num_workers=0, eval_every=0, cache_root=tmp_path), weights_only=True)
-    assert state["step"] == TINY.steps
-
-
-def test_a_run_with_bin_offsets_starts_from_weights_without_them_and_learns_them(tmp_path):
-    first = train(TINY, tmp_path / "first", num_workers=0, eval_every=0, cache_root=tmp_path)
-    with_offsets = StereoNetConfig(max_disparity=32, bin_offsets=True)
-    config = TrainConfig(**{**TINY.__dict__, "model": with_offsets, "init_from": str(first), "steps": 6})
-    state = torch.load(train(config, tmp_path / "second", num_workers=0, eval_every=0, cache_root=tmp_path),
-                       weights_only=True)
-    assert state["model"]["bin_offset.weight"].abs().max() > 0      # zero-started, then trained
-    with pytest.raises(ValueError, match="do not fit"):               # a checkpoint of another design is refused
-        StereoNet(TINY.model).warm_start(state["model"])
-
-
 def test_a_continuation_run_starts_from_the_given_weights(tmp_path):
     first = train(TINY, tmp_path / "first", num_workers=0, eval_every=0, cache_root=tmp_path)
     frozen = TrainConfig(**{**TINY.__dict__, "learning_rate": 0.0, "init_from": str(first),
@@ -155,9 +133,8 @@ def test_training_to_the_end_writes_checkpoint_and_log(tmp_path):
     assert all(np.isfinite(line["total"]) for line in lines)
 
 
-@pytest.mark.parametrize("model", [TINY.model, StereoNetConfig(max_disparity=32, hint_pooling="mean"),
-                                   StereoNetConfig(max_disparity=32, bin_offsets=True)],
-                         ids=["max-hint-pooling", "mean-hint-pooling", "bin-offsets"])
+@pytest.mark.parametrize("model", [TINY.model, StereoNetConfig(max_disparity=32, hint_pooling="mean")],
+                         ids=["max-hint-pooling", "mean-hint-pooling"])
 def test_export_follows_the_contract_and_matches_pytorch(tmp_path, model):
     config = TrainConfig(**{**TINY.__dict__, "model": model})
     path = train(config, tmp_path / "run", num_workers=0, eval_every=0, cache_root=tmp_path)
