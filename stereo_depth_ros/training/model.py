@@ -39,7 +39,6 @@ class StereoNetConfig:
     window_radius_bins: int = 2        # soft-argmin window, bins of 4 px at 1/4
     hint_sigma_bins: float = 1.0
     hint_pooling: str = "max"          # hints to 1/2 and 1/4: "max" (nearest surface) or "mean" (stages 1-3)
-    local_cost_offsets: int = 0        # refinement's local cost at d + k px at 1/2, k = -n..n (0: none)
 
     def __post_init__(self) -> None:
         if self.hint_pooling not in ("mean", "max"):
@@ -285,18 +284,14 @@ class Refinement(nn.Module):
     """Residual disparity at 1/2 from photometric feature error and the hints.
 
     The other view is warped on an 8-channel projection of the detail features
-    (warping costs in proportion to the channels it moves). With ``local_cost_offsets``
-    n > 0 it also sees the mean absolute projected-feature error at d + k px of 1/2,
-    k = -n..n: a local cost curve around the estimate, finer than the 4 px bins.
+    (warping costs in proportion to the channels it moves).
     """
 
-    def __init__(self, detail_channels: int = 24, warp_channels: int = 8, width: int = 32,
-                 local_cost_offsets: int = 0) -> None:
+    def __init__(self, detail_channels: int = 24, warp_channels: int = 8, width: int = 32) -> None:
         super().__init__()
-        self.offsets = tuple(range(-local_cost_offsets, local_cost_offsets + 1)) if local_cost_offsets else ()
         self.project = nn.Conv2d(detail_channels, warp_channels, 1)
         self.body = nn.Sequential(
-            nn.Conv2d(detail_channels + warp_channels + 4 + len(self.offsets), width, 1, bias=False),
+            nn.Conv2d(detail_channels + warp_channels + 4, width, 1, bias=False),
             nn.BatchNorm2d(width), nn.ReLU(inplace=True), SeparableBlock(width, width),
             SeparableBlock(width, width), nn.Conv2d(width, 1, 1))   # the last layer gives the residual
 
@@ -311,15 +306,11 @@ class Refinement(nn.Module):
         computes exactly what the left-view refinement computes on the mirrored
         pair (a mirrored right view is a left view) without flipping any tensor.
         """
-        sign = -1.0 if right_view else 1.0
-        other = self.project(detail_other)
-        reference = self.project(detail_reference)
-        error = reference - warp_right_to_left(other, sign * disparity)
-        costs = [(error if k == 0 else reference - warp_right_to_left(other, sign * (disparity + k)))
-                 .abs().mean(dim=1, keepdim=True) for k in self.offsets]
+        warped = warp_right_to_left(self.project(detail_other), -disparity if right_view else disparity)
+        error = self.project(detail_reference) - warped
         hint_offset = (hint - disparity) * hint_mask
         x = torch.cat([disparity / _DISPARITY_INPUT_SCALE_PX, detail_reference, error, hint_offset, hint_mask,
-                       confidence, *costs], dim=1)
+                       confidence], dim=1)
         enter, norm, relu, block_a, block_b, residual = self.body
         features = block_b(block_a(relu(norm(enter(x))), mirrored=right_view), mirrored=right_view)
         return F.relu(disparity + residual(features))
@@ -381,7 +372,7 @@ class StereoNet(nn.Module):
         self.tower = FeatureTower(config.matching_channels)
         self.regulariser = CostRegulariser(self.num_bins)
         self.upsample_mask = nn.Conv2d(48, 36, 1)
-        self.refinement = Refinement(local_cost_offsets=config.local_cost_offsets)
+        self.refinement = Refinement()
         self.hint_strength = nn.Parameter(torch.tensor(1.0))
         self.register_buffer("bin_values", torch.arange(self.num_bins, dtype=torch.float32), persistent=False)
         self.register_buffer("rgb_mean", torch.full((1, 3, 1, 1), _RGB_MEAN), persistent=False)
