@@ -10,11 +10,13 @@ Diagram (resolutions relative to the input, H x W):
     WindowSoftArgmin:   softmax restricted to +-2 bins around the peak ──► disparity4, confidence
     ConvexUpsample x2:  9-neighbour convex combination ──► disparity2
     Refinement 1/2:     residual from [disparity2, detail_left - warp(detail_right), hints]
-    bilinear x2 ──► disparity (px at input resolution), confidence
+    bilinear x2, then SubPixelLineFit at full resolution: grey-level SAD at d - 1, d, d + 1 px over a
+        5x5 window, the fitted V's minimum added (no weights) ──► disparity (px at input resolution), confidence
     right view (for the left-right check, on request): C_R(x, k) = C_L(x + k, k) re-indexed from
         the same logits, each left pixel's first made log-probabilities ──► window soft-argmin
         ──► bilinear x2 ──► the same refinement as a mirrored left view (flipped kernels, hints
-        moved to the right view) ──► bilinear x2 ──► disparity_right
+        moved to the right view) ──► bilinear x2 ──► the line-fit step, right image as reference
+        ──► disparity_right
 
 Every op exports to plain ONNX: correlation is one batched matmul plus one gather,
 channel sums are fixed 1x1 convolutions, there are no 3D convolutions or 5D tensors.
@@ -39,6 +41,7 @@ class StereoNetConfig:
     window_radius_bins: int = 2        # soft-argmin window, bins of 4 px at 1/4
     hint_sigma_bins: float = 1.0
     hint_pooling: str = "max"          # hints to 1/2 and 1/4: "max" (nearest surface) or "mean" (stages 1-3)
+    subpixel_radius_px: int = 2        # window half-width of the full-resolution sub-pixel line fit; 0 = none
 
     def __post_init__(self) -> None:
         if self.hint_pooling not in ("mean", "max"):
@@ -255,6 +258,59 @@ def warp_right_to_left(features: torch.Tensor, disparity: torch.Tensor) -> torch
     return samples[0] * (1.0 - fraction) + samples[1] * fraction
 
 
+#: The line fit divides by the SAD's rise around the estimate (grey levels in [0, 1]) clamped to at least this.
+_MIN_COST_RISE = 1e-4
+
+
+def subpixel_line_fit(reference: torch.Tensor, other: torch.Tensor, disparity: torch.Tensor, radius: int, *,
+                      right_view: bool = False) -> torch.Tensor:
+    """Sub-pixel correction from three local matching costs at full resolution (equiangular line fit).
+
+    The 1/4 volume's 4 px bins leave a sub-pixel error that swings with the true disparity's place
+    inside its bin ("pixel locking", up to +-0.45 px on a textured plane; models/README.md "Depth
+    bias"), and the steps after it hardly change it. This step measures the match directly, as a
+    classical matcher's sub-pixel interpolation does: the mean absolute grey-level difference (SAD)
+    between ``reference`` and ``other`` sampled at x - (d + o) (x + (d + o) with ``right_view``),
+    o = -1, 0, +1 px, over a (2 radius + 1)^2 window, and the minimum m of the symmetric V through the
+    three costs, m = (c(-1) - c(+1)) / (2 (max(c(-1), c(+1)) - c(0))): the fit that suits SAD's
+    V-shaped cost (Shimizu and Okutomi, 2005), on which a parabola leaves a fifth to a half of the
+    error. No weights.
+
+    The step is m where |m| <= 1 px, tapers linearly to 0 at |m| = 2 px (so flat costs, whose m is
+    large and meaningless, change nothing, and the output is continuous in the costs), and is 0 where
+    the window's samples at d +- 1 leave ``other``. It is detached: the loss sees the corrected
+    disparity and its gradient reaches ``disparity`` as if the step were a constant.
+
+    Args:
+        reference, other: (N, 1, H, W) grey images in [0, 1]; ``reference`` is the view the disparity
+            is indexed by (the left one, or the right one with ``right_view``).
+        disparity: (N, 1, H, W) px, >= 0.
+        radius: window half-width, px (> 0).
+    Returns:
+        (N, 1, H, W) px, >= 0.
+    """
+    width = reference.shape[-1]
+    columns = torch.arange(width, device=reference.device, dtype=reference.dtype).view(1, 1, 1, width)
+    source = columns - (-1.0 if right_view else 1.0) * disparity.detach()   # the match's column in ``other``
+    floor = torch.floor(source)
+    fraction = source - floor
+    # columns floor - 1 .. floor + 2 of ``other`` (zero outside it) in one gather, then linear samples at
+    # source - 1, source and source + 1, which are d + 1, d, d - 1 (d - 1, d, d + 1 for the right view)
+    index = (floor.clamp(-2.0, float(width)) + 3.0).to(torch.int64)
+    padded = F.pad(other, (3, 3))
+    around = torch.cat([torch.gather(padded, 3, index + shift) for shift in (-1, 0, 1, 2)], dim=1)
+    samples = around[:, 1:] * fraction + around[:, :3] * (1.0 - fraction)
+    costs = F.avg_pool2d((reference - samples).abs(), 2 * radius + 1, stride=1, padding=radius,
+                         count_include_pad=False)
+    above, centre, below = costs[:, 0:1], costs[:, 1:2], costs[:, 2:3]
+    if right_view:
+        above, below = below, above
+    minimum = (below - above) / (2.0 * (torch.maximum(below, above) - centre).clamp(min=_MIN_COST_RISE))
+    inside = ((source - (radius + 1) >= 0) & (source + (radius + 1) <= width - 1)).to(reference.dtype)
+    step = minimum * (2.0 - minimum.abs()).clamp(0.0, 1.0) * inside
+    return (disparity + step.detach()).clamp(min=0.0)
+
+
 def right_view_logits(logits: torch.Tensor, fill: float = -1.0e4) -> torch.Tensor:
     """Re-index a left-view cost volume into the right view: C_R(x, k) = C_L(x + k, k).
 
@@ -406,14 +462,25 @@ class StereoNet(nn.Module):
         confidence2 = _upsample2(confidence4)
         detail_left, detail_right = detail[:n], detail[n:]
         refined2 = self.refinement(disparity2, detail_left, detail_right, hint2, mask2, confidence2)
-        return {"disparity": 2.0 * _upsample2(refined2), "confidence": _upsample2(confidence2).clamp(0.0, 1.0),
+        grey_left, grey_right = left.mean(dim=1, keepdim=True), right.mean(dim=1, keepdim=True)
+        return {"disparity": self._subpixel(grey_left, grey_right, 2.0 * _upsample2(refined2)),
+                "confidence": _upsample2(confidence2).clamp(0.0, 1.0),
                 "logits4": logits4, "disparity4": disparity4, "disparity2": disparity2,
                 "disparity_right": self._right_view(logits4[:right_batch], detail_right[:right_batch],
                                                     detail_left[:right_batch], hint2[:right_batch],
-                                                    mask2[:right_batch])}
+                                                    mask2[:right_batch], grey_right[:right_batch],
+                                                    grey_left[:right_batch])}
+
+    def _subpixel(self, reference: torch.Tensor, other: torch.Tensor, disparity: torch.Tensor, *,
+                  right_view: bool = False) -> torch.Tensor:
+        """The full-resolution sub-pixel step (:func:`subpixel_line_fit`), if the config has one."""
+        if self.config.subpixel_radius_px <= 0:
+            return disparity
+        return subpixel_line_fit(reference, other, disparity, self.config.subpixel_radius_px, right_view=right_view)
 
     def _right_view(self, logits4: torch.Tensor, detail_right: torch.Tensor, detail_left: torch.Tensor,
-                    hint2: torch.Tensor, mask2: torch.Tensor) -> torch.Tensor:
+                    hint2: torch.Tensor, mask2: torch.Tensor, grey_right: torch.Tensor,
+                    grey_left: torch.Tensor) -> torch.Tensor:
         """The right view from the left view's volume (the hints shaped it), refined as a mirrored left
         view (same weights) with the hints moved into the right view; (R, 1, H, W) px at input size.
 
@@ -429,7 +496,7 @@ class StereoNet(nn.Module):
         hint2_right, mask2_right = hints_in_right_view(hint2, mask2)
         refined2 = self.refinement(2.0 * _upsample2(disparity4), detail_right, detail_left, hint2_right,
                                    mask2_right, _upsample2(confidence4), right_view=True)
-        return 2.0 * _upsample2(refined2)
+        return self._subpixel(grey_right, grey_left, 2.0 * _upsample2(refined2), right_view=True)
 
 
 def _upsample2(x: torch.Tensor) -> torch.Tensor:

@@ -47,8 +47,9 @@ def _raw_plane(rig: StereoCameraModel, disparity_px: float) -> tuple[np.ndarray,
 
 @pytest.mark.parametrize(("backend", "disparity_px", "max_depth_error_percent"), [
     ("sgbm", 30.0, 0.1), ("sgbm", 45.0, 0.1),
-    # the network's sub-pixel error on this plane is 0.1 - 0.2 px (stage 3 and stage 4; models/README.md "Depth bias")
-    ("onnx", 30.0, 1.2), ("onnx", 45.0, 1.2),
+    # issue 10's bar; the network's 4 px bins alone were 0.5 - 0.7 % off here, the full-resolution line fit
+    # (training/model.py, subpixel_line_fit) brings it to about 0.02 % (models/README.md "Depth bias")
+    ("onnx", 30.0, 0.3), ("onnx", 45.0, 0.3),
 ])
 def test_a_fronto_parallel_plane_comes_back_at_its_depth(backend: str, disparity_px: float,
                                                          max_depth_error_percent: float) -> None:
