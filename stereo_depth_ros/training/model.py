@@ -10,8 +10,9 @@ Diagram (resolutions relative to the input, H x W):
     WindowSoftArgmin:   softmax restricted to +-2 bins around the peak ──► disparity4, confidence
     ConvexUpsample x2:  9-neighbour convex combination ──► disparity2
     Refinement 1/2:     residual from [disparity2, detail_left - warp(detail_right), hints]
-    bilinear x2, then SubPixelLineFit at full resolution: grey-level SAD at d - 1, d, d + 1 px over a
-        5x5 window, the fitted V's minimum added (no weights) ──► disparity (px at input resolution), confidence
+    bilinear x2, then SubPixelLineFit at full resolution: SAD of horizontal grey-level gradients at
+        d - 1, d, d + 1 px over a 5x5 window, the fitted V's minimum added (no weights)
+        ──► disparity (px at input resolution), confidence
     right view (for the left-right check, on request): C_R(x, k) = C_L(x + k, k) re-indexed from
         the same logits, each left pixel's first made log-probabilities ──► window soft-argmin
         ──► bilinear x2 ──► the same refinement as a mirrored left view (flipped kernels, hints
@@ -258,8 +259,22 @@ def warp_right_to_left(features: torch.Tensor, disparity: torch.Tensor) -> torch
     return samples[0] * (1.0 - fraction) + samples[1] * fraction
 
 
-#: The line fit divides by the SAD's rise around the estimate (grey levels in [0, 1]) clamped to at least this.
+#: The line fit divides by the SAD's rise around the estimate (gradient of grey levels in [0, 1] per px)
+#: clamped to at least this.
 _MIN_COST_RISE = 1e-4
+#: Horizontal Sobel kernel scaled to the grey-level difference per px.
+_SOBEL_X = ((-1.0, 0.0, 1.0), (-2.0, 0.0, 2.0), (-1.0, 0.0, 1.0))
+
+
+def horizontal_gradient(grey: torch.Tensor) -> torch.Tensor:
+    """(N, 1, H, W) grey image in [0, 1] -> its horizontal Sobel gradient, grey levels per px, replicate-padded.
+
+    What the sub-pixel line fit compares: unlike grey levels it hardly changes with a gain or an offset
+    between the two cameras (a 5 % gain made the grey-level fit miss by more than 1 px on 16-22 % of a
+    textured plane, the gradient fit on 0.5-6 %; models/README.md "Depth bias").
+    """
+    kernel = torch.tensor(_SOBEL_X, dtype=grey.dtype, device=grey.device).view(1, 1, 3, 3) / 8.0
+    return F.conv2d(F.pad(grey, (1, 1, 1, 1), mode="replicate"), kernel)
 
 
 def subpixel_line_fit(reference: torch.Tensor, other: torch.Tensor, disparity: torch.Tensor, radius: int, *,
@@ -269,8 +284,8 @@ def subpixel_line_fit(reference: torch.Tensor, other: torch.Tensor, disparity: t
     The 1/4 volume's 4 px bins leave a sub-pixel error that swings with the true disparity's place
     inside its bin ("pixel locking", up to +-0.45 px on a textured plane; models/README.md "Depth
     bias"), and the steps after it hardly change it. This step measures the match directly, as a
-    classical matcher's sub-pixel interpolation does: the mean absolute grey-level difference (SAD)
-    between ``reference`` and ``other`` sampled at x - (d + o) (x + (d + o) with ``right_view``),
+    classical matcher's sub-pixel interpolation does: the mean absolute difference (SAD) between
+    ``reference`` and ``other`` sampled at x - (d + o) (x + (d + o) with ``right_view``),
     o = -1, 0, +1 px, over a (2 radius + 1)^2 window, and the minimum m of the symmetric V through the
     three costs, m = (c(-1) - c(+1)) / (2 (max(c(-1), c(+1)) - c(0))): the fit that suits SAD's
     V-shaped cost (Shimizu and Okutomi, 2005), on which a parabola leaves a fifth to a half of the
@@ -282,7 +297,8 @@ def subpixel_line_fit(reference: torch.Tensor, other: torch.Tensor, disparity: t
     disparity and its gradient reaches ``disparity`` as if the step were a constant.
 
     Args:
-        reference, other: (N, 1, H, W) grey images in [0, 1]; ``reference`` is the view the disparity
+        reference, other: (N, 1, H, W) images to compare (the network passes
+            :func:`horizontal_gradient` of the grey images); ``reference`` is the view the disparity
             is indexed by (the left one, or the right one with ``right_view``).
         disparity: (N, 1, H, W) px, >= 0.
         radius: window half-width, px (> 0).
@@ -462,14 +478,14 @@ class StereoNet(nn.Module):
         confidence2 = _upsample2(confidence4)
         detail_left, detail_right = detail[:n], detail[n:]
         refined2 = self.refinement(disparity2, detail_left, detail_right, hint2, mask2, confidence2)
-        grey_left, grey_right = left.mean(dim=1, keepdim=True), right.mean(dim=1, keepdim=True)
-        return {"disparity": self._subpixel(grey_left, grey_right, 2.0 * _upsample2(refined2)),
+        edges_left, edges_right = (horizontal_gradient(view.mean(dim=1, keepdim=True)) for view in (left, right))
+        return {"disparity": self._subpixel(edges_left, edges_right, 2.0 * _upsample2(refined2)),
                 "confidence": _upsample2(confidence2).clamp(0.0, 1.0),
                 "logits4": logits4, "disparity4": disparity4, "disparity2": disparity2,
                 "disparity_right": self._right_view(logits4[:right_batch], detail_right[:right_batch],
                                                     detail_left[:right_batch], hint2[:right_batch],
-                                                    mask2[:right_batch], grey_right[:right_batch],
-                                                    grey_left[:right_batch])}
+                                                    mask2[:right_batch], edges_right[:right_batch],
+                                                    edges_left[:right_batch])}
 
     def _subpixel(self, reference: torch.Tensor, other: torch.Tensor, disparity: torch.Tensor, *,
                   right_view: bool = False) -> torch.Tensor:
@@ -479,8 +495,8 @@ class StereoNet(nn.Module):
         return subpixel_line_fit(reference, other, disparity, self.config.subpixel_radius_px, right_view=right_view)
 
     def _right_view(self, logits4: torch.Tensor, detail_right: torch.Tensor, detail_left: torch.Tensor,
-                    hint2: torch.Tensor, mask2: torch.Tensor, grey_right: torch.Tensor,
-                    grey_left: torch.Tensor) -> torch.Tensor:
+                    hint2: torch.Tensor, mask2: torch.Tensor, edges_right: torch.Tensor,
+                    edges_left: torch.Tensor) -> torch.Tensor:
         """The right view from the left view's volume (the hints shaped it), refined as a mirrored left
         view (same weights) with the hints moved into the right view; (R, 1, H, W) px at input size.
 
@@ -496,7 +512,7 @@ class StereoNet(nn.Module):
         hint2_right, mask2_right = hints_in_right_view(hint2, mask2)
         refined2 = self.refinement(2.0 * _upsample2(disparity4), detail_right, detail_left, hint2_right,
                                    mask2_right, _upsample2(confidence4), right_view=True)
-        return self._subpixel(grey_right, grey_left, 2.0 * _upsample2(refined2), right_view=True)
+        return self._subpixel(edges_right, edges_left, 2.0 * _upsample2(refined2), right_view=True)
 
 
 def _upsample2(x: torch.Tensor) -> torch.Tensor:
