@@ -3,7 +3,8 @@
 # the layered split got worse and noisier by step 3000) continued at a lower rate, 1e-4, with max hint pooling,
 # 30000 steps of batch 4 on fresh samples (120000+). Resumable: run it again (same command) to go on from
 # models/runs/stage4/last.pt; --max-minutes bounds one session's share. From step 24882 on (2026-12-03) the run's
-# model configuration has subpixel_radius_px 2: the full-resolution line fit (no weights) is in the forward pass.
+# model configuration has subpixel_radius_px 2: the full-resolution line fit (no weights) is in the forward pass,
+# on grey levels until step 25228 and on horizontal gradients (as bundled) since.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export OMP_WAIT_POLICY=PASSIVE   # idle OpenMP threads sleep instead of spinning while the loader renders
