@@ -498,7 +498,8 @@ class StereoNet(nn.Module):
                     hint2: torch.Tensor, mask2: torch.Tensor, edges_right: torch.Tensor,
                     edges_left: torch.Tensor) -> torch.Tensor:
         """The right view from the left view's volume (the hints shaped it), refined as a mirrored left
-        view (same weights) with the hints moved into the right view; (R, 1, H, W) px at input size.
+        view (same weights) with the hints moved into the right view, then the line fit with the right
+        view's gradients (``edges_right``, (R, 1, H, W)) as reference; (R, 1, H, W) px at input size.
 
         The right pixel x reads bin k from the left pixel x + k, so its scores come from different
         left pixels; each left pixel's scores are first normalised to log-probabilities over k, so a
