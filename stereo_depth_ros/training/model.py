@@ -262,7 +262,7 @@ def warp_right_to_left(features: torch.Tensor, disparity: torch.Tensor) -> torch
 #: The line fit divides by the SAD's rise around the estimate (gradient of grey levels in [0, 1] per px)
 #: clamped to at least this.
 _MIN_COST_RISE = 1e-4
-#: Horizontal Sobel kernel scaled to the grey-level difference per px.
+#: Horizontal Sobel kernel; divided by its weight sum 8 it gives the grey-level difference per px.
 _SOBEL_X = ((-1.0, 0.0, 1.0), (-2.0, 0.0, 2.0), (-1.0, 0.0, 1.0))
 
 
