@@ -15,6 +15,7 @@ from stereo_depth_ros.backends.errors import BackendUnavailableError, InputError
 from stereo_depth_ros.backends.onnx_backend import (
     CPU_EP,
     CUDA_EP,
+    INTRA_OP_SPINNING_KEY,
     TENSORRT_EP,
     OnnxBackend,
     select_providers,
@@ -73,6 +74,14 @@ def test_backend_runs_on_cpu_and_describes_the_choice(stereo_model: ModelFactory
     assert facts["model_version"] == "test-constant"
     assert backend.max_disparity_px == 48.0
     assert backend.max_disparity_px_for(INPUT_HW) == pytest.approx(48.0 * 130 / 83)
+
+
+def test_the_session_lets_its_threads_sleep_instead_of_spinning(stereo_model: ModelFactory) -> None:
+    """Spinning ONNX Runtime threads would take the cores from the OpenCV stages around the network."""
+    backend = OnnxBackend(stereo_model(), intra_op_threads=2)
+    options = backend._session.get_session_options()
+    assert options.get_session_config_entry(INTRA_OP_SPINNING_KEY) == "0"
+    assert options.intra_op_num_threads == 2
 
 
 @pytest.mark.skipif(CUDA_EP in ort.get_available_providers(), reason="CUDA EP is available")
