@@ -232,14 +232,44 @@ def convex_upsample2(disparity: torch.Tensor, mask_logits: torch.Tensor) -> torc
     return F.pixel_shuffle(upsampled, 2)
 
 
-def warp_right_to_left(features: torch.Tensor, disparity: torch.Tensor) -> torch.Tensor:
-    """Sample right-view features at x - d along the row, linearly between columns.
+def sample_rows(features: torch.Tensor, position: torch.Tensor, offsets: range) -> torch.Tensor:
+    """Sample each row of ``features`` at ``position + o`` for the integer offsets o, linearly between columns.
 
-    Written as two gathers instead of GridSample: rectified rows need no
-    vertical interpolation, and ONNX Runtime's CPU GridSample takes 2.4x the
-    time of the gathers (measured on (1, 8, 240, 320) features). Values match
-    ``grid_sample(..., align_corners=True, padding_mode="zeros")``. A negative
-    disparity samples at x + |d| (the left view seen from the right one).
+    Written as gathers instead of GridSample: rectified rows need no vertical interpolation, and ONNX
+    Runtime's CPU GridSample takes 2.4x the time of the gathers (measured on (1, 8, 240, 320) features).
+    Values match ``grid_sample(..., align_corners=True, padding_mode="zeros")`` at each offset. The
+    columns floor(position) + offsets.start .. floor(position) + offsets.stop are gathered once from the
+    features zero-padded on both sides (so columns outside the image contribute 0 without a mask), and
+    each offset's sample mixes two neighbouring ones.
+
+    Args:
+        features: (N, C, H, W) features to sample.
+        position: (N, 1, H, W) column to sample at, px of this resolution (any value; outside the image
+            the sample is 0).
+        offsets: consecutive integer offsets, px (``range(0, 1)``: the position only).
+    Returns:
+        (N, len(offsets) * C, H, W): channels j * C .. (j + 1) * C - 1 hold the samples at
+        ``position + offsets[j]``.
+    """
+    if offsets.step != 1 or len(offsets) == 0:
+        raise ValueError(f"offsets must be a non-empty range of step 1, got {offsets}")
+    n, c, h, w = features.shape
+    columns = len(offsets) + 1                 # gathered per pixel: floor + start .. floor + stop
+    pad = columns                              # enough that a clamped floor gathers zeros only
+    floor = torch.floor(position)
+    fraction = position - floor
+    lowest, highest = -pad - offsets.start, w - 1 + pad - offsets.stop
+    index = (floor.clamp(float(lowest), float(highest)) + float(pad + offsets.start)).to(torch.int64)
+    index = index.expand(n, c, h, w)
+    padded = F.pad(features, (pad, pad))
+    gathered = torch.cat([torch.gather(padded, 3, index + shift) for shift in range(columns)], dim=1)
+    return gathered[:, :-c] * (1.0 - fraction) + gathered[:, c:] * fraction
+
+
+def warp_right_to_left(features: torch.Tensor, disparity: torch.Tensor) -> torch.Tensor:
+    """Sample right-view features at x - d along the row (:func:`sample_rows`), linearly between columns.
+
+    A negative disparity samples at x + |d| (the left view seen from the right one).
 
     Args:
         features: (N, C, H, W) features to sample.
@@ -247,16 +277,9 @@ def warp_right_to_left(features: torch.Tensor, disparity: torch.Tensor) -> torch
     Returns:
         (N, C, H, W); columns outside the image contribute 0.
     """
-    n, c, h, w = features.shape
-    position = torch.arange(w, device=features.device, dtype=features.dtype).view(1, 1, 1, w) - disparity
-    floor = torch.floor(position)
-    fraction = position - floor
-    samples = []
-    for column in (floor, floor + 1.0):
-        inside = ((column >= 0) & (column <= w - 1)).to(features.dtype)
-        index = column.clamp(0, w - 1).to(torch.int64).expand(n, c, h, w)
-        samples.append(torch.gather(features, 3, index) * inside)
-    return samples[0] * (1.0 - fraction) + samples[1] * fraction
+    width = features.shape[-1]
+    columns = torch.arange(width, device=features.device, dtype=features.dtype).view(1, 1, 1, width)
+    return sample_rows(features, columns - disparity, range(0, 1))
 
 
 #: The line fit divides by the SAD's rise around the estimate (gradient of grey levels in [0, 1] per px)
@@ -308,14 +331,8 @@ def subpixel_line_fit(reference: torch.Tensor, other: torch.Tensor, disparity: t
     width = reference.shape[-1]
     columns = torch.arange(width, device=reference.device, dtype=reference.dtype).view(1, 1, 1, width)
     source = columns - (-1.0 if right_view else 1.0) * disparity.detach()   # the match's column in ``other``
-    floor = torch.floor(source)
-    fraction = source - floor
-    # columns floor - 1 .. floor + 2 of ``other`` (zero outside it) in one gather, then linear samples at
-    # source - 1, source and source + 1, which are d + 1, d, d - 1 (d - 1, d, d + 1 for the right view)
-    index = (floor.clamp(-2.0, float(width)) + 3.0).to(torch.int64)
-    padded = F.pad(other, (3, 3))
-    around = torch.cat([torch.gather(padded, 3, index + shift) for shift in (-1, 0, 1, 2)], dim=1)
-    samples = around[:, 1:] * fraction + around[:, :3] * (1.0 - fraction)
+    # ``other`` at source - 1, source and source + 1: d + 1, d, d - 1 (d - 1, d, d + 1 for the right view)
+    samples = sample_rows(other, source, range(-1, 2))
     costs = F.avg_pool2d((reference - samples).abs(), 2 * radius + 1, stride=1, padding=radius,
                          count_include_pad=False)
     above, centre, below = costs[:, 0:1], costs[:, 1:2], costs[:, 2:3]

@@ -16,6 +16,7 @@ from stereo_depth_ros.training.model import (
     downsample_hints,
     hints_in_right_view,
     right_view_logits,
+    sample_rows,
     warp_right_to_left,
 )
 
@@ -157,16 +158,31 @@ def test_hints_move_to_the_right_view_at_x_minus_d_and_the_nearest_wins() -> Non
     assert right_mask.sum() == 2 and torch.all(right[right_mask == 0] == 0)
 
 
+def _grid_sampled_rows(features: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
+    """Each row of ``features`` at column ``position`` (N, 1, H, W) through GridSample, zeros outside."""
+    n, _, h, w = features.shape
+    ys = torch.arange(h, dtype=torch.float32).view(1, h, 1)
+    grid = torch.stack([position[:, 0] * (2.0 / (w - 1)) - 1.0, (ys * (2.0 / (h - 1)) - 1.0).expand(n, h, w)], dim=-1)
+    return F.grid_sample(features, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+
+
 def test_gather_warp_matches_grid_sample_with_zero_padding() -> None:
     features = torch.rand(2, 5, 6, 20)
     disparity = torch.rand(2, 1, 6, 20) * 25 - 3                       # some samples fall outside
-    n, _, h, w = features.shape
-    xs = torch.arange(w, dtype=torch.float32).view(1, 1, w)
-    ys = torch.arange(h, dtype=torch.float32).view(1, h, 1)
-    grid = torch.stack([(xs - disparity[:, 0]) * (2.0 / (w - 1)) - 1.0,
-                        (ys * (2.0 / (h - 1)) - 1.0).expand(n, h, w)], dim=-1)
-    reference = F.grid_sample(features, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
-    np.testing.assert_allclose(warp_right_to_left(features, disparity).numpy(), reference.numpy(), atol=1e-5)
+    columns = torch.arange(20, dtype=torch.float32).view(1, 1, 1, 20)
+    np.testing.assert_allclose(warp_right_to_left(features, disparity).numpy(),
+                               _grid_sampled_rows(features, columns - disparity).numpy(), atol=1e-5)
+
+
+def test_row_samples_at_several_offsets_are_zero_outside_the_image_however_far() -> None:
+    """What the line fit gathers: positions well past both sides must give 0, not the edge column."""
+    features = torch.rand(1, 2, 3, 12)
+    position = torch.linspace(-30.0, 40.0, 36).view(1, 1, 3, 12)
+    samples = sample_rows(features, position, range(-1, 2))
+    assert samples.shape == (1, 6, 3, 12)
+    for block, offset in enumerate(range(-1, 2)):
+        np.testing.assert_allclose(samples[:, 2 * block:2 * block + 2].numpy(),
+                                   _grid_sampled_rows(features, position + offset).numpy(), atol=1e-5)
 
 
 def test_the_network_right_view_survives_the_check_on_a_consistent_scene() -> None:
