@@ -359,10 +359,9 @@ def right_view_logits(logits: torch.Tensor, fill: float = -1.0e4) -> torch.Tenso
     """
     n, d, h, w = logits.shape
     source = (torch.arange(w, device=logits.device).view(1, 1, 1, w)
-              + torch.arange(d, device=logits.device).view(1, d, 1, 1))     # (1, D, 1, W)
-    index = source.clamp(max=w - 1).expand(n, d, h, w)
-    gathered = torch.gather(logits, 3, index)
-    return torch.where((source < w).expand(n, d, h, w), gathered, torch.full_like(gathered, fill))
+              + torch.arange(d, device=logits.device).view(1, d, 1, 1))     # (1, D, 1, W), < W + D
+    # D columns of ``fill`` right of the image hold what x + k >= W reads: no mask to apply after the gather
+    return torch.gather(F.pad(logits, (0, d), value=fill), 3, source.expand(n, d, h, w))
 
 
 #: The refinement sees disparity divided by this (px at 1/2), so its input is of order 1.
