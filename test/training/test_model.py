@@ -73,8 +73,7 @@ def test_the_right_view_equals_the_left_view_refinement_of_the_mirrored_pair() -
         refined = net.refinement(_mirror(2.0 * network._upsample2(disparity4)), _mirror(detail[1:]),
                                  _mirror(detail[:1]), _mirror(hint2), _mirror(mask2),
                                  _mirror(network._upsample2(confidence4)))
-        edges_left, edges_right = (network.horizontal_gradient(view.mean(dim=1, keepdim=True))
-                                   for view in (left, right))
+        edges_left, edges_right = (network.horizontal_gradient(view) for view in (left, right))
         mirrored_reference = _mirror(network.subpixel_line_fit(_mirror(edges_right), _mirror(edges_left),
                                                                2.0 * network._upsample2(refined),
                                                                net.config.subpixel_radius_px))
