@@ -99,6 +99,7 @@ from stereo_depth_ros.core.errors import ImageShapeError, StereoDepthError
 from stereo_depth_ros.core.frames import StaticTransforms
 from stereo_depth_ros.core.stamps import seconds_to_ns
 from stereo_depth_ros.pipeline.stereo_pipeline import StereoOutput, StereoPipeline
+from stereo_depth_ros.ros.allocator import keep_freed_buffers
 from stereo_depth_ros.ros.calibration import CalibrationCache, calibration_diagnostics
 from stereo_depth_ros.ros.dds import select_large_image_profile
 from stereo_depth_ros.ros.diagnostics import Level, NodeStatistics, diagnostic_array
@@ -634,12 +635,15 @@ def main(args: Sequence[str] | None = None) -> int:
         sys.stdout.write(node_help())
         return 0
     profile = select_large_image_profile()  # before rclpy.init: Fast DDS reads it with the first participant
+    buffers_kept = keep_freed_buffers()       # before the first frame's outputs are allocated
     rclpy.init(args=None if args is None else list(args))
     node = None
     status = 0
     try:
         node = StereoDepthNode()
         node.get_logger().info(f"Fast DDS profiles file: {profile or 'none (Fast DDS defaults)'}")
+        node.get_logger().debug("freed output buffers stay in the process (mallopt)" if buffers_kept
+                                else "freed output buffers go back to the system (no glibc mallopt)")
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass

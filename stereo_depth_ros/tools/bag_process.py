@@ -49,6 +49,7 @@ from stereo_depth_ros.core.camera_model import StereoCameraModel
 from stereo_depth_ros.core.errors import CalibrationError, ImageShapeError, StereoDepthError
 from stereo_depth_ros.core.stamps import seconds_to_ns
 from stereo_depth_ros.pipeline.stereo_pipeline import StereoOutput, StereoPipeline
+from stereo_depth_ros.ros.allocator import keep_freed_buffers
 from stereo_depth_ros.ros.bag_io import (
     STORAGE_FORMATS,
     BagMessage,
@@ -482,6 +483,7 @@ def _namespaced(namespace: str, name: str) -> str:
 
 def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    keep_freed_buffers()   # as the node does: each frame's output buffers are reused, not faulted in again
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError(f"--max-frames must be >= 1, got {args.max_frames}")
     settings = settings_from_args(args)

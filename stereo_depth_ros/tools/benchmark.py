@@ -45,6 +45,7 @@ import cv2
 import numpy as np
 
 from stereo_depth_ros.core.synthetic import HELD_OUT_KINDS, HELD_OUT_SCENES_PER_KIND
+from stereo_depth_ros.ros.allocator import keep_freed_buffers
 from stereo_depth_ros.tools.benchmark_accuracy import METHOD_KEYS, AccuracySettings, evaluate_dataset
 from stereo_depth_ros.tools.benchmark_metrics import ModelFile, choose_model, parse_size
 from stereo_depth_ros.tools.benchmark_model import find_models, model_section
@@ -324,6 +325,7 @@ def _main(argv: Sequence[str] | None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(arguments)
     _validate(args)
+    keep_freed_buffers()   # as the node does, so that the speed section's packing is the node's
     results = run_benchmark(args, arguments)
     markdown = render_markdown(results)
     dump_json(results, args.out_dir / "benchmark.json")
