@@ -3,10 +3,11 @@
 Every frame builds buffers of several MB for its messages (a 1280x720 point cloud with colour is
 29.5 MB) and frees them after publishing. By default glibc's malloc serves such sizes with fresh
 ``mmap`` pages and gives them back when freed (or trims them off its heap), so the next frame
-touches new pages and takes a page fault per 4 KB: measured at 1280x720 on a 2-core VM, building the
-node's messages took 19-22 ms and serializing them 35-40 ms, against 10-11 and 7 ms with freed
-memory kept (``stereo_depth_benchmark --sections speed --sizes 1280x720``: the node default's pipeline
-186-195 ms instead of 222-253). At 640x480 it makes no difference measured.
+touches new pages and takes a page fault per 4 KB (21 569 per frame at 1280x720,
+``test/ros/test_allocator.py``). Measured on a 2-core VM at 1280x720: building a frame's cloud and
+three images took 19-22 ms and serializing them 35-40 ms, against 10-11 and 7 ms with freed memory
+kept (two runs each); in ``stereo_depth_benchmark --sections speed`` the node default's packing and
+serializing went from 23.4 + 30.1 ms to 15.5 + 8.5 ms (640x480: 6.1 + 2.9 ms, no change measured).
 
 The cost: the process keeps up to ``TRIM_THRESHOLD_BYTES`` of freed memory mapped (its RSS stays
 near its peak instead of dropping between frames).
