@@ -4,7 +4,8 @@
 # 30000 steps of batch 4 on fresh samples (120000+). Resumable: run it again (same command) to go on from
 # models/runs/stage4/last.pt; --max-minutes bounds one session's share. From step 24882 on (2026-12-03) the run's
 # model configuration has subpixel_radius_px 2: the full-resolution line fit (no weights) is in the forward pass,
-# on grey levels until step 25228 and on horizontal gradients (as bundled) since.
+# on grey levels until step 25228 and on horizontal gradients (as bundled) since. Finished at step 30000
+# on 2026-12-03 (rerunning it trains no further step); the bundled weights are its average at step 27143.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export OMP_WAIT_POLICY=PASSIVE   # idle OpenMP threads sleep instead of spinning while the loader renders
