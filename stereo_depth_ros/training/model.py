@@ -232,6 +232,13 @@ def convex_upsample2(disparity: torch.Tensor, mask_logits: torch.Tensor) -> torc
     return F.pixel_shuffle(upsampled, 2)
 
 
+def column_coordinates(x: torch.Tensor) -> torch.Tensor:
+    """(1, 1, 1, W): the x coordinate (column index, px) of each column of an (N, C, H, W) map, in its
+    dtype and on its device."""
+    width = x.shape[-1]
+    return torch.arange(width, device=x.device, dtype=x.dtype).view(1, 1, 1, width)
+
+
 def sample_rows(features: torch.Tensor, position: torch.Tensor, offsets: range) -> torch.Tensor:
     """Sample each row of ``features`` at ``position + o`` for the integer offsets o, linearly between columns.
 
@@ -277,9 +284,7 @@ def warp_right_to_left(features: torch.Tensor, disparity: torch.Tensor) -> torch
     Returns:
         (N, C, H, W); columns outside the image contribute 0.
     """
-    width = features.shape[-1]
-    columns = torch.arange(width, device=features.device, dtype=features.dtype).view(1, 1, 1, width)
-    return sample_rows(features, columns - disparity, range(0, 1))
+    return sample_rows(features, column_coordinates(features) - disparity, range(0, 1))
 
 
 #: The line fit divides by the SAD's rise around the estimate (gradient of grey levels in [0, 1] per px)
@@ -331,8 +336,8 @@ def subpixel_line_fit(reference: torch.Tensor, other: torch.Tensor, disparity: t
         (N, 1, H, W) px, >= 0.
     """
     width = reference.shape[-1]
-    columns = torch.arange(width, device=reference.device, dtype=reference.dtype).view(1, 1, 1, width)
-    source = columns - (-1.0 if right_view else 1.0) * disparity.detach()   # the match's column in ``other``
+    # the match's column in ``other``
+    source = column_coordinates(reference) - (-1.0 if right_view else 1.0) * disparity.detach()
     # ``other`` at source - 1, source and source + 1: d + 1, d, d - 1 (d - 1, d, d + 1 for the right view)
     samples = sample_rows(other, source, range(-1, 2))
     costs = F.avg_pool2d((reference - samples).abs(), 2 * radius + 1, stride=1, padding=radius,
@@ -440,8 +445,7 @@ def hints_in_right_view(hint: torch.Tensor, mask: torch.Tensor) -> tuple[torch.T
         (hint, mask) of the right view, same shapes; hint 0 where the mask is 0.
     """
     width = hint.shape[-1]
-    columns = torch.arange(width, device=hint.device, dtype=hint.dtype).view(1, 1, 1, width)
-    target = torch.round(columns - hint)
+    target = torch.round(column_coordinates(hint) - hint)
     keep = (mask > 0) & (target >= 0)
     index = target.clamp(0, width - 1).to(torch.int64)
     values = torch.where(keep, hint, torch.full_like(hint, -1.0))

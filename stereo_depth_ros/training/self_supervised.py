@@ -41,7 +41,7 @@ from stereo_depth_ros.training.losses import (
     masked_smooth_l1,
     two_hot_cross_entropy,
 )
-from stereo_depth_ros.training.model import warp_right_to_left
+from stereo_depth_ros.training.model import column_coordinates, warp_right_to_left
 
 __all__ = [
     "SelfSupervisedWeights",
@@ -88,8 +88,7 @@ def reconstruct_left(right: torch.Tensor, disparity_px: torch.Tensor) -> tuple[t
     _check_images("right", right)
     _check_disparity(disparity_px, right)
     width = right.shape[-1]
-    columns = torch.arange(width, device=right.device, dtype=right.dtype).view(1, 1, 1, width)
-    source = columns - disparity_px
+    source = column_coordinates(right) - disparity_px
     in_image = (source >= 0) & (source <= width - 1)
     return warp_right_to_left(right, disparity_px), in_image
 
