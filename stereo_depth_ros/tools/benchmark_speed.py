@@ -9,7 +9,9 @@ left-right check where it is on), depth, points), then builds the messages the n
 depth, depth/camera_info, confidence, points2, left/image_rect, with
 ``ros.messages``) and serializes them as ``publish`` would (``serialize``);
 ``total`` is the wall time of all of that. Frames after the warm-up are
-summarised as median and 90th percentile.
+summarised as median and 90th percentile. The backends of one resolution run
+interleaved, one frame of each in turn, so that a machine whose speed drifts
+(a shared VM) slows every row alike and the ratios between rows hold.
 
 For the network, ``match`` is split in a second loop over the rectified pair:
 ``pre`` (``backends.preprocessing.prepare_network_batch``), ``network``
@@ -182,30 +184,44 @@ def _make_backend(name: str, settings: SpeedSettings,
     raise BackendError(f"unknown benchmark backend {name!r}; choose from {list(CPU_BACKENDS)}")
 
 
-def time_pipeline(backend: StereoBackend, raw: RawStereoInput, config: PipelineConfig, *, warmup: int,
-                  frames: int, packer: Packer | None) -> dict[str, Any]:
-    """Per-stage timings of the pipeline (and message packing) on one raw pair.
+class PipelineTimer:
+    """One backend's pipeline on one raw pair, timed a frame at a time (:func:`time_interleaved`)."""
 
-    Returns:
-        {"stages": {stage: TimingStats dict}, "total": TimingStats dict}; stages
-        include "pack" and "serialize" when ``packer`` is given.
-    """
-    pipeline = StereoPipeline(backend, config)
-    samples: dict[str, list[float]] = {}
-    totals: list[float] = []
-    for index in range(warmup + frames):
+    def __init__(self, backend: StereoBackend, raw: RawStereoInput, config: PipelineConfig, *,
+                 packer: Packer | None) -> None:
+        self.backend = backend
+        self.raw = raw
+        self.packer = packer
+        self.pipeline = StereoPipeline(backend, config)
+        self.samples: dict[str, list[float]] = {}
+        self.totals: list[float] = []
+
+    def run_frame(self, *, record: bool) -> None:
+        """Process the pair once (and pack its messages with ``packer``); keep the timings if ``record``."""
         start = time.perf_counter()
-        output = pipeline.process(raw.left, raw.right, raw.rig)
+        output = self.pipeline.process(self.raw.left, self.raw.right, self.raw.rig)
         stages = dict(output.timings_ms)
-        if packer is not None:
-            stages["pack"], stages["serialize"] = packer(output, backend)
+        if self.packer is not None:
+            stages["pack"], stages["serialize"] = self.packer(output, self.backend)
         elapsed = (time.perf_counter() - start) * 1000.0
-        if index >= warmup:
+        if record:
             for stage, value in stages.items():
-                samples.setdefault(stage, []).append(value)
-            totals.append(elapsed)
-    return {"stages": {stage: summarize_ms(values).as_dict() for stage, values in samples.items()},
-            "total": summarize_ms(totals).as_dict()}
+                self.samples.setdefault(stage, []).append(value)
+            self.totals.append(elapsed)
+
+    def summary(self) -> dict[str, Any]:
+        """{"stages": {stage: TimingStats dict}, "total": TimingStats dict} of the recorded frames; stages
+        include "pack" and "serialize" when there is a packer."""
+        return {"stages": {stage: summarize_ms(values).as_dict() for stage, values in self.samples.items()},
+                "total": summarize_ms(self.totals).as_dict()}
+
+
+def time_interleaved(timers: Sequence[PipelineTimer], *, warmup: int, frames: int) -> list[dict[str, Any]]:
+    """Run ``warmup + frames`` frames of every timer, one frame of each in turn; their summaries, in order."""
+    for index in range(warmup + frames):
+        for timer in timers:
+            timer.run_frame(record=index >= warmup)
+    return [timer.summary() for timer in timers]
 
 
 def time_network_split(model: ModelFile, left_rect: np.ndarray, right_rect: np.ndarray, *, threads: int,
@@ -263,27 +279,31 @@ def speed_section(inputs: Sequence[RawStereoInput], settings: SpeedSettings, mod
         height, width = raw.left.shape[:2]
         model = choose_model((height, width), models) if models else None
         rows: list[dict[str, Any]] = []
+        timed: list[tuple[dict[str, Any], PipelineTimer]] = []
         for name in settings.backends:
-            log(f"speed: {name} at {width}x{height} ({settings.warmup} + {settings.frames} frames)")
             row: dict[str, Any] = {"backend": name}
+            rows.append(row)
             try:
                 backend, config = _make_backend(name, settings, model)
             except BackendError as err:
                 row["skipped"] = f"skipped: {err}"
-                rows.append(row)
                 continue
             row["describe"] = backend.describe()
             row["configuration"] = _configuration(name, config)
             if name in NETWORK_VARIANTS and model is not None:
                 row["model"] = model.path.name
-            row.update(time_pipeline(backend, raw, config, warmup=settings.warmup, frames=settings.frames,
-                                     packer=packer))
-            if name == "onnx" and settings.split_network and model is not None:
-                left_rect, right_rect = raw.rig.rectify(raw.left, raw.right)
-                row["network_split"] = time_network_split(model, left_rect, right_rect,
-                                                          threads=settings.onnx_threads,
-                                                          warmup=settings.warmup, frames=settings.frames)
-            rows.append(row)
+            timed.append((row, PipelineTimer(backend, raw, config, packer=packer)))
+        log(f"speed: {', '.join(row['backend'] for row, _ in timed)} at {width}x{height}, interleaved "
+            f"({settings.warmup} + {settings.frames} frames each)")
+        for (row, _), summary in zip(timed, time_interleaved([timer for _, timer in timed], warmup=settings.warmup,
+                                                              frames=settings.frames)):
+            row.update(summary)
+        if "onnx" in settings.backends and settings.split_network and model is not None:
+            log(f"speed: network split at {width}x{height} ({settings.warmup} + {settings.frames} frames)")
+            left_rect, right_rect = raw.rig.rectify(raw.left, raw.right)
+            split = time_network_split(model, left_rect, right_rect, threads=settings.onnx_threads,
+                                       warmup=settings.warmup, frames=settings.frames)
+            next(row for row in rows if row["backend"] == "onnx")["network_split"] = split
         _add_ratios(rows)
         resolutions.append({"size": f"{width}x{height}", "model": model.path.name if model else None,
                             "backends": rows})
@@ -352,8 +372,8 @@ def gpu_section(inputs: Sequence[RawStereoInput], settings: SpeedSettings, model
                 rows.append({"backend": name, "skipped": f"failed: {err}"})
                 continue
             row: dict[str, Any] = {"backend": name, "model": model.path.name, "describe": backend.describe()}
-            row.update(time_pipeline(backend, raw, PipelineConfig(), warmup=settings.warmup,
-                                     frames=settings.frames, packer=None))
+            row.update(time_interleaved([PipelineTimer(backend, raw, PipelineConfig(), packer=None)],
+                                        warmup=settings.warmup, frames=settings.frames)[0])
             rows.append(row)
         resolutions.append({"size": f"{width}x{height}", "model": model.path.name, "backends": rows})
     gpu = probe.gpu

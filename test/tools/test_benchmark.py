@@ -20,6 +20,9 @@ import numpy as np
 import pytest
 from tool_helpers import run_tool
 
+from stereo_depth_ros.backends import BmParams, SgbmParams, create_backend
+from stereo_depth_ros.core.synthetic import SceneConfig, scene_for_index
+from stereo_depth_ros.pipeline.stereo_pipeline import PipelineConfig
 from stereo_depth_ros.ros.parameters import PARAMETERS_BY_NAME, settings_from_values
 from stereo_depth_ros.tools import benchmark
 from stereo_depth_ros.tools.benchmark_accuracy import METHOD_KEYS
@@ -36,7 +39,14 @@ from stereo_depth_ros.tools.benchmark_metrics import (
 )
 from stereo_depth_ros.tools.benchmark_node import NodeRunSettings, node_parameters, run_configuration
 from stereo_depth_ros.tools.benchmark_report import json_safe, render_markdown, targets
-from stereo_depth_ros.tools.benchmark_speed import CPU_BACKENDS, NETWORK_SPLIT_PARTS, PIPELINE_STAGES
+from stereo_depth_ros.tools.benchmark_scenes import raw_stereo_input
+from stereo_depth_ros.tools.benchmark_speed import (
+    CPU_BACKENDS,
+    NETWORK_SPLIT_PARTS,
+    PIPELINE_STAGES,
+    PipelineTimer,
+    time_interleaved,
+)
 from stereo_depth_ros.tools.errors import EXIT_CODES, UsageError
 
 NAN, INF = np.nan, np.inf
@@ -237,6 +247,27 @@ def test_targets_are_not_measured_rather_than_passed_when_sections_are_missing()
 def test_json_safe_writes_strict_json() -> None:
     data = {"a": np.float32(1.5), "b": float("nan"), "c": [np.inf, -np.inf], "d": np.int64(3), "e": Path("x")}
     assert json_safe(data) == {"a": 1.5, "b": None, "c": ["inf", "-inf"], "d": 3, "e": "x"}
+
+
+def test_backends_are_timed_interleaved_a_frame_of_each_in_turn_warm_up_frames_dropped() -> None:
+    scene = scene_for_index(0, seed=3, config=SceneConfig(height=96, width=128, max_disparity_px=16.0))
+    raw = raw_stereo_input(scene.left, scene.right)
+    calls: list[tuple[str, bool]] = []
+
+    class Recording(PipelineTimer):
+        def run_frame(self, *, record: bool) -> None:
+            calls.append((self.backend.name, record))
+            super().run_frame(record=record)
+
+    timers = [Recording(create_backend("sgbm", params=SgbmParams(num_disparities=16)), raw, PipelineConfig(),
+                        packer=None),
+              Recording(create_backend("bm", params=BmParams(num_disparities=16)), raw, PipelineConfig(),
+                        packer=None)]
+    sgbm, bm = time_interleaved(timers, warmup=1, frames=2)
+    assert calls == [("sgbm", False), ("bm", False), ("sgbm", True), ("bm", True), ("sgbm", True), ("bm", True)]
+    for summary in (sgbm, bm):
+        assert set(summary["stages"]) == set(PIPELINE_STAGES)
+        assert summary["total"]["n"] == 2 and summary["total"]["median_ms"] >= summary["stages"]["match"]["median_ms"]
 
 
 # ------------------------------------------------------------------ the tool, end to end, tiny
