@@ -382,13 +382,13 @@ class Refinement(nn.Module):
     (warping costs in proportion to the channels it moves).
     """
 
-    def __init__(self, detail_channels: int = 24, warp_channels: int = 8, width: int = 32, blocks: int = 2) -> None:
+    def __init__(self, detail_channels: int = 24, warp_channels: int = 8, width: int = 32) -> None:
         super().__init__()
         self.project = nn.Conv2d(detail_channels, warp_channels, 1)
         self.body = nn.Sequential(
             nn.Conv2d(detail_channels + warp_channels + 4, width, 1, bias=False),
-            nn.BatchNorm2d(width), nn.ReLU(inplace=True), *[SeparableBlock(width, width) for _ in range(blocks)],
-            nn.Conv2d(width, 1, 1))   # the last layer gives the residual
+            nn.BatchNorm2d(width), nn.ReLU(inplace=True), SeparableBlock(width, width),
+            SeparableBlock(width, width), nn.Conv2d(width, 1, 1))   # the last layer gives the residual
 
     def forward(self, disparity: torch.Tensor, detail_reference: torch.Tensor, detail_other: torch.Tensor,
                 hint: torch.Tensor, hint_mask: torch.Tensor, confidence: torch.Tensor, *,
@@ -406,10 +406,8 @@ class Refinement(nn.Module):
         hint_offset = (hint - disparity) * hint_mask
         x = torch.cat([disparity / _DISPARITY_INPUT_SCALE_PX, detail_reference, error, hint_offset, hint_mask,
                        confidence], dim=1)
-        enter, norm, relu, *blocks, residual = self.body
-        features = relu(norm(enter(x)))
-        for block in blocks:
-            features = block(features, mirrored=right_view)
+        enter, norm, relu, block_a, block_b, residual = self.body
+        features = block_b(block_a(relu(norm(enter(x))), mirrored=right_view), mirrored=right_view)
         return F.relu(disparity + residual(features))
 
 
