@@ -33,39 +33,44 @@ def _batch(config: TrainConfig, cache: Path) -> dict[str, torch.Tensor]:
     return {key: torch.from_numpy(np.stack([s[key] for s in samples])) for key in samples[0]}
 
 
-def test_a_few_steps_on_one_batch_lower_the_loss(tmp_path):
+def _losses_training_on_one_batch(tmp_path: Path, term: str, right_view_weight: float = 0.0) -> list[float]:
+    """``term`` of ``stereo_loss`` over 25 Adam steps on one tiny batch (the right view trained too when
+    ``right_view_weight`` > 0)."""
     torch.manual_seed(0)
     net = StereoNet(TINY.model)
     batch = _batch(TINY, tmp_path)
     optimiser = torch.optim.Adam(net.parameters(), lr=2e-3)
-    losses = []
+    right_batch = TINY.batch_size if right_view_weight > 0 else 0
+    values = []
     for _ in range(25):
-        out = net(batch["left"], batch["right"], batch["hint_disparity"], batch["hint_mask"])
-        loss = stereo_loss(out, batch["disparity"])["total"]
+        out = net(batch["left"], batch["right"], batch["hint_disparity"], batch["hint_mask"], right_batch=right_batch)
+        losses = stereo_loss(out, batch["disparity"], right_view_weight=right_view_weight,
+                             disparity_right=batch["disparity_right"] if right_batch else None)
         optimiser.zero_grad()
-        loss.backward()
+        losses["total"].backward()
         optimiser.step()
-        losses.append(loss.item())
+        values.append(losses[term].item())
+    return values
+
+
+def test_a_few_steps_on_one_batch_lower_the_loss(tmp_path):
+    losses = _losses_training_on_one_batch(tmp_path, "total")
     assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
 
 
 def test_a_few_steps_with_the_right_view_weight_lower_the_right_views_loss(tmp_path):
-    torch.manual_seed(0)
-    net = StereoNet(TINY.model)
-    batch = _batch(TINY, tmp_path)
-    optimiser = torch.optim.Adam(net.parameters(), lr=2e-3)
-    right_losses = []
-    for _ in range(25):
-        out = net(batch["left"], batch["right"], batch["hint_disparity"], batch["hint_mask"], right_batch=2)
-        losses = stereo_loss(out, batch["disparity"], disparity_right=batch["disparity_right"],
-                             right_view_weight=0.5)
-        without = stereo_loss(out, batch["disparity"])
-        torch.testing.assert_close(losses["total"], without["total"] + 0.5 * losses["right"])
-        optimiser.zero_grad()
-        losses["total"].backward()
-        optimiser.step()
-        right_losses.append(losses["right"].item())
+    right_losses = _losses_training_on_one_batch(tmp_path, "right", right_view_weight=0.5)
     assert np.mean(right_losses[-3:]) < 0.7 * np.mean(right_losses[:3])
+
+
+def test_the_right_views_term_is_added_to_the_total_with_its_weight(tmp_path):
+    batch = _batch(TINY, tmp_path)
+    out = StereoNet(TINY.model)(batch["left"], batch["right"], batch["hint_disparity"], batch["hint_mask"],
+                                right_batch=TINY.batch_size)
+    weighted = stereo_loss(out, batch["disparity"], disparity_right=batch["disparity_right"], right_view_weight=0.5)
+    torch.testing.assert_close(weighted["total"], stereo_loss(out, batch["disparity"])["total"]
+                               + 0.5 * weighted["right"])
+    assert weighted["right"] > 0
 
 
 def test_the_smooth_l1_averages_the_known_pixels_only_and_unknown_ones_get_no_gradient():
