@@ -60,17 +60,11 @@ def downsample_disparity(disparity: torch.Tensor, factor: int) -> torch.Tensor:
     return disparity[:, :, offset::factor, offset::factor] / factor
 
 
-def stereo_loss(outputs: dict[str, torch.Tensor], disparity: torch.Tensor, *,
-                disparity_right: torch.Tensor | None = None,
-                right_view_weight: float = 0.0) -> dict[str, torch.Tensor]:
+def stereo_loss(outputs: dict[str, torch.Tensor], disparity: torch.Tensor) -> dict[str, torch.Tensor]:
     """Full-resolution smooth-L1, down-weighted intermediate terms and 1/4 cross-entropy.
 
     ``total = full + HALF_WEIGHT * HALF_SCALE * half + QUARTER_WEIGHT * QUARTER_SCALE * quarter
-    + CROSS_ENTROPY_WEIGHT * cross_entropy``, plus ``right_view_weight * right`` when
-    ``disparity_right`` is given: the full-resolution smooth-L1 of the right view
-    (``outputs["disparity_right"]``, the first R pairs) against the right view's ground truth
-    ((N, 1, H, W) px, indexed by right-image pixels, NaN = unknown). Returns ``total`` and each
-    term (for the log).
+    + CROSS_ENTROPY_WEIGHT * cross_entropy``. Returns ``total`` and each term (for the log).
     """
     full = masked_smooth_l1(outputs["disparity"], disparity)
     half = masked_smooth_l1(outputs["disparity2"], downsample_disparity(disparity, 2))
@@ -78,9 +72,4 @@ def stereo_loss(outputs: dict[str, torch.Tensor], disparity: torch.Tensor, *,
     cross_entropy = two_hot_cross_entropy(outputs["logits4"], downsample_disparity(disparity, 4))
     total = (full + HALF_WEIGHT * HALF_SCALE * half + QUARTER_WEIGHT * QUARTER_SCALE * quarter
              + CROSS_ENTROPY_WEIGHT * cross_entropy)
-    terms = {"full": full, "half": half, "quarter": quarter, "cross_entropy": cross_entropy}
-    if disparity_right is not None:
-        right = outputs["disparity_right"]
-        terms["right"] = masked_smooth_l1(right, disparity_right[:right.shape[0]])
-        total = total + right_view_weight * terms["right"]
-    return {"total": total, **terms}
+    return {"total": total, "full": full, "half": half, "quarter": quarter, "cross_entropy": cross_entropy}

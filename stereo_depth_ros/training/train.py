@@ -27,7 +27,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +53,6 @@ class TrainConfig:
     ``first_sample``: dataset index of the first sample, so a continuation run sees new samples.
     ``batch_size``: samples per step and process; ``processes``: how many train together
     (``torchrun``), so a step uses ``batch_size * processes`` samples.
-    ``right_view_weight``: > 0 also runs the right view (the left-right check's) on every pair and
-    adds its smooth-L1 against the right view's ground truth, with this weight, to the loss.
     """
 
     steps: int = 12000
@@ -68,7 +66,6 @@ class TrainConfig:
     init_from: str | None = None
     first_sample: int = 0
     processes: int = 1
-    right_view_weight: float = 0.0
     model: StereoNetConfig = field(default_factory=StereoNetConfig)
     data: DataConfig = field(default_factory=DataConfig)
 
@@ -163,19 +160,11 @@ def open_run(checkpoint_path: Path, config: Any) -> tuple[StereoNet, torch.optim
     if not checkpoint_path.exists():
         return net, optimiser, 0, {}
     state = load_checkpoint_state(checkpoint_path)
-    if _with_new_defaults(state["config"], config) != asdict(config):
+    if state["config"] != asdict(config):
         raise ValueError(f"{checkpoint_path} was made with another configuration; use a new --run-dir")
     net.load_state_dict(state["model"])
     optimiser.load_state_dict(state["optimizer"])
     return net, optimiser, state["step"], state["metrics"]
-
-
-def _with_new_defaults(saved: dict[str, Any], config: Any) -> dict[str, Any]:
-    """A checkpoint's configuration with the fields added since it was written at their defaults
-    (a run written before ``right_view_weight`` existed resumes as one with weight 0)."""
-    added = {item.name: item.default for item in fields(config)
-             if item.name not in saved and item.default is not MISSING}
-    return {**added, **saved}
 
 
 def save_checkpoint(path: Path, net: StereoNet, optimiser: torch.optim.Optimizer, step: int,
@@ -259,12 +248,8 @@ def _train(config: TrainConfig, run_dir: Path, process: distributed.TrainingProc
             for group in optimiser.param_groups:
                 group["lr"] = config.learning_rate * learning_rate_factor(step, config)
             batch = _to_tensors(batch, process.device)
-            with_right = config.right_view_weight > 0.0
-            outputs = replica(batch["left"], batch["right"], batch["hint_disparity"], batch["hint_mask"],
-                              right_batch=batch["left"].shape[0] if with_right else 0)
-            losses = stereo_loss(outputs, batch["disparity"],
-                                 disparity_right=batch["disparity_right"] if with_right else None,
-                                 right_view_weight=config.right_view_weight)
+            outputs = replica(batch["left"], batch["right"], batch["hint_disparity"], batch["hint_mask"])
+            losses = stereo_loss(outputs, batch["disparity"])
             optimiser.zero_grad(set_to_none=True)
             if not distributed.any_process(not bool(torch.isfinite(losses["total"])), process):
                 losses["total"].backward()
@@ -329,8 +314,6 @@ def main(argv: list[str] | None = None) -> int:
                              "the export and runs started from the checkpoint use it")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="where to train (auto: CUDA when PyTorch sees a GPU)")
-    parser.add_argument("--right-view-weight", type=float, default=TrainConfig.right_view_weight,
-                        help="> 0: also train the right view (the left-right check's) with this loss weight")
     parser.add_argument("--processes", type=int, default=int(os.environ.get("WORLD_SIZE", "1")),
                         help="processes training together (torchrun's --nproc-per-node; read from WORLD_SIZE)")
     defaults = StereoNetConfig()
@@ -349,8 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     model = StereoNetConfig(hint_pooling=args.hint_pooling)
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
                          warmup_steps=args.warmup_steps, seed=args.seed, init_from=args.init_from,
-                         first_sample=args.first_sample, processes=args.processes,
-                         right_view_weight=args.right_view_weight, model=model,
+                         first_sample=args.first_sample, processes=args.processes, model=model,
                          data=data)
     try:
         train(config, args.run_dir, threads=args.threads, num_workers=args.num_workers,

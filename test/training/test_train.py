@@ -33,44 +33,20 @@ def _batch(config: TrainConfig, cache: Path) -> dict[str, torch.Tensor]:
     return {key: torch.from_numpy(np.stack([s[key] for s in samples])) for key in samples[0]}
 
 
-def _losses_training_on_one_batch(tmp_path: Path, term: str, right_view_weight: float = 0.0) -> list[float]:
-    """``term`` of ``stereo_loss`` over 25 Adam steps on one tiny batch (the right view trained too when
-    ``right_view_weight`` > 0)."""
+def test_a_few_steps_on_one_batch_lower_the_loss(tmp_path):
     torch.manual_seed(0)
     net = StereoNet(TINY.model)
     batch = _batch(TINY, tmp_path)
     optimiser = torch.optim.Adam(net.parameters(), lr=2e-3)
-    right_batch = TINY.batch_size if right_view_weight > 0 else 0
-    values = []
+    losses = []
     for _ in range(25):
-        out = net(batch["left"], batch["right"], batch["hint_disparity"], batch["hint_mask"], right_batch=right_batch)
-        losses = stereo_loss(out, batch["disparity"], right_view_weight=right_view_weight,
-                             disparity_right=batch["disparity_right"] if right_batch else None)
+        out = net(batch["left"], batch["right"], batch["hint_disparity"], batch["hint_mask"])
+        loss = stereo_loss(out, batch["disparity"])["total"]
         optimiser.zero_grad()
-        losses["total"].backward()
+        loss.backward()
         optimiser.step()
-        values.append(losses[term].item())
-    return values
-
-
-def test_a_few_steps_on_one_batch_lower_the_loss(tmp_path):
-    losses = _losses_training_on_one_batch(tmp_path, "total")
+        losses.append(loss.item())
     assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
-
-
-def test_a_few_steps_with_the_right_view_weight_lower_the_right_views_loss(tmp_path):
-    right_losses = _losses_training_on_one_batch(tmp_path, "right", right_view_weight=0.5)
-    assert np.mean(right_losses[-3:]) < 0.7 * np.mean(right_losses[:3])
-
-
-def test_the_right_views_term_is_added_to_the_total_with_its_weight(tmp_path):
-    batch = _batch(TINY, tmp_path)
-    out = StereoNet(TINY.model)(batch["left"], batch["right"], batch["hint_disparity"], batch["hint_mask"],
-                                right_batch=TINY.batch_size)
-    weighted = stereo_loss(out, batch["disparity"], disparity_right=batch["disparity_right"], right_view_weight=0.5)
-    torch.testing.assert_close(weighted["total"], stereo_loss(out, batch["disparity"])["total"]
-                               + 0.5 * weighted["right"])
-    assert weighted["right"] > 0
 
 
 def test_the_smooth_l1_averages_the_known_pixels_only_and_unknown_ones_get_no_gradient():
@@ -133,26 +109,6 @@ def test_resuming_with_another_configuration_is_refused(tmp_path):
     train(TrainConfig(**{**TINY.__dict__, "steps": 2}), run, num_workers=0, eval_every=0, cache_root=tmp_path)
     with pytest.raises(ValueError, match="another configuration"):
         train(TINY, run, num_workers=0, eval_every=0, cache_root=tmp_path)
-
-
-def test_a_run_written_before_a_configuration_field_existed_resumes_with_its_default(tmp_path):
-    run = tmp_path / "run"
-    train(TINY, run, num_workers=0, eval_every=0, cache_root=tmp_path, max_minutes=0.0)
-    state = torch.load(run / "last.pt", weights_only=True)
-    del state["config"]["right_view_weight"]   # as stage 4's checkpoint was written
-    torch.save(state, run / "last.pt")
-    train(TINY, run, num_workers=0, eval_every=0, cache_root=tmp_path)
-    assert torch.load(run / "last.pt", weights_only=True)["step"] == TINY.steps
-    with pytest.raises(ValueError, match="another configuration"):   # a set weight is a change
-        train(TrainConfig(**{**TINY.__dict__, "right_view_weight": 0.5}), run, num_workers=0, eval_every=0,
-              cache_root=tmp_path)
-
-
-def test_a_run_with_the_right_view_weight_logs_the_right_views_loss(tmp_path):
-    config = TrainConfig(**{**TINY.__dict__, "steps": 2, "right_view_weight": 0.5})
-    train(config, tmp_path / "run", num_workers=0, eval_every=0, log_every=1, cache_root=tmp_path)
-    lines = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
-    assert len(lines) == 2 and all(np.isfinite(line["right"]) and line["right"] > 0 for line in lines)
 
 
 def test_a_continuation_run_starts_from_the_given_weights(tmp_path):
