@@ -298,12 +298,13 @@ def speed_section(inputs: Sequence[RawStereoInput], settings: SpeedSettings, mod
         for (row, _), summary in zip(timed, time_interleaved([timer for _, timer in timed], warmup=settings.warmup,
                                                               frames=settings.frames)):
             row.update(summary)
-        if "onnx" in settings.backends and settings.split_network and model is not None:
+        onnx_row = next((row for row, _ in timed if row["backend"] == "onnx"), None)
+        if onnx_row is not None and settings.split_network and model is not None:   # as the onnx row timed it
             log(f"speed: network split at {width}x{height} ({settings.warmup} + {settings.frames} frames)")
             left_rect, right_rect = raw.rig.rectify(raw.left, raw.right)
-            split = time_network_split(model, left_rect, right_rect, threads=settings.onnx_threads,
-                                       warmup=settings.warmup, frames=settings.frames)
-            next(row for row in rows if row["backend"] == "onnx")["network_split"] = split
+            onnx_row["network_split"] = time_network_split(model, left_rect, right_rect,
+                                                           threads=settings.onnx_threads,
+                                                           warmup=settings.warmup, frames=settings.frames)
         _add_ratios(rows)
         resolutions.append({"size": f"{width}x{height}", "model": model.path.name if model else None,
                             "backends": rows})
