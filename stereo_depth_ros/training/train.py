@@ -196,11 +196,14 @@ def train(config: TrainConfig, run_dir: Path, *, threads: int = 2, num_workers: 
     """
     process = distributed.start(device)
     try:
-        return _train(config, run_dir, process, threads=threads, num_workers=num_workers,
-                      checkpoint_minutes=checkpoint_minutes, eval_every=eval_every, log_every=log_every,
-                      max_minutes=max_minutes, cache_root=cache_root, average_decay=average_decay)
-    finally:
-        distributed.finish(process)
+        checkpoint = _train(config, run_dir, process, threads=threads, num_workers=num_workers,
+                            checkpoint_minutes=checkpoint_minutes, eval_every=eval_every, log_every=log_every,
+                            max_minutes=max_minutes, cache_root=cache_root, average_decay=average_decay)
+    except BaseException:
+        distributed.finish(process, completed=False)
+        raise
+    distributed.finish(process, completed=True)
+    return checkpoint
 
 
 def _train(config: TrainConfig, run_dir: Path, process: distributed.TrainingProcess, *, threads: int,
