@@ -16,6 +16,7 @@ from tool_helpers import RATE_HZ, run_tool, start_tool, write_bag_with_unknown_t
 
 from stereo_depth_ros.ros.bag_io import BagReader
 from stereo_depth_ros.ros.stamps import stamp_ns
+from stereo_depth_ros.tools.bag_play import BEST_EFFORT_DRAIN_S, DISCOVERY_SETTLE_S
 from stereo_depth_ros.tools.errors import EXIT_CODES
 
 INPUTS = ["left/image_raw", "right/image_raw", "left/camera_info", "right/camera_info"]
@@ -64,6 +65,28 @@ def test_played_bag_is_recorded_with_identical_messages_and_original_pacing(
         # be delayed but never run ahead of the schedule by much.
         arrivals = [m.log_time_ns for m in copy.messages(["left/image_raw"])]
         assert (arrivals[-1] - arrivals[0]) / 1e9 >= 0.8 * 3 / RATE_HZ / 0.5 - 0.1
+
+
+def test_a_best_effort_subscriber_gets_the_last_frame_too(synthetic_bag: Path, tmp_path: Path,
+                                                          dds_env: dict[str, str]) -> None:
+    """Best effort acknowledges nothing: the player stays BEST_EFFORT_DRAIN_S after its last message, so the
+    subscriber can copy it out of the player's shared memory (without, the last frame was lost 1 run in 10)."""
+    recorded = tmp_path / "recorded"
+    recorder = start_tool("bag_record", [recorded, *INPUTS, "--qos", "best_effort", "--messages-per-topic", "4",
+                                         "--wait-timeout", "60", "--idle-timeout", "5"], env=dds_env)
+    try:
+        started = time.monotonic()
+        player = run_tool("bag_play", [synthetic_bag, "--wait-for-subscribers", "60"], env=dds_env, timeout=120)
+        played_s = time.monotonic() - started
+        assert player.returncode == 0, player.stderr
+        code, out, err = finish(recorder)
+    finally:
+        if recorder.poll() is None:
+            recorder.kill()
+    assert code == 0, err
+    assert "4 messages on every topic" in out
+    assert all(f"recording /{topic} (sensor_msgs/msg/" in out and "best_effort)" in out for topic in INPUTS)
+    assert played_s >= DISCOVERY_SETTLE_S + BEST_EFFORT_DRAIN_S
 
 
 def test_player_waits_for_the_node_inputs_only_and_the_recorder_reports_what_it_got_of_what_it_expected(
