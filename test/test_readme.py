@@ -14,8 +14,11 @@ from __future__ import annotations
 import os
 import random
 import re
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,12 +98,48 @@ def environment(dds_env: dict[str, str]) -> dict[str, str]:
 
 
 def run_bash(script: str, cwd: Path, env: dict[str, str], timeout_s: float = 600.0) -> str:
-    """Run ``script`` with ``bash -e`` (stopping at the first failing command); its output."""
-    completed = subprocess.run(["bash", "-e", "-c", script], cwd=cwd, env=env, capture_output=True, text=True,
-                               timeout=timeout_s, check=False)
-    output = completed.stdout + completed.stderr
-    assert completed.returncode == 0, f"exit {completed.returncode}:\n{script}\n---\n{output[-4000:]}"
+    """Run ``script`` with ``bash -e`` (stopping at the first failing command); its output (stdout and stderr).
+
+    What the script left running (a background job whose ``kill`` line a failed command skipped, or everything
+    when it ran past ``timeout_s``) is stopped when bash ends: it would hold the output open, and the test would
+    wait for it instead of failing with the output.
+    """
+    with tempfile.TemporaryFile(mode="w+") as log:
+        process = subprocess.Popen(["bash", "-e", "-c", script], cwd=cwd, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        try:
+            returncode: int | None = process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            returncode = None
+        stop_process_group(process)
+        log.seek(0)
+        output = log.read()
+    ending = f"timed out after {timeout_s:g} s" if returncode is None else f"exit {returncode}"
+    assert returncode == 0, f"{ending}:\n{script}\n---\n{output[-4000:]}"
     return output
+
+
+def stop_process_group(process: subprocess.Popen[str], grace_s: float = 10.0) -> None:
+    """SIGTERM to ``process``'s group (its own session; a script's background jobs ignore SIGINT), SIGKILL to
+    what is left after ``grace_s``; reaps it."""
+    for signum, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 0.0)):
+        try:
+            os.killpg(process.pid, signum)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline and _group_alive(process):
+            time.sleep(0.1)
+    process.wait()
+
+
+def _group_alive(process: subprocess.Popen[str]) -> bool:
+    process.poll()  # reap bash itself, so that a finished group is gone
+    try:
+        os.killpg(process.pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 @pytest.fixture(scope="module")
