@@ -7,7 +7,8 @@ print one line, ``<tool>: error: <module> is not installed; ...: pip install
 'stereo_depth_ros[training]'``, and exit with ``MISSING_EXTRA_EXIT_CODE``.
 This module itself imports only the standard library.
 
-Exit codes of stereo_depth_train and stereo_depth_export: 0 success; 2 bad
+Exit codes of stereo_depth_train and stereo_depth_export: 0 success; 1 an
+exported file whose outputs disagree with PyTorch's; 2 bad
 command line, or the training extra is not installed; 5 a checkpoint that
 cannot be used (unreadable, holding a pickled object, another architecture)
 or, for the export, an adapted model that got worse (``--export-anyway``).

@@ -5,7 +5,7 @@ The codes are those of the tools (``tools.errors``): 2 usage, 5 bad input data.
 
 from __future__ import annotations
 
-__all__ = ["CheckpointError", "ExportRefusedError", "RunConfigurationError", "TrainingError"]
+__all__ = ["CheckpointError", "ExportMismatchError", "ExportRefusedError", "RunConfigurationError", "TrainingError"]
 
 
 class TrainingError(Exception):
@@ -21,6 +21,10 @@ class CheckpointError(TrainingError):
     """
 
     exit_code = 5
+
+
+class ExportMismatchError(TrainingError):
+    """An exported ONNX file whose outputs disagree with the PyTorch network's (an exporter or runtime fault)."""
 
 
 class ExportRefusedError(TrainingError):

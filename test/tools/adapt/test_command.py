@@ -39,8 +39,7 @@ def test_a_tiny_run_lowers_the_loss_on_its_frames_and_exports(synthetic_bag, tin
     assert [entry["eval"] for entry in log if "eval" in entry] == ["before", "after"]
     assert [entry["step"] for entry in log if "eval" not in entry] == [10, 20, 30]
     net, _ = load_checkpoint(run_dir / "last.pt")                  # as stereo_depth_export loads it
-    report = export_onnx(net, 128, 96, tmp_path / "adapted.onnx", "adapted")
-    assert report["max_abs_diff_vs_torch_px"] < 1e-3 or report["fraction_within_1e-3_px"] > 0.999
+    export_onnx(net, 128, 96, tmp_path / "adapted.onnx", "adapted")   # raises unless ONNX Runtime agrees
 
 
 def test_an_interrupted_run_resumes_with_the_same_command(synthetic_bag, tiny_checkpoint, tmp_path, capsys):
