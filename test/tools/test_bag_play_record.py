@@ -9,10 +9,11 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tool_helpers import RATE_HZ, run_tool, start_tool, write_bag_with_unknown_type
+from tool_helpers import RATE_HZ, ToolResult, run_tool, start_tool, write_bag_with_unknown_type
 
 from stereo_depth_ros.ros.bag_io import BagReader
 from stereo_depth_ros.ros.stamps import stamp_ns
@@ -32,24 +33,44 @@ def finish(process: subprocess.Popen[str], timeout_s: float = 60.0) -> tuple[int
     return process.returncode, out, err
 
 
-def test_played_bag_is_recorded_with_identical_messages_and_original_pacing(
-        synthetic_bag: Path, tmp_path: Path, dds_env: dict[str, str]) -> None:
-    recorded = tmp_path / "recorded"
-    recorder = start_tool("bag_record", [recorded, *INPUTS, "gt", "clock", "--messages-per-topic", "4",
-                                         "--wait-timeout", "60", "--storage", "mcap"], env=dds_env)
+@dataclass(frozen=True)
+class Playback:
+    """A bag played into a recorder: the player's result and wall time, the recorder's exit code and output."""
+
+    player: ToolResult
+    played_s: float
+    code: int
+    out: str
+    err: str
+
+
+def play_into_recorder(recorded: Path, recorder_args: list[str], player_args: list[str | Path],
+                       env: dict[str, str]) -> Playback:
+    """Start stereo_bag_record into ``recorded``, play to the end (must exit 0), then wait for the recorder."""
+    recorder = start_tool("bag_record", [recorded, *recorder_args], env=env)
     try:
-        player = run_tool("bag_play", [synthetic_bag, "--rate", "0.5", "--clock", "50", "--remap",
-                                       "ground_truth/disparity:=gt", "--wait-for-subscribers", "60"],
-                          env=dds_env, timeout=120)
+        started = time.monotonic()
+        player = run_tool("bag_play", player_args, env=env, timeout=120)
+        played_s = time.monotonic() - started
         assert player.returncode == 0, player.stderr
-        assert "published 20 message(s) on 5 topic(s)" in player.stdout
         code, out, err = finish(recorder)
     finally:
         if recorder.poll() is None:
             recorder.kill()
-    assert code == 0, err
-    assert "4 messages on every topic" in out
-    assert all(f"matched /{topic} (1 publisher(s))" in out for topic in INPUTS)
+    return Playback(player, played_s, code, out, err)
+
+
+def test_played_bag_is_recorded_with_identical_messages_and_original_pacing(
+        synthetic_bag: Path, tmp_path: Path, dds_env: dict[str, str]) -> None:
+    recorded = tmp_path / "recorded"
+    run = play_into_recorder(recorded, [*INPUTS, "gt", "clock", "--messages-per-topic", "4", "--wait-timeout", "60",
+                                        "--storage", "mcap"],
+                             [synthetic_bag, "--rate", "0.5", "--clock", "50", "--remap", "ground_truth/disparity:=gt",
+                              "--wait-for-subscribers", "60"], dds_env)
+    assert "published 20 message(s) on 5 topic(s)" in run.player.stdout
+    assert run.code == 0, run.err
+    assert "4 messages on every topic" in run.out
+    assert all(f"matched /{topic} (1 publisher(s))" in run.out for topic in INPUTS)
     with BagReader(synthetic_bag) as original, BagReader(recorded) as copy:
         assert copy.storage == "mcap"
         for topic in INPUTS:
@@ -71,44 +92,28 @@ def test_a_best_effort_subscriber_gets_the_last_frame_too(synthetic_bag: Path, t
                                                           dds_env: dict[str, str]) -> None:
     """Best effort acknowledges nothing: the player stays BEST_EFFORT_DRAIN_S after its last message, so the
     subscriber can copy it out of the player's shared memory (without, the last frame was lost 1 run in 10)."""
-    recorded = tmp_path / "recorded"
-    recorder = start_tool("bag_record", [recorded, *INPUTS, "--qos", "best_effort", "--messages-per-topic", "4",
-                                         "--wait-timeout", "60", "--idle-timeout", "5"], env=dds_env)
-    try:
-        started = time.monotonic()
-        player = run_tool("bag_play", [synthetic_bag, "--wait-for-subscribers", "60"], env=dds_env, timeout=120)
-        played_s = time.monotonic() - started
-        assert player.returncode == 0, player.stderr
-        code, out, err = finish(recorder)
-    finally:
-        if recorder.poll() is None:
-            recorder.kill()
-    assert code == 0, err
-    assert "4 messages on every topic" in out
-    assert all(f"recording /{topic} (sensor_msgs/msg/" in out and "best_effort)" in out for topic in INPUTS)
-    assert played_s >= DISCOVERY_SETTLE_S + BEST_EFFORT_DRAIN_S
+    run = play_into_recorder(tmp_path / "recorded", [*INPUTS, "--qos", "best_effort", "--messages-per-topic", "4",
+                                                     "--wait-timeout", "60", "--idle-timeout", "5"],
+                             [synthetic_bag, "--wait-for-subscribers", "60"], dds_env)
+    assert run.code == 0, run.err
+    assert "4 messages on every topic" in run.out
+    assert all(f"recording /{topic} (sensor_msgs/msg/" in run.out and "best_effort)" in run.out for topic in INPUTS)
+    assert run.played_s >= DISCOVERY_SETTLE_S + BEST_EFFORT_DRAIN_S
 
 
 def test_player_waits_for_the_node_inputs_only_and_the_recorder_reports_what_it_got_of_what_it_expected(
         synthetic_bag: Path, tmp_path: Path, dds_env: dict[str, str]) -> None:
     # Nobody subscribes to ground_truth/disparity, which the bag also holds: the player must not wait for it.
     recorded = tmp_path / "recorded"
-    recorder = start_tool("bag_record", [recorded, *INPUTS, "--messages-per-topic", "6", "--idle-timeout", "3",
-                                         "--wait-timeout", "60"], env=dds_env)
-    try:
-        player = run_tool("bag_play", [synthetic_bag, "--wait-for-subscribers", "60", "--wait-for-ack", "10"],
-                          env=dds_env, timeout=120)
-        assert player.returncode == 0, player.stderr
-        assert "published 20 message(s) on 5 topic(s)" in player.stdout
-        assert "not acknowledged" not in player.stdout  # every message reached the reliable recorder
-        code, out, err = finish(recorder)
-    finally:
-        if recorder.poll() is None:
-            recorder.kill()
-    assert code == EXIT_CODES["ros"], err  # short of what was expected: said, and the exit code says so
+    run = play_into_recorder(recorded, [*INPUTS, "--messages-per-topic", "6", "--idle-timeout", "3",
+                                        "--wait-timeout", "60"],
+                             [synthetic_bag, "--wait-for-subscribers", "60", "--wait-for-ack", "10"], dds_env)
+    assert "published 20 message(s) on 5 topic(s)" in run.player.stdout
+    assert "not acknowledged" not in run.player.stdout  # every message reached the reliable recorder
+    assert run.code == EXIT_CODES["ros"], run.err  # short of what was expected: said, and the exit code says so
     expected = ", ".join(f"/{topic} 4 of 6" for topic in sorted(INPUTS))
-    assert f"(no message for 3 s): {expected}" in out
-    assert f"fewer messages than expected arrived (no message for 3 s): {expected}; {recorded} is closed" in err
+    assert f"(no message for 3 s): {expected}" in run.out
+    assert f"fewer messages than expected arrived (no message for 3 s): {expected}; {recorded} is closed" in run.err
     with BagReader(recorded) as reader:
         assert reader.message_count == 16
 
