@@ -2,10 +2,10 @@
 
     python scripts/measure_hint_override.py [MODELS_DIR]   # from the repository root, in the venv
 
-For Middlebury Motorcycle and the benchmark's held-out synthetic scenes (10 layered scenes and 4 of each
-robot-like kind, 640x480, largest disparity 160 px, as ``stereo_depth_benchmark --sections accuracy``
-makes them), this runs the bundled ONNX network with full-size classical hints (the benchmark's
-``onnx_classical`` row, LR check off) and prints, per dataset (the mean over its scenes), dense bad-1 / bad-2
+For Middlebury Motorcycle and the held-out synthetic scenes ``stereo_depth_benchmark --sections accuracy``
+scores by default (10 layered scenes and 4 of each robot-like kind, 640x480, largest disparity 160 px),
+this runs the bundled ONNX network with full-size classical hints (the benchmark's ``onnx_classical`` row,
+LR check off) and prints, per dataset (the mean over its scenes), dense bad-1 / bad-2
 (pixels with a ground truth; a missing prediction is an error) of
 
 - ``net``: the network's output, as the node publishes it;
@@ -27,8 +27,9 @@ import numpy as np
 
 from stereo_depth_ros.backends import StereoBackend, create_backend
 from stereo_depth_ros.backends.base import SparseHints
-from stereo_depth_ros.core.synthetic import HELD_OUT_KINDS
+from stereo_depth_ros.core.metrics import evaluate_disparity
 from stereo_depth_ros.pipeline.classical_hints import ClassicalHintConfig, classical_hints
+from stereo_depth_ros.tools import benchmark
 from stereo_depth_ros.tools.benchmark_metrics import ModelFile, choose_model
 from stereo_depth_ros.tools.benchmark_model import find_models
 from stereo_depth_ros.tools.benchmark_scenes import (
@@ -39,32 +40,26 @@ from stereo_depth_ros.tools.benchmark_scenes import (
 )
 
 NEAR_PX = (0.5, 1.0, 2.0)
-SIZE_HW, MAX_DISPARITY_PX, SYNTHETIC_SEARCH_PX = (480, 640), 160.0, 176  # the benchmark's defaults
-MOTORCYCLE_SEARCH_PX = 128
-
-
-def bad_percent(prediction: np.ndarray, truth: np.ndarray, threshold_px: float) -> float:
-    """% of the pixels with a finite ground truth whose prediction is missing or off by more than the threshold."""
-    known = np.isfinite(truth)
-    return 100.0 * float(np.mean(~(np.abs(prediction[known] - truth[known]) <= threshold_px)))
 
 
 def scene_rows(scene: BenchmarkScene, network: StereoBackend, search_px: int) -> dict[str, float]:
     hints = classical_hints(scene.left, scene.right, ClassicalHintConfig(max_disparity_px=search_px))
     net = network.match(scene.left, scene.right, hints=SparseHints(hints)).disparity_px
     hinted = np.isfinite(hints)
-    truth = np.where(np.isfinite(scene.disparity_px), scene.disparity_px, np.nan)
+    truth = scene.disparity_px
+
+    def bad(prediction: np.ndarray, threshold_px: float, mask: np.ndarray | None = None) -> float:
+        return evaluate_disparity(prediction, truth, mask=mask, thresholds_px=(threshold_px,)).bad(threshold_px)
+
     outputs = {"net": net, "hints": np.where(hinted, hints, net),
                **{f"near {t:g}": np.where(hinted & (np.abs(hints - net) <= t), hints, net) for t in NEAR_PX}}
-    rows = {f"{name} bad-{t:g}": bad_percent(output, truth, t) for name, output in outputs.items() for t in (1.0, 2.0)}
-    scored = hinted & np.isfinite(truth)
+    rows = {f"{name} bad-{t:g}": bad(output, t) for name, output in outputs.items() for t in (1.0, 2.0)}
+    right_hint = hinted & (np.abs(hints - truth) <= 2.0)
     rows["hint density %"] = 100.0 * float(hinted.mean())
-    rows["bad-2 at hints: hints"] = bad_percent(hints[scored], truth[scored], 2.0)
-    rows["bad-2 at hints: net"] = bad_percent(net[scored], truth[scored], 2.0)
-    right_hint = scored & (np.abs(hints - truth) <= 2.0)
-    wrong_hint = scored & ~right_hint
-    rows["net wrong where the hint is right %"] = bad_percent(net[right_hint], truth[right_hint], 2.0)
-    rows["net right where the hint is wrong %"] = 100.0 - bad_percent(net[wrong_hint], truth[wrong_hint], 2.0)
+    rows["bad-2 at hints: hints"] = bad(hints, 2.0, hinted)
+    rows["bad-2 at hints: net"] = bad(net, 2.0, hinted)
+    rows["net wrong where the hint is right %"] = bad(net, 2.0, right_hint)
+    rows["net right where the hint is wrong %"] = 100.0 - bad(net, 2.0, hinted & ~right_hint)
     return rows
 
 
@@ -82,14 +77,17 @@ def dataset_means(scenes: Sequence[BenchmarkScene], networks: dict[tuple[int, in
 def main(argv: Sequence[str]) -> int:
     models, _ = find_models(Path(argv[0]) if argv else Path("models"))
     networks: dict[tuple[int, int], StereoBackend] = {}
-    height, width = SIZE_HW
-    datasets = {"Motorcycle": ([motorcycle_scene()], MOTORCYCLE_SEARCH_PX),
-                "held-out layered (10)": (synthetic_scenes(10, height=height, width=width,
-                                                           max_disparity_px=MAX_DISPARITY_PX), SYNTHETIC_SEARCH_PX)}
-    for kind in HELD_OUT_KINDS:
-        datasets[f"held-out {kind} (4)"] = (held_out_kind_scenes(kind, 4, height=height, width=width,
-                                                                 max_disparity_px=MAX_DISPARITY_PX),
-                                            SYNTHETIC_SEARCH_PX)
+    defaults = benchmark.build_parser().parse_args([])   # the scenes stereo_depth_benchmark scores by default
+    (height, width), max_disparity_px = defaults.synthetic_size, defaults.synthetic_max_disparity_px
+    search_px = benchmark.synthetic_num_disparities(defaults)
+    datasets = {"Motorcycle": ([motorcycle_scene()], benchmark.MOTORCYCLE_NUM_DISPARITIES),
+                f"held-out layered ({defaults.synthetic_scenes})": (synthetic_scenes(
+                    defaults.synthetic_scenes, height=height, width=width, max_disparity_px=max_disparity_px),
+                    search_px)}
+    for kind in defaults.synthetic_kinds:
+        datasets[f"held-out {kind} ({defaults.synthetic_kind_scenes})"] = (held_out_kind_scenes(
+            kind, defaults.synthetic_kind_scenes, height=height, width=width, max_disparity_px=max_disparity_px),
+            search_px)
     header = None
     for name, (scenes, search_px) in datasets.items():
         means = dataset_means(scenes, networks, models, search_px)

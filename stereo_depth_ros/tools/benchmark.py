@@ -66,7 +66,8 @@ from stereo_depth_ros.tools.benchmark_scenes import (
 from stereo_depth_ros.tools.benchmark_speed import CPU_BACKENDS, SpeedSettings, gpu_section, speed_section
 from stereo_depth_ros.tools.errors import UsageError, run_tool
 
-__all__ = ["SECTIONS", "build_parser", "main", "run_benchmark"]
+__all__ = ["MOTORCYCLE_NUM_DISPARITIES", "SECTIONS", "build_parser", "main", "run_benchmark",
+           "synthetic_num_disparities"]
 
 TOOL: Final = "stereo_depth_benchmark"
 SECTIONS: Final = ("accuracy", "speed", "node", "model", "gpu")
@@ -181,12 +182,12 @@ def _validate(args: argparse.Namespace) -> None:
                 raise UsageError(f"size {width}x{height}: the width must exceed the classical search range "
                                  f"{num_disparities} px (--max-disparity-px)")
     if (args.synthetic_scenes or args.synthetic_kind_scenes) and \
-            args.synthetic_size[1] <= _synthetic_num_disparities(args):
+            args.synthetic_size[1] <= synthetic_num_disparities(args):
         raise UsageError(f"--synthetic-size width {args.synthetic_size[1]} px must exceed the classical search "
-                         f"range {_synthetic_num_disparities(args)} px (lower --synthetic-max-disparity-px)")
+                         f"range {synthetic_num_disparities(args)} px (lower --synthetic-max-disparity-px)")
 
 
-def _synthetic_num_disparities(args: argparse.Namespace) -> int:
+def synthetic_num_disparities(args: argparse.Namespace) -> int:
     """Classical search range covering the synthetic scenes' largest disparity, px (multiple of 16)."""
     return int(math.ceil((args.synthetic_max_disparity_px + 1.0) / 16.0)) * 16
 
@@ -260,7 +261,7 @@ def run_benchmark(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, An
             scenes = synthetic_scenes(args.synthetic_scenes, height=height, width=width,
                                       max_disparity_px=args.synthetic_max_disparity_px)
             accuracy["synthetic"], _ = evaluate_dataset(scenes, settings,
-                                                        num_disparities=_synthetic_num_disparities(args),
+                                                        num_disparities=synthetic_num_disparities(args),
                                                         models=models, with_depth=True)
         if args.synthetic_kind_scenes and args.synthetic_kinds:
             height, width = args.synthetic_size
@@ -269,7 +270,7 @@ def run_benchmark(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, An
                 log(f"accuracy: {args.synthetic_kind_scenes} held-out {kind} scenes at {width}x{height}")
                 scenes = held_out_kind_scenes(kind, args.synthetic_kind_scenes, height=height, width=width,
                                               max_disparity_px=args.synthetic_max_disparity_px)
-                kinds[kind], _ = evaluate_dataset(scenes, settings, num_disparities=_synthetic_num_disparities(args),
+                kinds[kind], _ = evaluate_dataset(scenes, settings, num_disparities=synthetic_num_disparities(args),
                                                   models=models, with_depth=False)
             accuracy["synthetic_kinds"] = kinds
         results["accuracy"] = accuracy
