@@ -1,7 +1,7 @@
 """The stereo depth pipeline, shared by the ROS node and the offline bag tools.
 
     raw pair ──rectify──► rectified pair ──(hints)──► backend ──► left-right check
-        ──► confidence threshold ──► depth (metres) ──► organised point cloud
+        (and hint check) ──► confidence threshold ──► depth (metres) ──► organised point cloud
 
 Everything is in the left rectified optical frame (x right, y down, z forward),
 disparity in pixels of the rectified input (d = x_left - x_right), NaN = invalid.
@@ -20,6 +20,7 @@ import numpy as np
 
 from stereo_depth_ros.backends.base import SparseHints, StereoBackend
 from stereo_depth_ros.core.camera_model import StereoCameraModel
+from stereo_depth_ros.core.consistency import hint_check
 from stereo_depth_ros.core.geometry import OrganizedPointCloud, disparity_to_depth, points_from_depth
 from stereo_depth_ros.pipeline.classical_hints import ClassicalHintConfig, classical_hints
 
@@ -33,6 +34,8 @@ class PipelineConfig:
     Attributes:
         lr_check: invalidate pixels whose left and right disparities disagree.
         lr_max_diff_px: largest disagreement kept, pixels.
+        lr_hint_max_diff_px: with ``lr_check`` and hints, also invalidate pixels whose disparity differs
+            from their hint by more than this, pixels (``core.consistency.hint_check``); 0 = off.
         confidence_threshold: pixels with lower confidence become invalid, [0, 1].
         min_depth_m, max_depth_m: depth and points outside this range are NaN, metres.
         hints: sparse hints fed to the network: none, classical, lidar or both.
@@ -46,6 +49,7 @@ class PipelineConfig:
 
     lr_check: bool = True
     lr_max_diff_px: float = 1.0
+    lr_hint_max_diff_px: float = 2.0
     confidence_threshold: float = 0.0
     min_depth_m: float = 0.0
     max_depth_m: float = math.inf
@@ -64,6 +68,8 @@ class PipelineConfig:
             raise ValueError(f"confidence_threshold must be in [0, 1], got {self.confidence_threshold}")
         if self.lr_max_diff_px <= 0.0:
             raise ValueError(f"lr_max_diff_px must be > 0, got {self.lr_max_diff_px}")
+        if not self.lr_hint_max_diff_px >= 0.0:
+            raise ValueError(f"lr_hint_max_diff_px must be >= 0, got {self.lr_hint_max_diff_px}")
 
 
 @dataclass(frozen=True)
@@ -77,7 +83,7 @@ class StereoOutput:
         confidence: float32 in [0, 1]; 0 where the disparity is invalid.
         depth_m: float32 metres along z, NaN = invalid or out of range.
         points: organised cloud (decimated), or None when not computed.
-        lr_rejected_fraction: share of pixels the left-right check removed.
+        lr_rejected_fraction: share of pixels the left-right check (with its hint check) removed.
         hint_fraction: share of pixels the matcher was given a hint for (0 without hints).
         timings_ms: milliseconds per stage.
     """
@@ -126,6 +132,10 @@ class StereoPipeline:
             else:
                 left_result, lr_rejected = self.backend.match(left_rect, right_rect, hints=hints), 0.0
             disparity = left_result.disparity_px
+            if config.lr_check and hints is not None and config.lr_hint_max_diff_px > 0.0:
+                hint_checked = hint_check(disparity, hints.disparity_px, max_diff_px=config.lr_hint_max_diff_px)
+                lr_rejected += float((np.isfinite(disparity) & ~hint_checked.keep_mask).mean())
+                disparity = hint_checked.disparity_px
             confidence = left_result.confidence
             if config.confidence_threshold > 0.0:
                 disparity = np.where(confidence >= config.confidence_threshold, disparity, np.nan)

@@ -249,6 +249,10 @@ PARAMETERS: Final[tuple[ParameterSpec, ...]] = (
                   "about 40 % more network time on a CPU)", dynamic=True),
     ParameterSpec("lr_max_diff_px", 1.0, "double", "Largest left-right disagreement kept by lr_check",
                   unit="px", minimum=0.1, maximum=64.0, dynamic=True),
+    ParameterSpec("lr_hint_max_diff_px", 2.0, "double", "With lr_check and hints, pixels whose disparity "
+                  "differs from their hint by more than this are invalidated too (two measurements that "
+                  "disagree); 0 = the left-right test alone", unit="px", minimum=0.0, maximum=64.0,
+                  dynamic=True),
     ParameterSpec("confidence_threshold", 0.0, "double", "Pixels whose confidence is below this become "
                   "invalid; 0 keeps all", minimum=0.0, maximum=1.0, dynamic=True),
     ParameterSpec("min_depth_m", 0.0, "double", "Depth and points nearer than this are invalid",
@@ -302,6 +306,7 @@ class NodeSettings:
     lidar_max_depth_m: float
     lr_check: bool
     lr_max_diff_px: float
+    lr_hint_max_diff_px: float
     confidence_threshold: float
     min_depth_m: float
     max_depth_m: float
@@ -399,6 +404,7 @@ def settings_from_values(values: Mapping[str, object]) -> NodeSettings:
 def pipeline_config(settings: NodeSettings) -> PipelineConfig:
     """The core's post-processing settings; points are built only when published."""
     return PipelineConfig(lr_check=settings.lr_check, lr_max_diff_px=settings.lr_max_diff_px,
+                          lr_hint_max_diff_px=settings.lr_hint_max_diff_px,
                           confidence_threshold=settings.confidence_threshold, min_depth_m=settings.min_depth_m,
                           max_depth_m=settings.max_depth_m, hints=settings.hints,
                           classical_hints=ClassicalHintConfig(

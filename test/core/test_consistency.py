@@ -1,11 +1,11 @@
-"""Left-right consistency check on hand-made and z-buffered disparity maps."""
+"""Left-right consistency check on hand-made and z-buffered disparity maps; the hint check."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from stereo_depth_ros.core.consistency import left_right_check
+from stereo_depth_ros.core.consistency import hint_check, left_right_check
 from stereo_depth_ros.core.errors import ImageShapeError, StereoDepthError
 
 HEIGHT, WIDTH = 30, 47  # non-square
@@ -123,3 +123,25 @@ def test_bad_arguments_name_the_problem() -> None:
         left_right_check(good, good, sampling="cubic")  # type: ignore[arg-type]
     with pytest.raises(ImageShapeError, match="confidence"):
         left_right_check(good, good, confidence=np.zeros((3, 3), np.float32))
+
+
+def test_the_hint_check_rejects_only_where_a_hint_disagrees_beyond_the_tolerance() -> None:
+    disparity = np.full((HEIGHT, WIDTH), 20.0, np.float32)
+    disparity[0, 0] = np.nan
+    hints = np.full((HEIGHT, WIDTH), np.nan, np.float32)
+    hints[1, :4] = [22.0, 17.9, 22.5, 20.0]      # at the tolerance (kept), beyond it both ways, equal
+    hints[0, 0] = 20.0                           # a hint does not make an invalid pixel valid
+    result = hint_check(disparity, hints, max_diff_px=2.0)
+    assert result.keep_mask[1, :4].tolist() == [True, False, False, True]
+    assert not result.keep_mask[0, 0] and result.keep_mask.sum() == HEIGHT * WIDTH - 3
+    assert np.isnan(result.disparity_px[~result.keep_mask]).all()
+    assert (result.disparity_px[result.keep_mask] == 20.0).all() and result.disparity_px.dtype == np.float32
+    assert result.confidence is None
+
+
+def test_the_hint_check_names_bad_arguments() -> None:
+    good = np.zeros((HEIGHT, WIDTH), np.float32)
+    with pytest.raises(ImageShapeError, match="hints"):
+        hint_check(good, np.zeros((3, 3), np.float32), max_diff_px=2.0)
+    with pytest.raises(StereoDepthError, match="max_diff_px=0"):
+        hint_check(good, good, max_diff_px=0)

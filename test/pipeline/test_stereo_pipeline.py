@@ -130,11 +130,37 @@ def test_classical_hint_settings_trade_hint_density_for_hint_accuracy(scene, cam
     assert pipeline.process(scene.left, scene.right, camera).hint_fraction == 0.0
 
 
+def test_the_left_right_check_also_rejects_pixels_that_disagree_with_their_hint(scene, camera):
+    network = create_backend("onnx", model_path=BUNDLED_640X480, providers=["cpu"])
+    search_px = int(np.ceil(network.max_disparity_px_for(scene.left.shape[:2])))
+    hints = classical_hints(scene.left, scene.right, ClassicalHintConfig(max_disparity_px=search_px))
+
+    def run(**changes):
+        config = replace(PipelineConfig(hints="classical", compute_points=False), **changes)
+        return StereoPipeline(network, config).process(scene.left, scene.right, camera)
+
+    left_right_only, with_hints = run(lr_hint_max_diff_px=0.0), run()
+    assert PipelineConfig().lr_hint_max_diff_px == 2.0
+    disagrees = np.abs(left_right_only.disparity_px - hints) > 2.0
+    assert 0 < disagrees.sum() < 0.1 * disagrees.size
+    np.testing.assert_array_equal(with_hints.disparity_px,
+                                  np.where(disagrees, np.nan, left_right_only.disparity_px))
+    assert np.all(with_hints.confidence[disagrees] == 0.0)
+    assert with_hints.lr_rejected_fraction == pytest.approx(left_right_only.lr_rejected_fraction
+                                                            + disagrees.mean())
+    # the rejected pixels are mostly wrong ones
+    assert (np.abs(left_right_only.disparity_px - scene.disparity_px)[disagrees] > 2.0).mean() > 0.5
+    # without the left-right check the output stays dense
+    assert np.isfinite(run(lr_check=False).disparity_px).all()
+
+
 def test_pipeline_config_rejects_nonsense():
     with pytest.raises(ValueError, match="hints"):
         PipelineConfig(hints="radar")
     with pytest.raises(ValueError, match="decimation"):
         PipelineConfig(point_cloud_decimation=0)
+    with pytest.raises(ValueError, match="lr_hint_max_diff_px"):
+        PipelineConfig(lr_hint_max_diff_px=-1.0)
 
 
 def replace_config(pipeline: StereoPipeline, **changes) -> StereoPipeline:

@@ -29,9 +29,9 @@ CONFIG = ROOT / "config" / "stereo_depth.yaml"
 
 DYNAMIC = {"hints", "classical_hint_uniqueness_ratio", "classical_hint_lr_max_diff_px", "classical_hint_scale",
            "lidar_frame_id", "lidar_transform", "lidar_stamp_tolerance_s", "lidar_min_depth_m",
-           "lidar_max_depth_m", "lr_check", "lr_max_diff_px", "confidence_threshold", "min_depth_m", "max_depth_m",
-           "use_color", "avoid_point_cloud_padding", "point_cloud_decimation", "publish_points", "publish_confidence",
-           "publish_depth", "publish_rectified"}
+           "lidar_max_depth_m", "lr_check", "lr_max_diff_px", "lr_hint_max_diff_px", "confidence_threshold",
+           "min_depth_m", "max_depth_m", "use_color", "avoid_point_cloud_padding", "point_cloud_decimation",
+           "publish_points", "publish_confidence", "publish_depth", "publish_rectified"}
 
 
 def test_schema_names_are_unique_and_match_the_settings_fields() -> None:
@@ -88,6 +88,7 @@ def test_defaults_convert_to_the_pipeline_config() -> None:
     config = pipeline_config(settings)
     # The defaults the benchmark chose (README "Defaults"): classical hints matched at half size, no LR check.
     assert (config.lr_check, config.lr_max_diff_px, config.confidence_threshold) == (False, 1.0, 0.0)
+    assert config.lr_hint_max_diff_px == 2.0
     assert (config.min_depth_m, config.max_depth_m, config.hints) == (0.0, 100.0, "classical")
     assert config.classical_hints.scale == 0.5
     assert (config.compute_points, config.point_cloud_decimation, config.use_color) == (True, 1, True)
@@ -95,11 +96,13 @@ def test_defaults_convert_to_the_pipeline_config() -> None:
 
 
 def test_values_reach_the_pipeline_config() -> None:
-    settings = settings_from_values({"lr_check": False, "lr_max_diff_px": 2, "confidence_threshold": 0.25,
-                                     "min_depth_m": 0.5, "max_depth_m": 8.0, "hints": "classical",
-                                     "publish_points": False, "point_cloud_decimation": 4, "use_color": False})
+    settings = settings_from_values({"lr_check": False, "lr_max_diff_px": 2, "lr_hint_max_diff_px": 0,
+                                     "confidence_threshold": 0.25, "min_depth_m": 0.5, "max_depth_m": 8.0,
+                                     "hints": "classical", "publish_points": False, "point_cloud_decimation": 4,
+                                     "use_color": False})
     config = pipeline_config(settings)
-    assert config == PipelineConfig(lr_check=False, lr_max_diff_px=2.0, confidence_threshold=0.25, min_depth_m=0.5,
+    assert config == PipelineConfig(lr_check=False, lr_max_diff_px=2.0, lr_hint_max_diff_px=0.0,
+                                    confidence_threshold=0.25, min_depth_m=0.5,
                                     max_depth_m=8.0, hints="classical", compute_points=False,
                                     point_cloud_decimation=4, use_color=False,
                                     classical_hints=ClassicalHintConfig(scale=0.5))
