@@ -74,10 +74,10 @@ def dataset_means(scenes: Sequence[BenchmarkScene], networks: dict[tuple[int, in
     return {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}
 
 
-def main(argv: Sequence[str]) -> int:
-    models, _ = find_models(Path(argv[0]) if argv else Path("models"))
-    networks: dict[tuple[int, int], StereoBackend] = {}
-    defaults = benchmark.build_parser().parse_args([])   # the scenes stereo_depth_benchmark scores by default
+def benchmark_datasets() -> dict[str, tuple[list[BenchmarkScene], int]]:
+    """The scenes ``stereo_depth_benchmark`` scores by default, per dataset name (Motorcycle first), each
+    with the classical search range it uses there, px."""
+    defaults = benchmark.build_parser().parse_args([])
     (height, width), max_disparity_px = defaults.synthetic_size, defaults.synthetic_max_disparity_px
     search_px = benchmark.synthetic_num_disparities(defaults)
     datasets = {"Motorcycle": ([motorcycle_scene()], benchmark.MOTORCYCLE_NUM_DISPARITIES),
@@ -88,8 +88,14 @@ def main(argv: Sequence[str]) -> int:
         datasets[f"held-out {kind} ({defaults.synthetic_kind_scenes})"] = (held_out_kind_scenes(
             kind, defaults.synthetic_kind_scenes, height=height, width=width, max_disparity_px=max_disparity_px),
             search_px)
+    return datasets
+
+
+def main(argv: Sequence[str]) -> int:
+    models, _ = find_models(Path(argv[0]) if argv else Path("models"))
+    networks: dict[tuple[int, int], StereoBackend] = {}
     header = None
-    for name, (scenes, search_px) in datasets.items():
+    for name, (scenes, search_px) in benchmark_datasets().items():
         means = dataset_means(scenes, networks, models, search_px)
         if header is None:
             header = list(means)
