@@ -43,10 +43,13 @@ class StereoNetConfig:
     hint_sigma_bins: float = 1.0
     hint_pooling: str = "max"          # hints to 1/2 and 1/4: "max" (nearest surface) or "mean" (stages 1-3)
     subpixel_radius_px: int = 2        # window half-width of the full-resolution sub-pixel line fit; 0 = none
+    coarsest_level: int = 16           # the regulariser's coarsest resolution: 1/16 (stages 1-4) or 1/32
 
     def __post_init__(self) -> None:
         if self.hint_pooling not in ("mean", "max"):
             raise ValueError(f"hint_pooling must be 'mean' or 'max', got {self.hint_pooling!r}")
+        if self.coarsest_level not in (16, 32):
+            raise ValueError(f"coarsest_level must be 16 or 32, got {self.coarsest_level}")
 
     def to_dict(self) -> dict[str, int | float]:
         return asdict(self)
@@ -143,10 +146,20 @@ _RGB_MEAN, _RGB_STD = 0.45, 0.25
 
 
 class CostRegulariser(nn.Module):
-    """2D U-Net (1/4 -> 1/8 -> 1/16 -> 1/4) over the volume, guided by left context."""
+    """2D U-Net (1/4 -> 1/8 -> 1/16 [-> 1/32] -> 1/4) over the volume, guided by left context.
 
-    def __init__(self, num_bins: int, context_channels: int = 48) -> None:
+    ``coarsest_level`` 32 adds a 1/32 level whose way back (``up16``) starts at zero, so a network of
+    the 1/16 design loaded into it computes what it computed (the new weights are then trained).
+    """
+
+    def __init__(self, num_bins: int, context_channels: int = 48, coarsest_level: int = 16) -> None:
         super().__init__()
+        self.down32 = self.up16 = None
+        if coarsest_level == 32:
+            self.down32 = nn.Sequential(_conv_bn_relu(96, 96, stride=2), _conv_bn_relu(96, 96))
+            self.up16 = nn.Conv2d(96, 96, 1)
+            nn.init.zeros_(self.up16.weight)
+            nn.init.zeros_(self.up16.bias)
         self.enter = nn.Sequential(nn.Conv2d(num_bins + context_channels, 48, 1, bias=False),
                                    nn.BatchNorm2d(48), nn.ReLU(inplace=True), SeparableBlock(48, 48))
         self.down8 = nn.Sequential(_conv_bn_relu(48, 64, stride=2), _conv_bn_relu(64, 64))
@@ -162,6 +175,9 @@ class CostRegulariser(nn.Module):
         x4 = self.enter(torch.cat([volume, context], dim=1))
         x8 = self.down8(x4)
         x16 = self.down16(x8)
+        if self.down32 is not None:
+            x16 = x16 + F.interpolate(self.up16(self.down32(x16)), size=x16.shape[-2:], mode="bilinear",
+                                      align_corners=False)
         y8 = self.fuse8(x8 + F.interpolate(self.up8(x16), size=x8.shape[-2:], mode="bilinear",
                                            align_corners=False))
         y4 = self.fuse4(x4 + F.interpolate(self.up4(y8), size=x4.shape[-2:], mode="bilinear",
@@ -464,7 +480,7 @@ class StereoNet(nn.Module):
         self.config = config
         self.num_bins = config.max_disparity // 4
         self.tower = FeatureTower(config.matching_channels)
-        self.regulariser = CostRegulariser(self.num_bins)
+        self.regulariser = CostRegulariser(self.num_bins, coarsest_level=config.coarsest_level)
         self.upsample_mask = nn.Conv2d(48, 36, 1)
         self.refinement = Refinement()
         self.hint_strength = nn.Parameter(torch.tensor(1.0))
@@ -536,6 +552,22 @@ class StereoNet(nn.Module):
         refined2 = self.refinement(2.0 * _upsample2(disparity4), detail_right, detail_left, hint2_right,
                                    mask2_right, _upsample2(confidence4), right_view=True)
         return self._subpixel(edges_right, edges_left, 2.0 * _upsample2(refined2), right_view=True)
+
+
+#: Weights a checkpoint of the 1/16 design lacks when it starts a 1/32 network (``CostRegulariser``).
+_COARSE_LEVEL_PREFIXES = ("regulariser.down32.", "regulariser.up16.")
+
+
+def load_initial_weights(net: StereoNet, weights: dict[str, torch.Tensor]) -> None:
+    """Load ``weights`` into ``net``; only the 1/32 level, which starts at zero, may be missing from them.
+
+    Raises:
+        RuntimeError: other weights are missing, or some are unexpected or of another shape.
+    """
+    missing, unexpected = net.load_state_dict(weights, strict=False)
+    missing = [key for key in missing if not key.startswith(_COARSE_LEVEL_PREFIXES)]
+    if missing or unexpected:
+        raise RuntimeError(f"the weights do not fit the network: missing {missing}, unexpected {unexpected}")
 
 
 def _upsample2(x: torch.Tensor) -> torch.Tensor:

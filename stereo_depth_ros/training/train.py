@@ -42,7 +42,7 @@ from stereo_depth_ros.training.averaging import DEFAULT_DECAY, WeightAverage
 from stereo_depth_ros.training.checkpoints import deployable_weights, load_checkpoint_state
 from stereo_depth_ros.training.dataset import DataConfig, SyntheticStereoDataset, render_scenes
 from stereo_depth_ros.training.losses import stereo_loss
-from stereo_depth_ros.training.model import StereoNet, StereoNetConfig
+from stereo_depth_ros.training.model import StereoNet, StereoNetConfig, load_initial_weights
 
 
 @dataclass(frozen=True)
@@ -220,7 +220,7 @@ def _train(config: TrainConfig, run_dir: Path, process: distributed.TrainingProc
     if step > 0:
         _say(process, f"resumed at step {step}")
     elif config.init_from is not None:
-        net.load_state_dict(deployable_weights(load_checkpoint_state(config.init_from)))
+        load_initial_weights(net, deployable_weights(load_checkpoint_state(config.init_from)))
         _say(process, f"started from the weights of {config.init_from}")
     # channels_last: about 25 % faster convolutions on the CPU (oneDNN's native layout).
     net = net.to(process.device, memory_format=torch.channels_last)
@@ -322,17 +322,23 @@ def main(argv: list[str] | None = None) -> int:
     defaults = StereoNetConfig()
     parser.add_argument("--hint-pooling", choices=("mean", "max"), default=defaults.hint_pooling,
                         help="how hints reach 1/2 and 1/4 (max: the nearest surface's hint, never a blend)")
+    parser.add_argument("--coarsest-level", type=int, choices=(16, 32), default=defaults.coarsest_level,
+                        help="the cost regulariser's coarsest resolution, 1/16 or 1/32 (a 1/32 level started from "
+                             "a 1/16 checkpoint begins at zero)")
+    parser.add_argument("--num-scenes", type=int, default=DataConfig.num_scenes,
+                        help="samples are crops of the first this many scenes of the data set (a short ablation "
+                             "on a machine whose cache holds fewer need not render the rest)")
     parser.add_argument("--render-scenes", action="store_true",
                         help="only render the data set's scenes missing from the cache, --num-workers processes at "
                              "a time, and exit (on a fresh machine this makes the first steps about 2x faster)")
     args = parser.parse_args(argv)
-    data = DataConfig(seed=args.seed)
+    data = DataConfig(seed=args.seed, num_scenes=args.num_scenes)
     if args.render_scenes:
         started = time.monotonic()
         rendered = render_scenes(data, processes=args.num_workers)
         print(f"rendered {rendered} scenes into the cache in {(time.monotonic() - started) / 60:.1f} min", flush=True)
         return 0
-    model = StereoNetConfig(hint_pooling=args.hint_pooling)
+    model = StereoNetConfig(hint_pooling=args.hint_pooling, coarsest_level=args.coarsest_level)
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
                          warmup_steps=args.warmup_steps, seed=args.seed, init_from=args.init_from,
                          first_sample=args.first_sample, processes=args.processes, model=model,
