@@ -1,5 +1,6 @@
 """StereoNet's pieces: the one-pass right view, hint pooling and moving, the gather warp."""
 
+import re
 from pathlib import Path
 
 import cv2
@@ -15,6 +16,7 @@ from stereo_depth_ros.training.model import (
     StereoNetConfig,
     downsample_hints,
     hints_in_right_view,
+    load_initial_weights,
     right_view_logits,
     sample_rows,
     warp_right_to_left,
@@ -130,6 +132,31 @@ def test_one_pass_right_view_agrees_with_a_two_pass_right_view_on_a_constructed_
     assert np.median(np.abs(one_pass[inside] - 12.0)) < 0.3
     assert np.median(np.abs(one_pass[inside] - two_pass[inside])) < 0.3
     assert np.mean(np.abs(one_pass[inside] - two_pass[inside]) < 1.0) > 0.95
+
+
+def test_a_1_32_level_started_from_a_1_16_network_computes_what_that_network_computes() -> None:
+    """The 1/32 level's way back starts at zero, so ``--init-from`` a 1/16 checkpoint changes no output."""
+    coarse = _perturbed(StereoNetConfig(max_disparity=64))
+    deeper = StereoNet(StereoNetConfig(max_disparity=64, coarsest_level=32)).eval()
+    load_initial_weights(deeper, coarse.state_dict())
+    rng = np.random.default_rng(2)
+    left, right = (torch.from_numpy(rng.random((1, 3, 64, 128), dtype=np.float32)) for _ in range(2))
+    zeros = torch.zeros(1, 1, 64, 128)
+    with torch.no_grad():
+        expected, got = (net(left, right, zeros, zeros, right_batch=1) for net in (coarse, deeper))
+    for name in ("disparity", "confidence", "disparity_right"):
+        torch.testing.assert_close(got[name], expected[name], rtol=0.0, atol=1e-5)
+    assert sum(p.numel() for p in deeper.regulariser.down32.parameters()) > 0
+
+
+def test_initial_weights_may_lack_only_the_1_32_level() -> None:
+    weights = StereoNet(StereoNetConfig(max_disparity=64)).state_dict()
+    missing = next(key for key in weights if key.startswith("regulariser."))
+    weights.pop(missing)
+    with pytest.raises(RuntimeError, match=re.escape(missing)):
+        load_initial_weights(StereoNet(StereoNetConfig(max_disparity=64, coarsest_level=32)), weights)
+    with pytest.raises(ValueError, match="coarsest_level must be 16 or 32, got 8"):
+        StereoNetConfig(coarsest_level=8)
 
 
 def test_max_hint_pooling_keeps_a_foreground_background_edge_apart() -> None:

@@ -35,9 +35,10 @@ def _batch(config: TrainConfig, cache: Path) -> dict[str, torch.Tensor]:
     return {key: torch.from_numpy(np.stack([s[key] for s in samples])) for key in samples[0]}
 
 
-def test_a_few_steps_on_one_batch_lower_the_loss(tmp_path):
+@pytest.mark.parametrize("coarsest_level", [16, 32])
+def test_a_few_steps_on_one_batch_lower_the_loss(tmp_path, coarsest_level):
     torch.manual_seed(0)
-    net = StereoNet(TINY.model)
+    net = StereoNet(StereoNetConfig(max_disparity=32, coarsest_level=coarsest_level))
     batch = _batch(TINY, tmp_path)
     optimiser = torch.optim.Adam(net.parameters(), lr=2e-3)
     losses = []
@@ -135,8 +136,9 @@ def test_training_to_the_end_writes_checkpoint_and_log(tmp_path):
     assert all(np.isfinite(line["total"]) for line in lines)
 
 
-@pytest.mark.parametrize("model", [TINY.model, StereoNetConfig(max_disparity=32, hint_pooling="mean")],
-                         ids=["max-hint-pooling", "mean-hint-pooling"])
+@pytest.mark.parametrize("model", [TINY.model, StereoNetConfig(max_disparity=32, hint_pooling="mean"),
+                                   StereoNetConfig(max_disparity=32, coarsest_level=32)],
+                         ids=["max-hint-pooling", "mean-hint-pooling", "1/32-level"])
 def test_export_follows_the_contract_and_matches_pytorch(tmp_path, model):
     config = TrainConfig(**{**TINY.__dict__, "model": model})
     path = train(config, tmp_path / "run", num_workers=0, eval_every=0, cache_root=tmp_path)
