@@ -297,6 +297,20 @@ def _say(process: distributed.TrainingProcess, line: str) -> None:
         print(line, flush=True)
 
 
+def initial_coarsest_level(init_from: str | None) -> int:
+    """The regulariser's coarsest level (16 or 32) of the checkpoint a run starts from, so that
+    ``--init-from`` the bundled weights trains their architecture; 16 without one or for a checkpoint of
+    the 1/16 design, whose configuration predates the field.
+
+    Raises:
+        CheckpointError: ``init_from`` is not a readable checkpoint.
+    """
+    if init_from is None:
+        return StereoNetConfig.coarsest_level
+    model = load_checkpoint_state(init_from)["config"]["model"]
+    return int(model.get("coarsest_level", StereoNetConfig.coarsest_level))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run-dir", type=Path, default=Path("runs/stereo_net"))
@@ -322,9 +336,9 @@ def main(argv: list[str] | None = None) -> int:
     defaults = StereoNetConfig()
     parser.add_argument("--hint-pooling", choices=("mean", "max"), default=defaults.hint_pooling,
                         help="how hints reach 1/2 and 1/4 (max: the nearest surface's hint, never a blend)")
-    parser.add_argument("--coarsest-level", type=int, choices=(16, 32), default=defaults.coarsest_level,
-                        help="the cost regulariser's coarsest resolution, 1/16 or 1/32 (a 1/32 level started from "
-                             "a 1/16 checkpoint begins at zero)")
+    parser.add_argument("--coarsest-level", type=int, choices=(16, 32), default=None,
+                        help="the cost regulariser's coarsest resolution, 1/16 or 1/32 (default: the --init-from "
+                             "checkpoint's, else 1/16; a 1/32 level started from a 1/16 checkpoint begins at zero)")
     parser.add_argument("--num-scenes", type=int, default=DataConfig.num_scenes,
                         help="samples are crops of the first this many scenes of the data set (a short ablation "
                              "on a machine whose cache holds fewer need not render the rest)")
@@ -338,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
         rendered = render_scenes(data, processes=args.num_workers)
         print(f"rendered {rendered} scenes into the cache in {(time.monotonic() - started) / 60:.1f} min", flush=True)
         return 0
-    model = StereoNetConfig(hint_pooling=args.hint_pooling, coarsest_level=args.coarsest_level)
+    coarsest_level = args.coarsest_level or initial_coarsest_level(args.init_from)
+    model = StereoNetConfig(hint_pooling=args.hint_pooling, coarsest_level=coarsest_level)
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
                          warmup_steps=args.warmup_steps, seed=args.seed, init_from=args.init_from,
                          first_sample=args.first_sample, processes=args.processes, model=model,

@@ -23,8 +23,8 @@ def test_demo_compares_the_default_with_stereo_image_proc_and_says_which_wins(
                          for configuration in (DEFAULT, STEREO_IMAGE_PROC)}
     assert rows[("synthetic", DEFAULT)]["frames"] == 2 and rows[("motorcycle", DEFAULT)]["note"] == ""
     # stereo_image_proc's SGBM on Motorcycle with 128 disparities: 28.0 % bad-2 at 77.6 % density, as in the
-    # benchmark (deterministic); the default (network + classical hints, the bundled stage-4 average at step
-    # 27143) measured 12.0 %.
+    # benchmark (deterministic); the default (network + classical hints, the bundled stage-5g average at step
+    # 5000) measured 11.9 %.
     assert rows[("motorcycle", STEREO_IMAGE_PROC)]["bad2_percent"] == pytest.approx(28.0, abs=0.1)
     assert rows[("motorcycle", STEREO_IMAGE_PROC)]["density_percent"] == pytest.approx(77.6, abs=0.1)
     assert rows[("motorcycle", DEFAULT)]["bad2_percent"] < 0.5 * rows[("motorcycle", STEREO_IMAGE_PROC)]["bad2_percent"]

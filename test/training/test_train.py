@@ -19,7 +19,7 @@ from stereo_depth_ros.training.errors import ExportMismatchError
 from stereo_depth_ros.training.export import AGREEMENT_SHARE, agrees_with_pytorch, export_onnx, load_checkpoint
 from stereo_depth_ros.training.losses import masked_smooth_l1, stereo_loss, two_hot_cross_entropy
 from stereo_depth_ros.training.model import StereoNet, StereoNetConfig
-from stereo_depth_ros.training.train import TrainConfig, train
+from stereo_depth_ros.training.train import TrainConfig, initial_coarsest_level, train
 
 TINY = TrainConfig(
     steps=4, batch_size=2, warmup_steps=1,
@@ -174,3 +174,10 @@ def test_an_export_that_disagrees_with_pytorch_fails_and_leaves_no_file(tmp_path
     with pytest.raises(ExportMismatchError, match=r"net.onnx: ONNX Runtime's disparities differ from PyTorch's"):
         export_onnx(net, 128, 96, tmp_path / "net.onnx", "test")
     assert not (tmp_path / "net.onnx").exists()
+
+
+def test_a_run_started_from_a_checkpoint_takes_its_coarsest_level_unless_told() -> None:
+    checkpoints = Path(__file__).resolve().parents[2] / "models" / "checkpoints"
+    assert initial_coarsest_level(str(checkpoints / "stereo_net.pt")) == 32           # bundled: stage 5g
+    assert initial_coarsest_level(str(checkpoints / "stereo_net_stage4.pt")) == 16    # predates the field
+    assert initial_coarsest_level(None) == 16
