@@ -6,7 +6,7 @@ Diagram (resolutions relative to the input, H x W):
                                          └► context (left) 1/4, detail (both) 1/2
     correlation volume 1/4: corr[k] = <f_left(x), f_right(x - k)>, k = 0..D-1  (D = max_disp / 4)
     + hint bump:        corr[k] += alpha * mask4 * exp(-(k - hint4)^2 / (2 sigma^2))
-    CostRegulariser 1/4: 2D U-Net over [corr, context] ──► logits (D ch)
+    CostRegulariser 1/4: 2D U-Net over [corr, context], down to 1/16 or 1/32 (coarsest_level) ──► logits (D ch)
     WindowSoftArgmin:   softmax restricted to +-2 bins around the peak ──► disparity4, confidence
     ConvexUpsample x2:  9-neighbour convex combination ──► disparity2
     Refinement 1/2:     residual from [disparity2, detail_left - warp(detail_right), hints]
