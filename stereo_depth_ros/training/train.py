@@ -167,16 +167,28 @@ def open_run(checkpoint_path: Path, config: Any) -> tuple[StereoNet, torch.optim
     return net, optimiser, state["step"], state["metrics"]
 
 
+def _on_cpu(value: object) -> object:
+    """``value`` with every tensor in it (through dicts, lists and tuples) copied to the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {key: _on_cpu(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_on_cpu(item) for item in value)
+    return value
+
+
 def save_checkpoint(path: Path, net: StereoNet, optimiser: torch.optim.Optimizer, step: int,
                      config: TrainConfig, metrics: dict[str, float], average: WeightAverage | None = None) -> None:
     """Write ``path`` atomically: model, optimiser, step, configuration (``asdict``), metrics and the
-    weight average's state (when there is one)."""
+    weight average's state (when there is one), every tensor on the CPU, so that a checkpoint trained
+    on a GPU loads with a plain ``torch.load`` on a machine without one."""
     temporary = path.with_suffix(".tmp")
     state = {"model": net.state_dict(), "optimizer": optimiser.state_dict(), "step": step,
              "config": asdict(config), "metrics": metrics}
     if average is not None:
         state["average"] = average.state()
-    torch.save(state, temporary)
+    torch.save(_on_cpu(state), temporary)
     temporary.replace(path)
 
 
