@@ -51,13 +51,13 @@ def test_model_choice_explicit_path_wins_then_default_then_the_bundled_size() ->
 
 def test_a_missing_bundled_size_names_the_bundled_sizes_and_the_export_command() -> None:
     with pytest.raises(ConfigurationError) as info:
-        choose_model_file(model_path="", input_hw=(240, 320), bundled_default=BUNDLED, bundled_files=FILES)
+        choose_model_file(model_path="", input_hw=(224, 320), bundled_default=BUNDLED, bundled_files=FILES)
     message = str(info.value)
-    assert "no bundled model for inference size 320x240 px" in message
+    assert "no bundled model for inference size 320x224 px" in message
     assert "bundled sizes (WxH): 512x384, 640x480, 768x512" in message
     # The checkpoint where the models are (installed with them), not a path relative to a checkout.
-    assert "stereo_depth_export /share/models/checkpoints/stereo_net.pt --sizes 320x240 --out-dir DIR" in message
-    assert "model_path:=DIR/stereo_net_320x240.onnx" in message
+    assert "stereo_depth_export /share/models/checkpoints/stereo_net.pt --sizes 320x224 --out-dir DIR" in message
+    assert "model_path:=DIR/stereo_net_320x224.onnx" in message
 
 
 def test_every_bundled_size_resolves_to_a_file() -> None:
