@@ -10,8 +10,10 @@ Every few minutes ``last.pt`` in the run directory is rewritten atomically with
 the model, optimiser, step, the full configuration and the moving average of
 the weights (``--average-decay``; the evaluations, the export and runs started
 from it use the average); running the same command again resumes from it.
-``log.jsonl`` holds one line per logged step and per evaluation on the
-held-out split.
+``log.jsonl`` holds one line per logged step (the losses, and
+``loader_wait_fraction``: the share of the time since the previous line spent
+waiting for the data loader, which tells whether more loader workers or a
+faster device would speed the run up) and per evaluation on the held-out split.
 
 On a GPU (``--device auto`` picks it) or several (data-parallel, seeded so that
 every sample is used once):
@@ -256,10 +258,12 @@ def _train(config: TrainConfig, run_dir: Path, process: distributed.TrainingProc
                                          num_workers=num_workers, persistent_workers=num_workers > 0,
                                          prefetch_factor=4 if num_workers else None,
                                          pin_memory=process.device.type == "cuda")
-    started = last_checkpoint = time.monotonic()
+    started = last_checkpoint = last_log = fetch_started = time.monotonic()
+    waited_s = 0.0   # waiting for the loader since the last log line (the step syncs with the device)
     replica.train()
     with open(run_dir / f"log.jsonl{'' if process.is_main else f'.rank{process.rank}'}", "a") as log:
         for batch in loader:
+            waited_s += time.monotonic() - fetch_started
             for group in optimiser.param_groups:
                 group["lr"] = config.learning_rate * learning_rate_factor(step, config)
             batch = _to_tensors(batch, process.device)
@@ -277,14 +281,18 @@ def _train(config: TrainConfig, run_dir: Path, process: distributed.TrainingProc
             step += 1
             elapsed = time.monotonic() - started
             if step % log_every == 0:
+                now = time.monotonic()
                 record = {"step": step, "lr": optimiser.param_groups[0]["lr"], "minutes": elapsed / 60,
+                          "loader_wait_fraction": min(1.0, waited_s / max(now - last_log, 1e-9)),
                           **{key: distributed.mean_over_processes(value, process).item()
                              for key, value in losses.items()}}
+                waited_s, last_log = 0.0, now
                 if process.is_main:
                     log.write(json.dumps(record) + "\n")
                     log.flush()
                 _say(process, f"step {step}/{config.steps} loss {record['total']:.3f} full {record['full']:.3f} "
-                              f"ce {record['cross_entropy']:.3f} lr {record['lr']:.2e} {elapsed / 60:.1f} min")
+                              f"ce {record['cross_entropy']:.3f} lr {record['lr']:.2e} {elapsed / 60:.1f} min "
+                              f"(waiting for data {100 * record['loader_wait_fraction']:.0f} %)")
             if process.is_main and eval_every > 0 and (step % eval_every == 0 or step == config.steps):
                 if average is not None:
                     evaluated.load_state_dict(average.weights)
@@ -300,6 +308,7 @@ def _train(config: TrainConfig, run_dir: Path, process: distributed.TrainingProc
             if out_of_time:
                 _say(process, f"stopping at step {step}: --max-minutes reached (resume with the same command)")
                 break
+            fetch_started = time.monotonic()
     return checkpoint_path
 
 

@@ -134,6 +134,7 @@ def test_training_to_the_end_writes_checkpoint_and_log(tmp_path):
     lines = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [line["step"] for line in lines] == [1, 2, 3, 4]
     assert all(np.isfinite(line["total"]) for line in lines)
+    assert all(0.0 <= line["loader_wait_fraction"] <= 1.0 for line in lines)   # the share of time spent waiting
 
 
 @pytest.mark.parametrize("model", [TINY.model, StereoNetConfig(max_disparity=32, hint_pooling="mean"),
