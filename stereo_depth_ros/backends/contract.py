@@ -80,8 +80,8 @@ OUTPUT_CHANNELS: Mapping[str, int] = {
     OUTPUT_CONFIDENCE: 1,
     OUTPUT_DISPARITY_RIGHT: 1,
 }
-#: Model height and width must be multiples of this: the network's deepest level is at 1/16 of the
-#: input, and 32 keeps every level's size even.
+#: Model height and width must be multiples of this: the network's deepest level is at 1/32 of the
+#: input (1/16 before stage 5g), so every level's size is a whole number of cells.
 SIZE_MULTIPLE = 32
 
 _REQUIRED_METADATA = ("max_disparity", "input_height", "input_width", "model_version")
