@@ -29,7 +29,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -318,18 +318,17 @@ def _say(process: distributed.TrainingProcess, line: str) -> None:
         print(line, flush=True)
 
 
-def initial_coarsest_level(init_from: str | None) -> int:
-    """The regulariser's coarsest level (16 or 32) of the checkpoint a run starts from, so that
-    ``--init-from`` the bundled weights trains their architecture; 16 without one or for a checkpoint of
-    the 1/16 design, whose configuration predates the field.
+def initial_model_config(init_from: str | None, **overrides: object) -> StereoNetConfig:
+    """The architecture of a new run: the ``init_from`` checkpoint's (the defaults without one; a field
+    its configuration predates gets the default), with the ``overrides`` that are not None on top, so
+    that ``--init-from`` the bundled weights trains their architecture unless an option changes it.
 
     Raises:
         CheckpointError: ``init_from`` is not a readable checkpoint.
     """
-    if init_from is None:
-        return StereoNetConfig.coarsest_level
-    model = load_checkpoint_state(init_from)["config"]["model"]
-    return int(model.get("coarsest_level", StereoNetConfig.coarsest_level))
+    base = StereoNetConfig() if init_from is None else StereoNetConfig(
+        **load_checkpoint_state(init_from)["config"]["model"])
+    return replace(base, **{name: value for name, value in overrides.items() if value is not None})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -354,9 +353,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="where to train (auto: CUDA when PyTorch sees a GPU)")
     parser.add_argument("--processes", type=int, default=int(os.environ.get("WORLD_SIZE", "1")),
                         help="processes training together (torchrun's --nproc-per-node; read from WORLD_SIZE)")
-    defaults = StereoNetConfig()
-    parser.add_argument("--hint-pooling", choices=("mean", "max"), default=defaults.hint_pooling,
-                        help="how hints reach 1/2 and 1/4 (max: the nearest surface's hint, never a blend)")
+    parser.add_argument("--hint-pooling", choices=("mean", "max"), default=None,
+                        help="how hints reach 1/2 and 1/4 (max: the nearest surface's hint, never a blend; "
+                             "default: the --init-from checkpoint's, else max)")
     parser.add_argument("--coarsest-level", type=int, choices=(16, 32), default=None,
                         help="the cost regulariser's coarsest resolution, 1/16 or 1/32 (default: the --init-from "
                              "checkpoint's, else 1/16; a 1/32 level started from a 1/16 checkpoint begins at zero)")
@@ -373,8 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         rendered = render_scenes(data, processes=args.num_workers)
         print(f"rendered {rendered} scenes into the cache in {(time.monotonic() - started) / 60:.1f} min", flush=True)
         return 0
-    coarsest_level = args.coarsest_level or initial_coarsest_level(args.init_from)
-    model = StereoNetConfig(hint_pooling=args.hint_pooling, coarsest_level=coarsest_level)
+    model = initial_model_config(args.init_from, hint_pooling=args.hint_pooling, coarsest_level=args.coarsest_level)
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
                          warmup_steps=args.warmup_steps, seed=args.seed, init_from=args.init_from,
                          first_sample=args.first_sample, processes=args.processes, model=model,

@@ -19,7 +19,7 @@ from stereo_depth_ros.training.errors import ExportMismatchError
 from stereo_depth_ros.training.export import AGREEMENT_SHARE, agrees_with_pytorch, export_onnx, load_checkpoint
 from stereo_depth_ros.training.losses import masked_smooth_l1, stereo_loss, two_hot_cross_entropy
 from stereo_depth_ros.training.model import StereoNet, StereoNetConfig
-from stereo_depth_ros.training.train import TrainConfig, initial_coarsest_level, train
+from stereo_depth_ros.training.train import TrainConfig, initial_model_config, train
 
 TINY = TrainConfig(
     steps=4, batch_size=2, warmup_steps=1,
@@ -177,8 +177,11 @@ def test_an_export_that_disagrees_with_pytorch_fails_and_leaves_no_file(tmp_path
     assert not (tmp_path / "net.onnx").exists()
 
 
-def test_a_run_started_from_a_checkpoint_takes_its_coarsest_level_unless_told() -> None:
+def test_a_run_started_from_a_checkpoint_takes_its_architecture_unless_told() -> None:
     checkpoints = Path(__file__).resolve().parents[2] / "models" / "checkpoints"
-    assert initial_coarsest_level(str(checkpoints / "stereo_net.pt")) == 32           # bundled: stage 5g
-    assert initial_coarsest_level(str(checkpoints / "stereo_net_stage4.pt")) == 16    # predates the field
-    assert initial_coarsest_level(None) == 16
+    assert initial_model_config(str(checkpoints / "stereo_net.pt")).coarsest_level == 32           # bundled: 5g
+    assert initial_model_config(str(checkpoints / "stereo_net_stage4.pt")).coarsest_level == 16    # predates it
+    assert initial_model_config(None).coarsest_level == 16
+    assert initial_model_config(str(checkpoints / "stereo_net_stage3.pt")).hint_pooling == "mean"  # stage 3's
+    told = initial_model_config(str(checkpoints / "stereo_net_stage4.pt"), coarsest_level=32, hint_pooling=None)
+    assert (told.coarsest_level, told.hint_pooling) == (32, "max")                              # stage 5g's start
