@@ -162,7 +162,9 @@ def open_run(checkpoint_path: Path, config: Any) -> tuple[StereoNet, torch.optim
     if not checkpoint_path.exists():
         return net, optimiser, 0, {}
     state = load_checkpoint_state(checkpoint_path)
-    if state["config"] != asdict(config):
+    # A model field added after the checkpoint was written takes its default (the architecture it had then).
+    stored = {**state["config"], "model": asdict(StereoNetConfig(**state["config"]["model"]))}
+    if stored != asdict(config):
         raise ValueError(f"{checkpoint_path} was made with another configuration; use a new --run-dir")
     net.load_state_dict(state["model"])
     optimiser.load_state_dict(state["optimizer"])

@@ -114,6 +114,17 @@ def test_resuming_with_another_configuration_is_refused(tmp_path):
         train(TINY, run, num_workers=0, eval_every=0, cache_root=tmp_path)
 
 
+def test_a_run_written_before_a_model_field_existed_resumes(tmp_path):
+    run = tmp_path / "run"
+    train(TrainConfig(**{**TINY.__dict__, "steps": 2}), run, num_workers=0, eval_every=0, cache_root=tmp_path)
+    state = torch.load(run / "last.pt", weights_only=True)
+    del state["config"]["model"]["coarsest_level"]      # as stages 1-4 wrote it
+    state["config"]["steps"] = TINY.steps
+    torch.save(state, run / "last.pt")
+    resumed = torch.load(train(TINY, run, num_workers=0, eval_every=0, cache_root=tmp_path), weights_only=True)
+    assert resumed["step"] == TINY.steps
+
+
 def test_a_continuation_run_starts_from_the_given_weights(tmp_path):
     first = train(TINY, tmp_path / "first", num_workers=0, eval_every=0, cache_root=tmp_path)
     frozen = TrainConfig(**{**TINY.__dict__, "learning_rate": 0.0, "init_from": str(first),
